@@ -1,0 +1,27 @@
+"""Taste2Vec Edge SDK: tasting records -> 128-d taste vectors, on device.
+
+Runtime dependencies: numpy and a LiteRT interpreter only. This package never imports torch,
+tensorflow or onnx.
+"""
+
+from .errors import (
+    InvalidTypeError,
+    NonFiniteValueError,
+    OutOfRangeError,
+    RecordValidationError,
+    SpecError,
+    Taste2VecError,
+    UnknownCategoryError,
+    UnknownFieldError,
+)
+from .lexicon import LexiconMatch, SensoryLexicon
+from .records import ContextSnapshot, TastingRecord, as_record
+from .spec import RecordSpec, default_spec, load_spec
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ContextSnapshot", "InvalidTypeError", "LexiconMatch", "NonFiniteValueError", "OutOfRangeError",
+    "RecordSpec", "RecordValidationError", "SensoryLexicon", "SpecError", "Taste2VecError", "TastingRecord",
+    "UnknownCategoryError", "UnknownFieldError", "as_record", "default_spec", "load_spec",
+]

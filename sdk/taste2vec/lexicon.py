@@ -1,0 +1,374 @@
+"""Bilingual (English / Korean) sensory lexicon and its deterministic matcher.
+
+The lexicon file (``assets/sensory_lexicon.json``) lists the flavour-wheel nodes (category >
+subcategory > attribute, plus a Mouthfeel extension), the terms that name them (names, synonyms,
+common misspellings, in English and Korean), negators and intensity words. The matcher turns free-text
+notes into a signed attribute-weight vector with one entry per node.
+
+The rules are deliberately simple so that other language ports (Kotlin) reproduce them exactly:
+
+1. Normalize: Unicode NFKC, then lower-case.
+2. Tokenize: Latin runs ``[a-z0-9À-ɏ]+('[a-z]+)?`` and Hangul runs are tokens; everything else
+   separates. Punctuation ``.,;:!?()[]{}`` / newline / ``·…`` and the clause-break words (``but``,
+   ``하지만``...) start a new clause.
+3. Match terms left to right, longest first (most tokens, then most characters). A Latin token
+   matches a term token when equal; the last token may also be a plural (``-s``, ``-es``,
+   ``-ies``→``-y``). A Hangul token matches when equal, when it starts with a term token of two or more
+   syllables (particles such as ``이/가/향`` attach to Korean nouns), or when it is a one-syllable term
+   plus a listed particle. Unmatched Latin tokens of ``fuzzy_min_len``+ characters may match one
+   single-token Latin term at optimal-string-alignment distance <= ``fuzzy_max_distance`` (typos),
+   unless listed in ``fuzzy_block`` or ambiguous.
+4. Polarity: a *before* negator (``no``, ``without``, ``안``...) up to ``negation_window`` tokens
+   before the term in the same clause, or an *after* negator (``없``, ``않``, ``free``...) in the rest of
+   the term's last token or in the next tokens of the clause (up to the next matched term), flips the
+   weight to -1.
+5. Intensity: the nearest modifier before (or, for Korean ``after``/``both`` words, after) the term
+   within ``modifier_window`` tokens scales the weight (``light`` 0.5, ``strong`` 1.5); default 1.
+   An ``after`` word directly behind a matched term belongs to that term, not to the next one.
+6. Each match adds its weight to its node, ``decay`` x weight to the parent and ``decay``^2 x weight to
+   the grandparent; the vector is clipped to [-clip, clip].
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from .errors import Taste2VecError
+
+_TOKEN_RE = re.compile(r"[a-z0-9\u00c0-\u024f]+(?:'[a-z]+)?|[\u1100-\u11ff\u3130-\u318f\uac00-\ud7a3]+")
+_CLAUSE_PUNCT = frozenset(".,;:!?()[]{}\n·…")
+
+
+def normalize_text(text: str) -> str:
+    """NFKC + lower-case: the one normalization every component applies to notes."""
+    return unicodedata.normalize("NFKC", text).lower()
+
+
+def is_hangul(token: str) -> bool:
+    c = token[0]
+    return "\u1100" <= c <= "\u11ff" or "\u3130" <= c <= "\u318f" or "\uac00" <= c <= "\ud7a3"
+
+
+@dataclass(frozen=True)
+class Token:
+    """A token of normalized text with its character span and clause number."""
+
+    text: str
+    start: int
+    end: int
+    clause: int
+    hangul: bool
+
+
+def tokenize(normalized: str, clause_breaks: frozenset[str] = frozenset()) -> list[Token]:
+    """Split normalized text into tokens and assign clause numbers (see module docs, rule 2)."""
+    tokens: list[Token] = []
+    clause = 0
+    prev_end = 0
+    for m in _TOKEN_RE.finditer(normalized):
+        gap = normalized[prev_end:m.start()]
+        if tokens and any(ch in _CLAUSE_PUNCT for ch in gap):
+            clause += 1
+        text = m.group(0)
+        if text in clause_breaks:
+            clause += 1
+        tokens.append(Token(text, m.start(), m.end(), clause, is_hangul(text)))
+        prev_end = m.end()
+    return tokens
+
+
+def plural_bases(token: str) -> tuple[str, ...]:
+    """Singular candidates of an English token (rule 3)."""
+    out = []
+    if token.endswith("ies") and len(token) > 4:
+        out.append(token[:-3] + "y")
+    if token.endswith("es") and len(token) > 3:
+        out.append(token[:-2])
+    if token.endswith("s") and len(token) > 2:
+        out.append(token[:-1])
+    return tuple(out)
+
+
+def osa_distance(a: str, b: str) -> int:
+    """Optimal string alignment distance (Levenshtein plus adjacent transpositions)."""
+    la, lb = len(a), len(b)
+    d = [[0] * (lb + 1) for _ in range(la + 1)]
+    for i in range(la + 1):
+        d[i][0] = i
+    for j in range(lb + 1):
+        d[0][j] = j
+    for i in range(1, la + 1):
+        for j in range(1, lb + 1):
+            cost = 0 if a[i - 1] == b[j - 1] else 1
+            d[i][j] = min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost)
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                d[i][j] = min(d[i][j], d[i - 2][j - 2] + 1)
+    return d[la][lb]
+
+
+@dataclass(frozen=True)
+class LexiconNode:
+    index: int
+    path: str
+    name: str
+    ko: str
+    tier: str
+    parent: int | None
+    source: str
+
+
+@dataclass(frozen=True)
+class Term:
+    text: str
+    tokens: tuple[str, ...]
+    node: int
+    lang: str
+    kind: str
+
+
+@dataclass(frozen=True)
+class Match:
+    """One term found in the notes."""
+
+    term: str
+    node: int
+    start: int  # first token index
+    end: int  # one past the last token index
+    weight: float
+    negated: bool
+    intensity: float
+    fuzzy: bool
+
+
+@dataclass(frozen=True)
+class LexiconMatch:
+    """Result of matching one text: the attribute-weight vector and the matches behind it."""
+
+    vector: np.ndarray
+    matches: tuple[Match, ...]
+    tokens: tuple[Token, ...]
+
+
+class LexiconError(Taste2VecError):
+    """The lexicon file is malformed or of an unsupported version."""
+
+
+class SensoryLexicon:
+    """The sensory lexicon and matcher. Load with :meth:`load` or :meth:`default`."""
+
+    def __init__(self, doc: dict[str, Any]) -> None:
+        if doc.get("lexicon") != "taste2vec.sensory_lexicon":
+            raise LexiconError("not a taste2vec sensory lexicon (key 'lexicon')")
+        if str(doc.get("version", "")).split(".")[0] != "1":
+            raise LexiconError(f"unsupported lexicon version {doc.get('version')!r} (this SDK reads 1.x)")
+        self.doc = doc
+        self.version: str = doc["version"]
+        self.nodes = tuple(LexiconNode(**n) for n in doc["nodes"])
+        if [n.index for n in self.nodes] != list(range(len(self.nodes))) or doc.get("dim") != len(self.nodes):
+            raise LexiconError("lexicon nodes must be indexed 0..dim-1")
+        m = doc["matching"]
+        self.decay = float(m["ancestor_decay"])
+        self.clip = float(m["clip"])
+        self.neg_window = int(m["negation_window"])
+        self.mod_window = int(m["modifier_window"])
+        self.fuzzy_min_len = int(m["fuzzy_min_len"])
+        self.fuzzy_max = int(m["fuzzy_max_distance"])
+        self.clause_breaks = frozenset(doc["clause_breaks"])
+        self.particles = frozenset(doc["ko_particles"])
+        self.fuzzy_block = frozenset(doc["fuzzy_block"])
+        self.neg_before = frozenset(n["text"] for n in doc["negators"] if n["position"] in ("before", "both"))
+        self.neg_after = tuple(n["text"] for n in doc["negators"] if n["position"] in ("after", "both"))
+        self.mod_before = tuple((i["text"], float(i["weight"])) for i in doc["intensifiers"]
+                                if i["position"] in ("before", "both"))
+        self.mod_after = tuple((i["text"], float(i["weight"])) for i in doc["intensifiers"]
+                               if i["position"] in ("after", "both"))
+        self.terms = tuple(Term(t["text"], tuple(t["text"].split(" ")), int(t["node"]), t["lang"], t["kind"])
+                           for t in doc["terms"])
+        # candidate index: Latin terms by their first token, Hangul terms by their first syllable
+        self._by_first: dict[str, list[Term]] = {}
+        for t in self.terms:
+            key = t.tokens[0][0] if is_hangul(t.tokens[0]) else t.tokens[0]
+            self._by_first.setdefault(key, []).append(t)
+        for lst in self._by_first.values():
+            lst.sort(key=lambda t: (-len(t.tokens), -len(t.text), t.text))
+        self._fuzzy_terms = [t for t in self.terms if len(t.tokens) == 1 and not is_hangul(t.text)
+                             and len(t.text) >= self.fuzzy_min_len]
+        self._ancestors = []
+        for n in self.nodes:
+            chain, p = [], n.parent
+            while p is not None:
+                chain.append(p)
+                p = self.nodes[p].parent
+            self._ancestors.append(tuple(chain))
+
+    # ------------------------------------------------------------------ loading
+    @classmethod
+    def load(cls, path: str | Path) -> "SensoryLexicon":
+        """Load a lexicon JSON file."""
+        try:
+            return cls(json.loads(Path(path).read_text(encoding="utf-8")))
+        except (OSError, json.JSONDecodeError, KeyError, TypeError) as e:
+            raise LexiconError(f"cannot load sensory lexicon {path}: {e}") from e
+
+    @classmethod
+    def default(cls) -> "SensoryLexicon":
+        """The lexicon shipped with this package (cached)."""
+        return _default_lexicon()
+
+    @property
+    def dim(self) -> int:
+        """Length of the attribute-weight vector (number of nodes)."""
+        return len(self.nodes)
+
+    def node_by_path(self, path: str) -> LexiconNode:
+        for n in self.nodes:
+            if n.path == path:
+                return n
+        raise KeyError(path)
+
+    # ------------------------------------------------------------------ matching
+    def _tok_matches(self, term_tok: str, tok: Token, last: bool) -> bool:
+        if tok.hangul:
+            if tok.text == term_tok:
+                return True
+            if not last or not tok.text.startswith(term_tok):
+                return False
+            return len(term_tok) >= 2 or tok.text[len(term_tok):] in self.particles
+        if tok.text == term_tok:
+            return True
+        return last and term_tok in plural_bases(tok.text)
+
+    def _find_term(self, tokens: Sequence[Token], i: int) -> Term | None:
+        tok = tokens[i]
+        key = tok.text[0] if tok.hangul else tok.text
+        cands = list(self._by_first.get(key, ()))
+        if not tok.hangul:
+            for base in plural_bases(tok.text):
+                cands += self._by_first.get(base, ())
+            cands.sort(key=lambda t: (-len(t.tokens), -len(t.text), t.text))
+        for term in cands:
+            n = len(term.tokens)
+            if i + n > len(tokens) or tokens[i + n - 1].clause != tok.clause:
+                continue
+            if all(self._tok_matches(term.tokens[j], tokens[i + j], j == n - 1) for j in range(n)):
+                return term
+        return None
+
+    def _fuzzy(self, tok: Token) -> Term | None:
+        if tok.hangul or len(tok.text) < self.fuzzy_min_len or tok.text in self.fuzzy_block:
+            return None
+        return _fuzzy_lookup(self, tok.text)
+
+    def match(self, notes: str) -> LexiconMatch:
+        """Match notes and return the attribute-weight vector with the matches behind it."""
+        tokens = tokenize(normalize_text(notes), self.clause_breaks)
+        spans: list[tuple[int, int, Term, bool]] = []
+        i = 0
+        while i < len(tokens):
+            term = self._find_term(tokens, i)
+            if term is not None:
+                spans.append((i, i + len(term.tokens), term, False))
+                i += len(term.tokens)
+                continue
+            fz = self._fuzzy(tokens[i])
+            if fz is not None:
+                spans.append((i, i + 1, fz, True))
+            i += 1
+        in_match = [False] * len(tokens)
+        for s, e, _, _ in spans:
+            for k in range(s, e):
+                in_match[k] = True
+        vec = np.zeros(self.dim, dtype=np.float64)
+        matches = []
+        for s, e, term, fuzzy in spans:
+            last = tokens[e - 1]
+            rest = last.text[len(term.tokens[-1]):] if last.hangul and last.text.startswith(term.tokens[-1]) else ""
+            negated = self._negated(tokens, s, e, rest, in_match)
+            intensity = self._intensity(tokens, s, e, rest, in_match)
+            w = -1.0 if negated else intensity
+            vec[term.node] += w
+            for depth, anc in enumerate(self._ancestors[term.node], start=1):
+                vec[anc] += w * self.decay ** depth
+            matches.append(Match(term.text, term.node, s, e, w, negated, intensity, fuzzy))
+        np.clip(vec, -self.clip, self.clip, out=vec)
+        return LexiconMatch(vec.astype(np.float32), tuple(matches), tuple(tokens))
+
+    def vector(self, notes: str) -> np.ndarray:
+        """Just the float32 attribute-weight vector of :meth:`match`."""
+        return self.match(notes).vector
+
+    def _after_tokens(self, tokens: Sequence[Token], e: int, window: int, in_match: list[bool]):
+        clause = tokens[e - 1].clause
+        for k in range(e, min(len(tokens), e + window)):
+            if tokens[k].clause != clause or in_match[k]:
+                break
+            yield tokens[k]
+
+    def _negated(self, tokens, s, e, rest, in_match) -> bool:
+        clause = tokens[s].clause
+        for k in range(s - 1, max(-1, s - 1 - self.neg_window), -1):
+            if tokens[k].clause != clause:
+                break
+            if tokens[k].text in self.neg_before:
+                return True
+        if rest and any(n in rest for n in self.neg_after):
+            return True
+        for tok in self._after_tokens(tokens, e, self.neg_window, in_match):
+            if any(tok.text.startswith(n) if tok.hangul else tok.text == n for n in self.neg_after):
+                return True
+        return False
+
+    def _intensity(self, tokens, s, e, rest, in_match) -> float:
+        clause = tokens[s].clause
+        for k in range(s - 1, max(-1, s - 1 - self.mod_window), -1):
+            if tokens[k].clause != clause or in_match[k]:
+                break
+            if k > 0 and in_match[k - 1] and tokens[k - 1].clause == clause and self._after_mod(tokens[k]):
+                break  # a Korean "after" word right behind the previous term belongs to that term
+            for text, w in self.mod_before:
+                if tokens[k].text == text or (tokens[k].hangul and tokens[k].text.startswith(text)):
+                    return w
+        if rest:
+            for text, w in self.mod_after:
+                if text in rest:
+                    return w
+        for tok in self._after_tokens(tokens, e, self.mod_window, in_match):
+            w = self._after_mod(tok)
+            if w is not None:
+                return w
+        return 1.0
+
+    def _after_mod(self, tok: Token) -> float | None:
+        for text, w in self.mod_after:
+            if tok.text == text or (tok.hangul and tok.text.startswith(text)):
+                return w
+        return None
+
+
+def _fuzzy_lookup(lex: SensoryLexicon, token: str) -> Term | None:
+    cache = lex.__dict__.setdefault("_fuzzy_cache", {})
+    if token in cache:
+        return cache[token]
+    found: dict[int, Term] = {}
+    for t in lex._fuzzy_terms:
+        if abs(len(t.text) - len(token)) <= lex.fuzzy_max and osa_distance(t.text, token) <= lex.fuzzy_max:
+            found.setdefault(t.node, t)
+    result = next(iter(found.values())) if len(found) == 1 else None
+    if len(cache) < 100_000:
+        cache[token] = result
+    return result
+
+
+@lru_cache(maxsize=1)
+def _default_lexicon() -> SensoryLexicon:
+    text = resources.files("taste2vec").joinpath("assets/sensory_lexicon.json").read_text(encoding="utf-8")
+    return SensoryLexicon(json.loads(text))

@@ -1,0 +1,201 @@
+"""Tasting records: typed, validated dataclasses that follow the record spec.
+
+A record may give any subset of fields: empty notes, any of the 20 metrics, and 0..8 context
+snapshots (each with any subset of its fields). A missing value is *missing* (``None`` or absent),
+never silently 0. Invalid input raises a subclass of :class:`~taste2vec.errors.RecordValidationError`
+that names the field and its allowed range.
+
+    >>> rec = TastingRecord(notes="bright, jasmine, no bitterness", metrics={"acidity": 7.5})
+    >>> rec.metrics["acidity"]
+    7.5
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass, field, fields
+from types import MappingProxyType
+from typing import Any, Iterable, Mapping
+
+from .errors import (
+    InvalidTypeError,
+    NonFiniteValueError,
+    OutOfRangeError,
+    UnknownCategoryError,
+    UnknownFieldError,
+)
+from .spec import ContextFieldSpec, MetricSpec, RecordSpec, default_spec
+
+
+def _check_number(path: str, value: Any, lo: float, hi: float, allowed: str, integer: bool = False) -> float:
+    # bool is a numbers.Number in Python; a True temperature is a bug, not 1 degree.
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise InvalidTypeError(path, f"expected {'an integer' if integer else 'a number'}, got "
+                               f"{type(value).__name__}", allowed, value)
+    x = float(value)
+    if not math.isfinite(x):
+        raise NonFiniteValueError(path, f"value {value!r} is not finite", allowed, value)
+    if integer and not x.is_integer():
+        raise InvalidTypeError(path, f"expected an integer, got {value!r}", allowed, value)
+    if not lo <= x <= hi:
+        raise OutOfRangeError(path, f"value {value!r} is out of range", allowed, value)
+    return x
+
+
+def validate_metric(spec: MetricSpec, value: Any, path: str | None = None) -> float:
+    """Check one metric value against its spec; return it as float."""
+    return _check_number(path or f"metrics.{spec.name}", value, spec.min, spec.max, spec.allowed)
+
+
+def validate_context_value(spec: ContextFieldSpec, value: Any, path: str) -> Any:
+    """Check one context field value against its spec; return the normalized value."""
+    if spec.kind == "categorical":
+        if not isinstance(value, str):
+            raise InvalidTypeError(path, f"expected a string, got {type(value).__name__}", spec.allowed, value)
+        v = value.strip().lower()
+        if v not in spec.categories:
+            raise UnknownCategoryError(path, f"unknown category {value!r}", spec.allowed, value)
+        return v
+    x = _check_number(path, value, float(spec.min), float(spec.max), spec.allowed, integer=spec.type == "int")
+    return int(x) if spec.type == "int" else x
+
+
+def _validate_snapshot_into(snap: "ContextSnapshot", spec: RecordSpec, path: str) -> None:
+    for f in spec.context_fields:
+        v = getattr(snap, f.name)
+        if v is not None:
+            object.__setattr__(snap, f.name, validate_context_value(f, v, f"{path}.{f.name}"))
+
+
+@dataclass(frozen=True)
+class ContextSnapshot:
+    """The taster's situation at one moment. Every field is optional (``None`` = not recorded).
+
+    Field names, ranges and categories come from the record spec's ``context.fields``.
+    """
+
+    hour: int | None = None
+    weekday: str | None = None
+    weather_temp: float | None = None
+    humidity: float | None = None
+    mood: float | None = None
+    stress: float | None = None
+    energy: float | None = None
+    hunger: float | None = None
+    social: str | None = None
+    location: str | None = None
+
+    def __post_init__(self) -> None:
+        _validate_snapshot_into(self, default_spec(), "context")
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], index: int = 0, spec: RecordSpec | None = None) -> "ContextSnapshot":
+        """Build and validate a snapshot from a JSON-like mapping (errors name ``context[index].field``)."""
+        spec = spec or default_spec()
+        path = f"context[{index}]"
+        if not isinstance(data, Mapping):
+            raise InvalidTypeError(path, f"expected an object, got {type(data).__name__}",
+                                   "an object with fields " + ", ".join(f.name for f in spec.context_fields), data)
+        known = {f.name: f for f in spec.context_fields}
+        values = {}
+        for key, value in data.items():
+            if key not in known:
+                raise UnknownFieldError(f"{path}.{key}", "unknown context field",
+                                        "one of " + ", ".join(known), key)
+            values[key] = None if value is None else validate_context_value(known[key], value, f"{path}.{key}")
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
+
+
+@dataclass(frozen=True)
+class TastingRecord:
+    """One tasting: notes (EN, KO or mixed), metrics by spec name, and recent context (newest last).
+
+    Construction validates everything against the record spec. Notes longer than the spec's
+    ``notes.max_chars`` are truncated and :attr:`notes_truncated_from` records the original length;
+    more than ``context.max_steps`` snapshots keep the newest ones and :attr:`context_dropped`
+    counts the rest.
+    """
+
+    notes: str = ""
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    context: tuple[ContextSnapshot, ...] = ()
+    notes_truncated_from: int | None = field(default=None, compare=False)
+    context_dropped: int = field(default=0, compare=False)
+
+    def __post_init__(self) -> None:
+        spec = default_spec()
+        # notes
+        if self.notes is None:
+            object.__setattr__(self, "notes", "")
+        if not isinstance(self.notes, str):
+            raise InvalidTypeError("notes", f"expected a string, got {type(self.notes).__name__}",
+                                   f"text of at most {spec.notes_max_chars} characters", self.notes)
+        if len(self.notes) > spec.notes_max_chars:
+            object.__setattr__(self, "notes_truncated_from", len(self.notes))
+            object.__setattr__(self, "notes", self.notes[: spec.notes_max_chars])
+        # metrics
+        if self.metrics is None:
+            object.__setattr__(self, "metrics", {})
+        if not isinstance(self.metrics, Mapping):
+            raise InvalidTypeError("metrics", f"expected an object, got {type(self.metrics).__name__}",
+                                   "an object keyed by metric name", self.metrics)
+        clean: dict[str, float] = {}
+        names = spec.metric_names
+        for key, value in self.metrics.items():
+            if key not in names:
+                raise UnknownFieldError(f"metrics.{key}", "unknown metric", "one of " + ", ".join(names), key)
+            if value is None:
+                continue  # explicit "not measured"
+            clean[key] = validate_metric(spec.metric(key), value)
+        object.__setattr__(self, "metrics", MappingProxyType(dict(sorted(clean.items(), key=lambda kv: names.index(kv[0])))))
+        # context
+        ctx = self.context
+        if ctx is None:
+            ctx = ()
+        if isinstance(ctx, (str, bytes, Mapping)) or not isinstance(ctx, Iterable):
+            raise InvalidTypeError("context", f"expected a list of snapshots, got {type(ctx).__name__}",
+                                   f"a list of at most {spec.context_max_steps} snapshots, newest last", ctx)
+        snaps = []
+        for i, s in enumerate(ctx):
+            if isinstance(s, ContextSnapshot):
+                snaps.append(s)  # validated at construction
+            else:
+                snaps.append(ContextSnapshot.from_dict(s, i, spec))
+        dropped = max(0, len(snaps) - spec.context_max_steps)
+        object.__setattr__(self, "context", tuple(snaps[dropped:]))
+        object.__setattr__(self, "context_dropped", self.context_dropped + dropped)
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """Human-readable notes on what validation changed (truncation, dropped snapshots)."""
+        out = []
+        if self.notes_truncated_from is not None:
+            out.append(f"notes: truncated from {self.notes_truncated_from} to {len(self.notes)} characters")
+        if self.context_dropped:
+            out.append(f"context: kept the newest {len(self.context)} snapshots, dropped {self.context_dropped}")
+        return tuple(out)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "TastingRecord":
+        """Build a record from a JSON-like mapping with keys ``notes``, ``metrics``, ``context``."""
+        if not isinstance(data, Mapping):
+            raise InvalidTypeError("record", f"expected an object, got {type(data).__name__}",
+                                   "an object with keys notes, metrics, context", data)
+        for key in data:
+            if key not in ("notes", "metrics", "context"):
+                raise UnknownFieldError(key, "unknown record field", "notes, metrics, context", key)
+        return cls(notes=data.get("notes") or "", metrics=data.get("metrics") or {},
+                   context=tuple(data.get("context") or ()))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready mapping that :meth:`from_dict` reads back to an equal record."""
+        return {"notes": self.notes, "metrics": dict(self.metrics), "context": [c.to_dict() for c in self.context]}
+
+
+def as_record(obj: TastingRecord | Mapping[str, Any]) -> TastingRecord:
+    """Accept a :class:`TastingRecord` or a plain mapping following the record spec."""
+    return obj if isinstance(obj, TastingRecord) else TastingRecord.from_dict(obj)

@@ -1,0 +1,196 @@
+"""The versioned record spec (``spec/record_spec.json``) as typed Python objects.
+
+The JSON file is the single source of truth for field names, units, ranges, categories and the
+context encoding; the dataclasses in :mod:`taste2vec.records` and the feature layout in
+:mod:`taste2vec.features` are derived from it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from .errors import SpecError
+
+SUPPORTED_MAJOR = 1
+_KINDS = {"cyclic", "categorical", "numeric"}
+_TRANSFORMS = {"none", "log1p"}
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """One numeric metric: its name, unit, valid closed range and the transform the model applies."""
+
+    name: str
+    unit: str
+    min: float
+    max: float
+    transform: str
+    group: str
+    description: str
+
+    @property
+    def allowed(self) -> str:
+        return f"a finite number in [{_fmt(self.min)}, {_fmt(self.max)}] {self.unit}"
+
+
+@dataclass(frozen=True)
+class ContextFieldSpec:
+    """One field of a context snapshot."""
+
+    name: str
+    kind: str  # "cyclic" | "categorical" | "numeric"
+    type: str  # "int" | "float" | "str"
+    description: str
+    min: float | None = None
+    max: float | None = None
+    period: int | None = None
+    unit: str = ""
+    categories: tuple[str, ...] = ()
+
+    @property
+    def width(self) -> int:
+        """Number of feature columns this field occupies in an encoded snapshot."""
+        if self.kind == "cyclic":
+            return 3
+        if self.kind == "categorical":
+            return len(self.categories)
+        return 2
+
+    @property
+    def allowed(self) -> str:
+        if self.kind == "categorical":
+            return "one of " + ", ".join(repr(c) for c in self.categories)
+        kind = "an integer" if self.type == "int" else "a finite number"
+        unit = f" {self.unit}" if self.unit else ""
+        return f"{kind} in [{_fmt(self.min)}, {_fmt(self.max)}]{unit}"
+
+
+@dataclass(frozen=True)
+class RecordSpec:
+    """The whole record spec."""
+
+    version: str
+    notes_max_chars: int
+    metrics: tuple[MetricSpec, ...]
+    context_fields: tuple[ContextFieldSpec, ...]
+    context_max_steps: int
+    raw: dict
+
+    @property
+    def metric_names(self) -> tuple[str, ...]:
+        return tuple(m.name for m in self.metrics)
+
+    @property
+    def num_metrics(self) -> int:
+        return len(self.metrics)
+
+    @property
+    def context_width(self) -> int:
+        """Columns of one encoded context snapshot."""
+        return sum(f.width for f in self.context_fields)
+
+    @property
+    def major(self) -> int:
+        return int(self.version.split(".")[0])
+
+    def metric(self, name: str) -> MetricSpec:
+        for m in self.metrics:
+            if m.name == name:
+                return m
+        raise KeyError(name)
+
+    def context_columns(self) -> list[str]:
+        """Human-readable names of the encoded context columns, in order."""
+        cols: list[str] = []
+        for f in self.context_fields:
+            if f.kind == "cyclic":
+                cols += [f"{f.name}.sin", f"{f.name}.cos", f"{f.name}.present"]
+            elif f.kind == "categorical":
+                cols += [f"{f.name}={c}" for c in f.categories]
+            else:
+                cols += [f"{f.name}.scaled", f"{f.name}.present"]
+        return cols
+
+
+def _fmt(x: float | None) -> str:
+    if x is None:
+        return "?"
+    return str(int(x)) if float(x).is_integer() else str(x)
+
+
+def _require(cond: bool, msg: str) -> None:
+    if not cond:
+        raise SpecError(msg)
+
+
+def parse_spec(data: dict[str, Any]) -> RecordSpec:
+    """Validate a spec document and turn it into a :class:`RecordSpec`."""
+    _require(data.get("spec") == "taste2vec.record", "not a taste2vec record spec (key 'spec')")
+    version = str(data.get("version", ""))
+    parts = version.split(".")
+    _require(len(parts) == 3 and all(p.isdigit() for p in parts), f"bad spec version {version!r}")
+    _require(int(parts[0]) == SUPPORTED_MAJOR, f"record spec major version {parts[0]} is not supported "
+             f"(this SDK reads {SUPPORTED_MAJOR}.x)")
+    notes = data["notes"]
+    max_chars = int(notes["max_chars"])
+    _require(max_chars > 0, "notes.max_chars must be positive")
+    metrics = []
+    for m in data["metrics"]:
+        ms = MetricSpec(name=m["name"], unit=m["unit"], min=float(m["min"]), max=float(m["max"]),
+                        transform=m.get("transform", "none"), group=m.get("group", ""),
+                        description=m.get("description", ""))
+        _require(math.isfinite(ms.min) and math.isfinite(ms.max) and ms.min < ms.max, f"bad range for {ms.name}")
+        _require(ms.transform in _TRANSFORMS, f"unknown transform {ms.transform!r} for {ms.name}")
+        _require(ms.transform != "log1p" or ms.min >= 0, f"log1p metric {ms.name} needs min >= 0")
+        metrics.append(ms)
+    names = [m.name for m in metrics]
+    _require(len(set(names)) == len(names), "duplicate metric names")
+    ctx = data["context"]
+    fields = []
+    for f in ctx["fields"]:
+        kind = f["kind"]
+        _require(kind in _KINDS, f"unknown context kind {kind!r}")
+        cats = tuple(f.get("categories", ()))
+        cf = ContextFieldSpec(name=f["name"], kind=kind, type=f["type"], description=f.get("description", ""),
+                              min=f.get("min"), max=f.get("max"), period=f.get("period"), unit=f.get("unit", ""),
+                              categories=cats)
+        if kind == "categorical":
+            _require(len(cats) >= 2 and len(set(cats)) == len(cats), f"bad categories for {cf.name}")
+        else:
+            _require(cf.min is not None and cf.max is not None and cf.min < cf.max, f"bad range for {cf.name}")
+        if kind == "cyclic":
+            _require(bool(cf.period) and cf.period > 0, f"cyclic field {cf.name} needs a period")
+        fields.append(cf)
+    steps = int(ctx["max_steps"])
+    _require(steps > 0, "context.max_steps must be positive")
+    return RecordSpec(version=version, notes_max_chars=max_chars, metrics=tuple(metrics),
+                      context_fields=tuple(fields), context_max_steps=steps, raw=data)
+
+
+def load_spec(path: str | Path | None = None) -> RecordSpec:
+    """Load a record spec; without ``path`` the spec shipped with this package."""
+    if path is None:
+        return default_spec()
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as e:
+        raise SpecError(f"cannot read record spec {path}: {e}") from e
+    return parse_spec(data)
+
+
+@lru_cache(maxsize=1)
+def default_spec() -> RecordSpec:
+    """The record spec shipped with this package (cached)."""
+    text = resources.files("taste2vec").joinpath("spec/record_spec.json").read_text(encoding="utf-8")
+    return parse_spec(json.loads(text))
+
+
+def spec_path() -> Path:
+    """Filesystem path of the shipped spec (for tools that copy it into a bundle)."""
+    return Path(str(resources.files("taste2vec").joinpath("spec/record_spec.json")))
