@@ -1,0 +1,126 @@
+"""Record -> model input tensors (pure numpy). The layout is derived from the record spec.
+
+Per record:
+
+- ``notes``: the (truncated) notes, NFKC-normalized and lower-cased (the text encoder tokenizes it).
+- ``lexicon``: float32[L], the sensory lexicon's attribute-weight vector of the notes.
+- ``metrics``: float32[20], raw values in spec order (missing = 0) and ``metrics_mask`` float32[20]
+  (1 = measured). Scaling and log transforms happen inside the model, with statistics fitted on
+  training data and stored with it.
+- ``context``: float32[8, C] encoded snapshots, left-padded so the newest is always in the last slot,
+  and ``context_mask`` float32[8] (1 = a real snapshot).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Iterable, Mapping, Any
+
+import numpy as np
+
+from .lexicon import SensoryLexicon, normalize_text
+from .records import ContextSnapshot, TastingRecord, as_record
+from .spec import RecordSpec, default_spec
+
+
+@dataclass(frozen=True)
+class RecordFeatures:
+    """Model-ready arrays of one record (see module docs for the layout)."""
+
+    notes: str
+    lexicon: np.ndarray
+    metrics: np.ndarray
+    metrics_mask: np.ndarray
+    context: np.ndarray
+    context_mask: np.ndarray
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class FeatureBatch:
+    """Stacked features of several records; arrays have a leading batch dimension."""
+
+    notes: list[str]
+    lexicon: np.ndarray
+    metrics: np.ndarray
+    metrics_mask: np.ndarray
+    context: np.ndarray
+    context_mask: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.notes)
+
+    def select(self, idx: np.ndarray | list[int]) -> "FeatureBatch":
+        idx = np.asarray(idx)
+        return FeatureBatch([self.notes[i] for i in idx], self.lexicon[idx], self.metrics[idx],
+                            self.metrics_mask[idx], self.context[idx], self.context_mask[idx])
+
+    @staticmethod
+    def concat(parts: list["FeatureBatch"]) -> "FeatureBatch":
+        return FeatureBatch([n for p in parts for n in p.notes],
+                            *(np.concatenate([getattr(p, k) for p in parts]) for k in
+                              ("lexicon", "metrics", "metrics_mask", "context", "context_mask")))
+
+
+def encode_snapshot(snap: ContextSnapshot, spec: RecordSpec) -> np.ndarray:
+    """Encode one validated snapshot into the spec's C columns."""
+    out = np.zeros(spec.context_width, dtype=np.float32)
+    col = 0
+    for f in spec.context_fields:
+        v = getattr(snap, f.name)
+        if f.kind == "cyclic":
+            if v is not None:
+                angle = 2.0 * math.pi * float(v) / float(f.period)
+                out[col], out[col + 1], out[col + 2] = math.sin(angle), math.cos(angle), 1.0
+        elif f.kind == "categorical":
+            if v is not None:
+                out[col + f.categories.index(v)] = 1.0
+        else:
+            if v is not None:
+                mid = (float(f.max) + float(f.min)) / 2.0
+                half = (float(f.max) - float(f.min)) / 2.0
+                out[col], out[col + 1] = (float(v) - mid) / half, 1.0
+        col += f.width
+    return out
+
+
+class FeatureExtractor:
+    """Turns records (or spec-following dicts) into model inputs. Stateless and thread-safe."""
+
+    def __init__(self, lexicon: SensoryLexicon | None = None, spec: RecordSpec | None = None) -> None:
+        self.spec = spec or default_spec()
+        self.lexicon = lexicon or SensoryLexicon.default()
+
+    def __call__(self, record: TastingRecord | Mapping[str, Any]) -> RecordFeatures:
+        rec = as_record(record)
+        spec = self.spec
+        metrics = np.zeros(spec.num_metrics, dtype=np.float32)
+        mask = np.zeros(spec.num_metrics, dtype=np.float32)
+        for i, name in enumerate(spec.metric_names):
+            if name in rec.metrics:
+                metrics[i] = rec.metrics[name]
+                mask[i] = 1.0
+        steps = spec.context_max_steps
+        ctx = np.zeros((steps, spec.context_width), dtype=np.float32)
+        cmask = np.zeros(steps, dtype=np.float32)
+        offset = steps - len(rec.context)
+        for j, snap in enumerate(rec.context):
+            ctx[offset + j] = encode_snapshot(snap, spec)
+            cmask[offset + j] = 1.0
+        notes = normalize_text(rec.notes)
+        return RecordFeatures(notes=notes, lexicon=self.lexicon.vector(notes), metrics=metrics, metrics_mask=mask,
+                              context=ctx, context_mask=cmask, warnings=rec.warnings)
+
+    def batch(self, records: Iterable[TastingRecord | Mapping[str, Any]]) -> FeatureBatch:
+        """Extract and stack features of many records."""
+        feats = [self(r) for r in records]
+        spec = self.spec
+        if not feats:
+            return FeatureBatch([], np.zeros((0, self.lexicon.dim), np.float32),
+                                np.zeros((0, spec.num_metrics), np.float32), np.zeros((0, spec.num_metrics), np.float32),
+                                np.zeros((0, spec.context_max_steps, spec.context_width), np.float32),
+                                np.zeros((0, spec.context_max_steps), np.float32))
+        return FeatureBatch([f.notes for f in feats], np.stack([f.lexicon for f in feats]),
+                            np.stack([f.metrics for f in feats]), np.stack([f.metrics_mask for f in feats]),
+                            np.stack([f.context for f in feats]), np.stack([f.context_mask for f in feats]))
