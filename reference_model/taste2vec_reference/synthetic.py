@@ -310,10 +310,10 @@ class TasteWorld:
         socials, places = self.spec.context_fields[8].categories, self.spec.context_fields[9].categories
         out = []
         for _ in range(n):
-            snap = dict(hour=hour, weekday=days[day], weather_temp=float(np.clip(temp, -40, 50)),
-                        humidity=float(np.clip(rng.normal(60, 15), 0, 100)), mood=float(np.clip(mood, 0, 10)),
-                        stress=float(np.clip(stress, 0, 10)), energy=float(np.clip(energy, 0, 10)),
-                        hunger=float(np.clip(rng.uniform(0, 10), 0, 10)),
+            snap = dict(hour=hour, weekday=days[day], weather_temp=round(float(np.clip(temp, -40, 50)), 1),
+                        humidity=round(float(np.clip(rng.normal(60, 15), 0, 100))),
+                        mood=round(float(np.clip(mood, 0, 10)), 1), stress=round(float(np.clip(stress, 0, 10)), 1),
+                        energy=round(float(np.clip(energy, 0, 10)), 1), hunger=round(float(rng.uniform(0, 10)), 1),
                         social=socials[rng.choice(5, p=[0.5, 0.15, 0.15, 0.1, 0.1])],
                         location=places[rng.choice(6, p=[0.4, 0.25, 0.2, 0.05, 0.05, 0.05])])
             for key in list(snap):

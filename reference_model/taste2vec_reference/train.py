@@ -167,8 +167,12 @@ def build_training_data(cfg: TrainConfig, world: TasteWorld, featurizer: TextFea
 
 
 def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = True, progress: bool = True,
-          data: TrainingData | None = None) -> tuple[Taste2Vec, list[dict[str, float]]]:
-    """Train (or resume) a reference model; writes ``out_dir/checkpoint`` and ``out_dir/history.json``."""
+          data: TrainingData | None = None, until: int | None = None) -> tuple[Taste2Vec, list[dict[str, float]]]:
+    """Train (or resume) a reference model; writes ``out_dir/checkpoint`` and ``out_dir/history.json``.
+
+    ``until`` stops (with a checkpoint) after that many steps, as an interruption would; a later call with
+    ``resume=True`` continues the same schedule from there.
+    """
     out = Path(out_dir)
     ckpt_dir = out / "checkpoint"
     torch.manual_seed(cfg.seed)
@@ -189,18 +193,19 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = True, progress: 
         start = int(state["step"])
         history = state.get("history", [])
         gen.set_state(torch.tensor(state["torch_gen"], dtype=torch.uint8))
+        torch.set_rng_state(torch.tensor(state["torch_global"], dtype=torch.uint8))  # dropout
         rng.bit_generator.state = state["numpy_rng"]
     else:
         p = data.pool.all()
         init_scaler(model, p["metrics"], p["metrics_mask"])
     sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min(1.0, (s + 1) / 100) * 0.5 * (1 + np.cos(np.pi * min(1.0, s / max(1, cfg.steps)))))
-    for _ in range(start):
-        sched.step()
+        opt, lambda s: min(1.0, (s + 1) / 100) * 0.5 * (1 + np.cos(np.pi * min(1.0, s / max(1, cfg.steps)))),
+        last_epoch=start - 1)
     R = cfg.pool_per_coffee
     n_coffees = len(data.coffee_ids)
     model.train()
-    bar = tqdm(range(start, cfg.steps), desc="train", initial=start, total=cfg.steps, disable=not progress)
+    end = cfg.steps if until is None else min(until, cfg.steps)
+    bar = tqdm(range(start, end), desc="train", initial=start, total=cfg.steps, disable=not progress)
     t0 = time.time()
     for step in bar:
         ci = rng.choice(n_coffees, size=min(cfg.batch_coffees, n_coffees), replace=False)
@@ -245,13 +250,13 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = True, progress: 
         if step % cfg.log_every == 0 or step == cfg.steps - 1:
             history.append({"step": step, **{k: round(v, 5) for k, v in logs.items()}})
             bar.set_postfix(loss=f"{logs['loss']:.3f}", nce=f"{logs['nce']:.3f}")
-        if (step + 1) % cfg.checkpoint_every == 0 or step == cfg.steps - 1:
+        if (step + 1) % cfg.checkpoint_every == 0 or step == end - 1:
             _save(model, opt, ckpt_dir, cfg, step + 1, history, gen, rng, lexicon)
     model.eval()
     out.mkdir(parents=True, exist_ok=True)
     (out / "history.json").write_text(json.dumps(history, indent=1))
     if progress:
-        bar.write(f"trained {cfg.steps - start} steps in {time.time() - t0:.1f}s")
+        bar.write(f"trained {end - start} steps in {time.time() - t0:.1f}s")
     return model, history
 
 
@@ -264,5 +269,6 @@ def _save(model, opt, ckpt_dir, cfg, step, history, gen, rng, lexicon) -> None:
              "lexicon": {"version": lexicon.version, "dim": lexicon.dim},
              "truth_metrics": list(TRUTH_METRICS)}
     state = {"step": step, "history": history, "torch_gen": gen.get_state().tolist(),
+             "torch_global": torch.get_rng_state().tolist(),
              "numpy_rng": rng.bit_generator.state}
     save_checkpoint(ckpt_dir, model, extra=extra, optimizer=opt, train_state=state)

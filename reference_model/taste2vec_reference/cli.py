@@ -1,0 +1,159 @@
+"""``taste2vec-reference``: build the lexicon, generate data, train, evaluate, and run the demo.
+
+    taste2vec-reference generate --split train -n 5          # JSON lines of synthetic records
+    taste2vec-reference train --out runs/ref --steps 1500     # resumable
+    taste2vec-reference evaluate --checkpoint runs/ref/checkpoint --out runs/ref
+    taste2vec-reference demo --out runs/demo                  # data -> train -> evaluate -> table
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+
+def _world(args):
+    from .synthetic import WorldConfig
+
+    return WorldConfig(seed=args.seed, n_coffees=args.coffees, n_users=args.users)
+
+
+def _add_world(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--seed", type=int, default=0, help="world and training seed (default 0)")
+    p.add_argument("--coffees", type=int, default=2000, help="coffees in the synthetic world (default 2000)")
+    p.add_argument("--users", type=int, default=600, help="users giving feedback (default 600)")
+
+
+def cmd_build_lexicon(args) -> int:
+    from .lexicon_build import LEXICON_OUT, build_lexicon_file
+
+    path, digest = build_lexicon_file(Path(args.out) if args.out else LEXICON_OUT,
+                                      Path(args.wheel) if args.wheel else None)
+    print(f"wrote {path} (sha256 {digest})")
+    return 0
+
+
+def cmd_generate(args) -> int:
+    from .synthetic import TasteWorld
+
+    world = TasteWorld(_world(args))
+    out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
+    try:
+        for r in world.iter_records(args.split, n=args.n, start=args.start):
+            c = world.coffee(r.coffee_id)
+            out.write(json.dumps({"coffee_id": r.coffee_id, "origin": c.origin, "process": c.process,
+                                  "taster_id": r.taster_id, "lang": r.lang, "record": r.record.to_dict()},
+                                 ensure_ascii=False) + "\n")
+    finally:
+        if out is not sys.stdout:
+            out.close()
+    return 0
+
+
+def _train_config(args):
+    from .train import TrainConfig
+
+    return TrainConfig(seed=args.seed, world=_world(args), steps=args.steps, pool_per_coffee=args.pool,
+                       use_real_reviews=not args.no_real)
+
+
+def cmd_train(args) -> int:
+    from .train import train
+
+    model, hist = train(_train_config(args), args.out, resume=not args.no_resume)
+    print(f"checkpoint: {Path(args.out) / 'checkpoint'}  final loss {hist[-1]['loss']:.4f}")
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from .checkpoint import load_checkpoint
+    from .evaluate import format_table, run_evaluation
+    from .train import TrainConfig
+
+    model, cfg = load_checkpoint(args.checkpoint)
+    world = TrainConfig.from_dict(cfg["train_config"]).world
+    res = run_evaluation(model, world, args.out or Path(args.checkpoint).parent, real=not args.no_real)
+    print(format_table(res))
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from .evaluate import format_table, run_evaluation
+    from .model import TextFeaturizer
+    from .synthetic import TasteWorld
+    from .train import build_training_data, train
+    from taste2vec.features import FeatureExtractor
+
+    t0 = time.time()
+    cfg = _train_config(args)
+    world = TasteWorld(cfg.world)
+    print(f"== Taste2Vec reference demo: synthetic world of {cfg.world.n_coffees} coffees "
+          f"({len(world.coffees('train'))} train / {len(world.coffees('val'))} val / "
+          f"{len(world.coffees('test'))} test), seed {cfg.seed}")
+    for k in range(3):
+        r = world.record(7, k)
+        print(f"   coffee 7 ({world.coffee(7).origin}, {world.coffee(7).process}), tasting {k} [{r.lang}]: "
+              f"{r.record.notes!r}  metrics={dict(list(r.record.metrics.items())[:4])}  context={len(r.record.context)}")
+    featurizer = TextFeaturizer()
+    data = build_training_data(cfg, world, featurizer, FeatureExtractor(world.lexicon))
+    print(f"== data ready in {time.time() - t0:.0f}s: {len(data.pool)} synthetic tastings, {len(data.users)} users, "
+          f"{0 if data.real is None else len(data.real) // 2} real review pairs")
+    model, hist = train(cfg, args.out, resume=not args.no_resume, data=data)
+    print(f"== trained in {time.time() - t0:.0f}s total; loss {hist[0]['loss']:.3f} -> {hist[-1]['loss']:.3f}")
+    res = run_evaluation(model, cfg.world, args.out, real=not args.no_real, featurizer=featurizer)
+    print(f"== evaluation ({time.time() - t0:.0f}s total) -> {Path(args.out) / 'evaluation.json'}, "
+          f"{Path(args.out) / 'evaluation.png'}")
+    print(format_table(res))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="taste2vec-reference", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("build-lexicon", help="rebuild the SDK's sensory lexicon from the flavour wheel")
+    p.add_argument("--wheel", help="flavor_wheel.json (default: ../shared/data/flavor_wheel/flavor_wheel.json)")
+    p.add_argument("--out", help="output file (default: sdk/taste2vec/assets/sensory_lexicon.json)")
+    p.set_defaults(func=cmd_build_lexicon)
+    p = sub.add_parser("generate", help="stream synthetic tasting records as JSON lines")
+    _add_world(p)
+    p.add_argument("--split", choices=("train", "val", "test"), default="train")
+    p.add_argument("-n", type=int, default=10, help="number of records")
+    p.add_argument("--start", type=int, default=0, help="index of the first record in the stream")
+    p.add_argument("--output", "-o", help="file to write (default stdout)")
+    p.set_defaults(func=cmd_generate)
+    for name, func, helptext in (("train", cmd_train, "train (or resume) a reference model"),
+                                 ("demo", cmd_demo, "data -> train a small reference -> evaluate, print the table")):
+        p = sub.add_parser(name, help=helptext)
+        _add_world(p)
+        p.add_argument("--out", default="runs/demo" if name == "demo" else "runs/reference")
+        p.add_argument("--steps", type=int, default=1500)
+        p.add_argument("--pool", type=int, default=6, help="tastings per training coffee (default 6)")
+        p.add_argument("--no-real", action="store_true", help="skip the real review / CQI data")
+        p.add_argument("--no-resume", action="store_true", help="start from scratch even if a checkpoint exists")
+        p.set_defaults(func=func)
+    p = sub.add_parser("evaluate", help="evaluate a checkpoint -> evaluation.json / .png")
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--out", help="output folder (default: the checkpoint's parent)")
+    p.add_argument("--no-real", action="store_true")
+    p.set_defaults(func=cmd_evaluate)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except FileNotFoundError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # e.g. `generate | head`
+        sys.stderr.close()
+        return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

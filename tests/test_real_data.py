@@ -1,0 +1,47 @@
+"""Real-data loaders on small files written by the test: split by coffee, halves, CQI filtering."""
+
+from __future__ import annotations
+
+import csv
+
+from taste2vec_reference.real_data import load_cqi, load_reviews, split_of
+
+
+def test_reviews_split_by_coffee_and_halves(tmp_path):
+    path = tmp_path / "reviews.csv"
+    rows = []
+    for i in range(40):
+        for rep in range(2):  # every coffee reviewed twice
+            rows.append({"name": f"Coffee {i}", "roaster": "R", "roast": "Light" if i % 2 else "Weird",
+                         "loc_country": "X", "origin_1": "Kenya", "origin_2": "", "100g_USD": "1",
+                         "rating": str(90 + rep), "review_date": "", "desc_1":
+                         f"Bright and juicy. Blackcurrant, lime. Syrupy body; long finish {rep}."})
+    with open(path, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    reviews = load_reviews(path)
+    assert len(reviews) == 80
+    by_key = {}
+    for r in reviews:
+        by_key.setdefault(r.coffee_key, set()).add(r.split)
+    assert all(len(s) == 1 for s in by_key.values())
+    assert {s for v in by_key.values() for s in v} == {"train", "val", "test"}
+    a, b = reviews[0].halves()
+    assert "Bright" in a and "Blackcurrant" in b
+    assert reviews[0].roast is None and reviews[2].roast == "Light"
+    assert (reviews[0].rating, reviews[1].rating) == (90, 91)
+    assert split_of("x") == split_of("x")
+
+
+def test_cqi_keeps_valid_rows(tmp_path):
+    cols = ["Owner", "Farm.Name", "Country.of.Origin", "Region", "Species", "Aroma", "Flavor", "Aftertaste",
+            "Acidity", "Body", "Balance", "Clean.Cup", "Sweetness", "Total.Cup.Points"]
+    with open(tmp_path / "arabica_data_cleaned.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(cols)
+        w.writerow(["a", "f", "Ethiopia", "r", "Arabica", 8, 8, 8, 8, 8, 8, 10, 10, 88])
+        w.writerow(["b", "f", "Kenya", "r", "Arabica", 8, 8, 8, 8, 8, 8, 10, 10, 0])  # total 0: dropped
+        w.writerow(["c", "f", "Brazil", "r", "Arabica", "", 8, 8, 8, 8, 8, 10, 10, 80])  # missing: dropped
+    rows = load_cqi(tmp_path)
+    assert len(rows) == 1 and rows[0].total == 88 and rows[0].record().metrics["clean_cup"] == 10

@@ -1,0 +1,126 @@
+"""Record spec validation: every bad input is a typed error that names the field and its allowed range."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+
+import pytest
+
+from taste2vec import (
+    ContextSnapshot,
+    InvalidTypeError,
+    NonFiniteValueError,
+    OutOfRangeError,
+    RecordValidationError,
+    SpecError,
+    TastingRecord,
+    UnknownCategoryError,
+    UnknownFieldError,
+    default_spec,
+)
+from taste2vec.spec import parse_spec, spec_path
+
+
+def test_spec_has_the_twenty_metrics_and_ten_context_fields():
+    spec = default_spec()
+    assert spec.num_metrics == 20
+    seed = ["temperature", "grind_size", "brew_ratio", "brew_time", "acidity", "sweetness", "bitterness", "body",
+            "aftertaste", "balance"]
+    assert list(spec.metric_names[:10]) == seed
+    for name in ("acidity", "sweetness", "bitterness", "body", "aftertaste", "balance"):
+        m = spec.metric(name)
+        assert (m.min, m.max) == (0.0, 10.0)
+    assert spec.context_max_steps == 8
+    assert len(spec.context_fields) == 10
+
+
+def test_context_dataclass_fields_follow_the_spec():
+    spec = default_spec()
+    assert [f.name for f in dataclasses.fields(ContextSnapshot)] == [f.name for f in spec.context_fields]
+
+
+def test_spec_rejects_other_major_version_and_bad_ranges():
+    data = json.loads(spec_path().read_text())
+    with pytest.raises(SpecError, match="major version 2"):
+        parse_spec({**data, "version": "2.0.0"})
+    bad = json.loads(json.dumps(data))
+    bad["metrics"][0]["min"] = 200
+    with pytest.raises(SpecError, match="temperature"):
+        parse_spec(bad)
+
+
+@pytest.mark.parametrize("metrics, error, field, allowed", [
+    ({"acidity": "high"}, InvalidTypeError, "metrics.acidity", "[0, 10]"),
+    ({"acidity": True}, InvalidTypeError, "metrics.acidity", "[0, 10]"),
+    ({"acidity": math.nan}, NonFiniteValueError, "metrics.acidity", "[0, 10]"),
+    ({"brew_time": math.inf}, NonFiniteValueError, "metrics.brew_time", "[0, 86400] s"),
+    ({"temperature": 120}, OutOfRangeError, "metrics.temperature", "[0, 100] degC"),
+    ({"sweetness": -0.1}, OutOfRangeError, "metrics.sweetness", "[0, 10]"),
+    ({"water_hardness": 501}, OutOfRangeError, "metrics.water_hardness", "[0, 500] ppm"),
+    ({"bogus": 1.0}, UnknownFieldError, "metrics.bogus", "temperature"),
+])
+def test_bad_metric_values_raise_typed_errors(metrics, error, field, allowed):
+    with pytest.raises(error) as exc:
+        TastingRecord(metrics=metrics)
+    assert isinstance(exc.value, RecordValidationError)
+    assert exc.value.field == field
+    assert field in str(exc.value) and allowed in str(exc.value)
+
+
+@pytest.mark.parametrize("snap, error, field", [
+    ({"hour": 24}, OutOfRangeError, "context[1].hour"),
+    ({"hour": 7.5}, InvalidTypeError, "context[1].hour"),
+    ({"hour": "7"}, InvalidTypeError, "context[1].hour"),
+    ({"weekday": "funday"}, UnknownCategoryError, "context[1].weekday"),
+    ({"social": 3}, InvalidTypeError, "context[1].social"),
+    ({"mood": math.nan}, NonFiniteValueError, "context[1].mood"),
+    ({"humidity": 101}, OutOfRangeError, "context[1].humidity"),
+    ({"altitude": 3}, UnknownFieldError, "context[1].altitude"),
+])
+def test_bad_context_values_name_the_snapshot_and_field(snap, error, field):
+    with pytest.raises(error) as exc:
+        TastingRecord.from_dict({"context": [{"hour": 8}, snap]})
+    assert exc.value.field == field
+
+
+def test_direct_snapshot_construction_is_validated():
+    with pytest.raises(UnknownCategoryError, match="context.location"):
+        ContextSnapshot(location="moon")
+    assert ContextSnapshot(weekday=" MON ").weekday == "mon"
+
+
+def test_wrong_container_types():
+    with pytest.raises(InvalidTypeError, match="notes"):
+        TastingRecord(notes=42)
+    with pytest.raises(InvalidTypeError, match="metrics"):
+        TastingRecord(metrics=[1, 2])
+    with pytest.raises(InvalidTypeError, match="context"):
+        TastingRecord(context="yesterday")
+    with pytest.raises(UnknownFieldError, match="rating"):
+        TastingRecord.from_dict({"notes": "x", "rating": 5})
+
+
+def test_long_notes_are_truncated_and_reported():
+    limit = default_spec().notes_max_chars
+    rec = TastingRecord(notes="초콜릿 " * 400)
+    assert len(rec.notes) == limit
+    assert rec.notes_truncated_from == 1600
+    assert any("truncated" in w for w in rec.warnings)
+
+
+def test_more_than_max_steps_keeps_the_newest():
+    snaps = [{"hour": h} for h in range(12)]
+    rec = TastingRecord.from_dict({"context": snaps})
+    assert [c.hour for c in rec.context] == list(range(4, 12))
+    assert rec.context_dropped == 4
+
+
+def test_any_subset_of_fields_is_valid_and_round_trips():
+    empty = TastingRecord()
+    assert empty.notes == "" and not empty.metrics and not empty.context
+    rec = TastingRecord.from_dict({"notes": "밝은 산미, jasmine", "metrics": {"acidity": 7, "dose": None},
+                                   "context": [{"hour": 9, "weekday": "Mon", "social": "alone"}]})
+    assert dict(rec.metrics) == {"acidity": 7.0}  # None = not measured, not 0
+    assert TastingRecord.from_dict(json.loads(json.dumps(rec.to_dict()))) == rec

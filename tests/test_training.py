@@ -1,0 +1,82 @@
+"""A tiny training run lowers the loss; checkpoints round-trip, resume exactly, and refuse corruption."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from taste2vec.features import FeatureExtractor
+from taste2vec_reference.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from taste2vec_reference.evaluate import embed
+from taste2vec_reference.synthetic import TasteWorld, WorldConfig
+from taste2vec_reference.train import TrainConfig, build_training_data, make_pool, train
+
+TINY = dict(world=WorldConfig(n_coffees=160, n_users=60), pool_per_coffee=3, batch_coffees=32, batch_users=8,
+            use_real_reviews=False, log_every=1, checkpoint_every=1000)
+
+
+@pytest.fixture(scope="module")
+def tiny_data(featurizer, lexicon):
+    cfg = TrainConfig(**TINY)
+    return build_training_data(cfg, TasteWorld(cfg.world, lexicon), featurizer, FeatureExtractor(lexicon))
+
+
+def test_tiny_training_lowers_the_loss(tiny_data, tmp_path):
+    cfg = TrainConfig(steps=60, **TINY)
+    model, hist = train(cfg, tmp_path, resume=False, progress=False, data=tiny_data)
+    first = np.mean([h["nce"] for h in hist[:5]])
+    last = np.mean([h["nce"] for h in hist[-5:]])
+    assert last < 0.8 * first, (first, last)
+    assert (tmp_path / "checkpoint" / "model.safetensors").exists()
+    assert json.loads((tmp_path / "history.json").read_text())[-1]["step"] == 59
+
+
+def test_checkpoint_round_trip_gives_identical_embeddings(tiny_data, tmp_path):
+    cfg = TrainConfig(steps=5, **TINY)
+    model, _ = train(cfg, tmp_path, resume=False, progress=False, data=tiny_data)
+    loaded, meta = load_checkpoint(tmp_path / "checkpoint")
+    assert meta["record_spec"]["version"] == "1.0.0" and meta["lexicon"]["dim"] == model.cfg.lexicon_dim
+    assert meta["scaler"]["metric_names"][0] == "temperature"
+    a, b = embed(model, tiny_data.pool), embed(loaded, tiny_data.pool)
+    assert np.array_equal(a, b)
+    assert np.allclose(np.linalg.norm(a, axis=1), 1.0, atol=1e-5)
+
+
+def test_resume_continues_exactly(tiny_data, tmp_path):
+    straight, _ = train(TrainConfig(steps=12, **TINY), tmp_path / "a", resume=False, progress=False, data=tiny_data)
+    train(TrainConfig(steps=12, **TINY), tmp_path / "b", resume=False, progress=False, data=tiny_data, until=6)
+    resumed, hist = train(TrainConfig(steps=12, **TINY), tmp_path / "b", resume=True, progress=False, data=tiny_data)
+    assert hist[0]["step"] == 0 and hist[-1]["step"] == 11  # history carried over
+    for (ka, va), (kb, vb) in zip(straight.state_dict().items(), resumed.state_dict().items()):
+        assert torch.allclose(va.float(), vb.float(), atol=1e-5), ka
+
+
+def test_corrupt_or_foreign_checkpoint_is_refused(tiny_data, tmp_path):
+    model, _ = train(TrainConfig(steps=2, **TINY), tmp_path, resume=False, progress=False, data=tiny_data)
+    ck = tmp_path / "checkpoint"
+    raw = bytearray((ck / "model.safetensors").read_bytes())
+    raw[-1] ^= 0xFF
+    (ck / "model.safetensors").write_bytes(bytes(raw))
+    with pytest.raises(CheckpointError, match="sha256"):
+        load_checkpoint(ck)
+    save_checkpoint(ck, model)
+    cfg = json.loads((ck / "config.json").read_text())
+    cfg["model"]["record_spec_version"] = "2.0.0"
+    (ck / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(CheckpointError, match="record spec"):
+        load_checkpoint(ck)
+    with pytest.raises(CheckpointError, match="not a checkpoint"):
+        load_checkpoint(tmp_path / "nowhere")
+
+
+def test_missing_modalities_still_embed(tiny_data, featurizer, lexicon, tmp_path):
+    from taste2vec import TastingRecord
+
+    model, _ = train(TrainConfig(steps=3, **TINY), tmp_path, resume=False, progress=False, data=tiny_data)
+    pool = make_pool([TastingRecord(), TastingRecord(notes="자스민"), TastingRecord(metrics={"acidity": 9})],
+                     FeatureExtractor(lexicon), featurizer)
+    z = embed(model, pool)
+    assert np.isfinite(z).all() and np.allclose(np.linalg.norm(z, axis=1), 1.0, atol=1e-5)
