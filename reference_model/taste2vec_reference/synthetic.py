@@ -176,6 +176,13 @@ class TasteWorld:
         # describable nodes: every node except the "Other" (defect) family, which only appears as a defect
         other = self.category_nodes[self.category_names.index("Other")]
         self._defect = np.array([self._cat_of[n.index] == self.category_nodes.index(other) for n in lex.nodes])
+        # node -> itself and every descendant (a coffee "lacks" a node only if the whole subtree is absent)
+        self._subtree = {n.index: [n.index] for n in lex.nodes}
+        for n in lex.nodes:
+            p = n.parent
+            while p is not None:
+                self._subtree[p].append(n.index)
+                p = lex.nodes[p].parent
         self._terms = {}
         for t in lex.terms:
             self._terms.setdefault((t.node, t.lang, t.kind == "misspelling"), []).append(t.text)
@@ -407,7 +414,7 @@ class TasteWorld:
         if rng.random() < 0.3:
             lacks = [self.lexicon.node_by_path(p).index for p in ("Other > Chemical > Bitter", "Roasted > Burnt > Smoky",
                                                                   "Sour/Fermented", "Roasted > Burnt")]
-            lacks = [n for n in lacks if coffee.profile[n] == 0 and
+            lacks = [n for n in lacks if not coffee.profile[self._subtree[n]].any() and
                      not (n == lacks[0] and coffee.truth["bitterness"] > 5)]
             if lacks:
                 word = self._surface(rng, int(rng.choice(lacks)), base_lang, 0)
