@@ -6,20 +6,24 @@ import subprocess
 import sys
 
 
+def _run_outside_checkout(code: str) -> subprocess.CompletedProcess:
+    # cwd="/" because ``python -m pytest`` puts the working directory (the checkout) on sys.path
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd="/")
+
+
 def test_no_generic_top_level_modules():
-    # run outside the checkout (``python -m pytest`` puts the working directory on sys.path)
-    code = ("import importlib.util as u, sys; "
-            "found = [n for n in ('sdk', 'converters', 'reference_model') if u.find_spec(n)]; "
-            "assert u.find_spec('taste2vec') and u.find_spec('taste2vec_reference'); print(found); "
-            "sys.exit(1 if found else 0)")
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd="/")
+    res = _run_outside_checkout(
+        "import importlib.util as u, sys; "
+        "found = [n for n in ('sdk', 'converters', 'reference_model') if u.find_spec(n)]; "
+        "assert u.find_spec('taste2vec') and u.find_spec('taste2vec_reference'); print(found); "
+        "sys.exit(1 if found else 0)")
     assert res.returncode == 0, res.stdout + res.stderr
 
 
 def test_sdk_import_does_not_load_heavy_frameworks():
-    code = ("import sys, taste2vec; from taste2vec.features import FeatureExtractor; "
-            "FeatureExtractor()({'notes': '초콜릿, bright'}); "
-            "bad = [m for m in ('torch', 'tensorflow', 'onnx', 'onnxruntime') if m in sys.modules]; "
-            "print(bad); sys.exit(1 if bad else 0)")
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd="/")
+    res = _run_outside_checkout(
+        "import sys, taste2vec; from taste2vec.features import FeatureExtractor; "
+        "FeatureExtractor()({'notes': '초콜릿, bright'}); "
+        "bad = [m for m in ('torch', 'tensorflow', 'onnx', 'onnxruntime') if m in sys.modules]; "
+        "print(bad); sys.exit(1 if bad else 0)")
     assert res.returncode == 0, res.stdout + res.stderr
