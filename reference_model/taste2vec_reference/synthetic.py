@@ -183,6 +183,9 @@ class TasteWorld:
             while p is not None:
                 self._subtree[p].append(n.index)
                 p = lex.nodes[p].parent
+        # attributes a taster may say a coffee lacks ("no bitterness"); the first is Bitter
+        self._negatable = [lex.node_by_path(p).index for p in ("Other > Chemical > Bitter", "Roasted > Burnt > Smoky",
+                                                               "Sour/Fermented", "Roasted > Burnt")]
         self._terms = {}
         for t in lex.terms:
             self._terms.setdefault((t.node, t.lang, t.kind == "misspelling"), []).append(t.text)
@@ -412,10 +415,8 @@ class TasteWorld:
         base_lang = "en" if lang == "en" else "ko"
         # negation of something the coffee clearly lacks
         if rng.random() < 0.3:
-            lacks = [self.lexicon.node_by_path(p).index for p in ("Other > Chemical > Bitter", "Roasted > Burnt > Smoky",
-                                                                  "Sour/Fermented", "Roasted > Burnt")]
-            lacks = [n for n in lacks if not coffee.profile[self._subtree[n]].any() and
-                     not (n == lacks[0] and coffee.truth["bitterness"] > 5)]
+            lacks = [n for n in self._negatable if not coffee.profile[self._subtree[n]].any() and
+                     not (n == self._negatable[0] and coffee.truth["bitterness"] > 5)]
             if lacks:
                 word = self._surface(rng, int(rng.choice(lacks)), base_lang, 0)
                 phrases.append(str(rng.choice(KO_NEG if base_lang == "ko" else EN_NEG)).format(word))

@@ -202,6 +202,8 @@ class SensoryLexicon:
             lst.sort(key=lambda t: (-len(t.tokens), -len(t.text), t.text))
         self._fuzzy_terms = [t for t in self.terms if len(t.tokens) == 1 and not is_hangul(t.text)
                              and len(t.text) >= self.fuzzy_min_len]
+        self._by_path = {n.path: n for n in self.nodes}
+        self._fuzzy_cache: dict[str, Term | None] = {}
         self._ancestors = []
         for n in self.nodes:
             chain, p = [], n.parent
@@ -230,10 +232,7 @@ class SensoryLexicon:
         return len(self.nodes)
 
     def node_by_path(self, path: str) -> LexiconNode:
-        for n in self.nodes:
-            if n.path == path:
-                return n
-        raise KeyError(path)
+        return self._by_path[path]
 
     # ------------------------------------------------------------------ matching
     def _tok_matches(self, term_tok: str, tok: Token, last: bool) -> bool:
@@ -355,7 +354,7 @@ class SensoryLexicon:
 
 
 def _fuzzy_lookup(lex: SensoryLexicon, token: str) -> Term | None:
-    cache = lex.__dict__.setdefault("_fuzzy_cache", {})
+    cache = lex._fuzzy_cache
     if token in cache:
         return cache[token]
     found: dict[int, Term] = {}
