@@ -17,3 +17,39 @@ def lexicon():
     from taste2vec import SensoryLexicon
 
     return SensoryLexicon.default()
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle_parts(lexicon):
+    """A random tiny student converted to TFLite, with a tokenizer: enough to build bundles in tests."""
+    import torch
+
+    from taste2vec_convert.student import Student, StudentConfig, input_signature
+    from taste2vec_convert.tflite import to_tflite
+    from taste2vec_convert.vocab import train_wordpiece
+
+    tok = train_wordpiece(["bright jasmine", "밝은 산미"], vocab_size=5500, buckets=(8, 16))
+    torch.manual_seed(0)
+    cfg = StudentConfig(vocab_size=tok.vocab_size, buckets=(8, 16), d_model=32, n_layers=1, ff_dim=64,
+                        lexicon_dim=lexicon.dim)
+    student = Student(cfg).eval()
+    meta = {"signatures": [{"name": f"embed_{b}", "inputs": input_signature(cfg, b),
+                            "outputs": [{"name": "embedding", "shape": [1, 128], "dtype": "float32"}]}
+                           for b in cfg.buckets],
+            "quantization": {"variant": "float32", "description": "test"}}
+    return to_tflite(student), tok, meta
+
+
+@pytest.fixture()
+def make_bundle(tiny_bundle_parts, tmp_path):
+    """Write a verified bundle into tmp_path (optionally under another version)."""
+    from taste2vec.lexicon import default_lexicon_path
+    from taste2vec_convert.bundle_writer import write_bundle
+
+    model, tok, meta = tiny_bundle_parts
+
+    def make(version: str = "1.0.0", root=None, model_bytes: bytes | None = None):
+        return write_bundle(root or tmp_path / "bundles", "taste2vec-test", version, model_bytes or model, tok,
+                            default_lexicon_path(), meta, created="2026-01-01T00:00:00Z")
+
+    return make

@@ -57,18 +57,24 @@ def save_checkpoint(folder: str | Path, model: Taste2Vec, extra: dict[str, Any] 
     }
     _atomic_write(folder / "config.json", json.dumps(cfg, indent=2, ensure_ascii=False).encode())
     if optimizer is not None:
-        opt = optimizer.state_dict()
-        flat = {}
-        for pid, st in opt["state"].items():
-            for name, val in st.items():
-                t = val if torch.is_tensor(val) else torch.tensor(val)
-                flat[f"{pid}.{name}"] = t.detach().cpu().contiguous()
-        tmp = folder / "train_state.safetensors.tmp"
-        save_file(flat, str(tmp))
-        os.replace(tmp, folder / "train_state.safetensors")
-        meta = {"param_groups": opt["param_groups"], **(train_state or {})}
-        _atomic_write(folder / "train_state.json", json.dumps(meta).encode())
+        save_train_state(folder, optimizer, train_state)
     return folder
+
+
+def save_train_state(folder: str | Path, optimizer: torch.optim.Optimizer, train_state: dict[str, Any] | None) -> None:
+    """Optimizer moments (safetensors) and step / RNG state (JSON), for exact resume."""
+    folder = Path(folder)
+    opt = optimizer.state_dict()
+    flat = {}
+    for pid, st in opt["state"].items():
+        for name, val in st.items():
+            t = val if torch.is_tensor(val) else torch.tensor(val)
+            flat[f"{pid}.{name}"] = t.detach().cpu().contiguous()
+    tmp = folder / "train_state.safetensors.tmp"
+    save_file(flat, str(tmp))
+    os.replace(tmp, folder / "train_state.safetensors")
+    meta = {"param_groups": opt["param_groups"], **(train_state or {})}
+    _atomic_write(folder / "train_state.json", json.dumps(meta).encode())
 
 
 def load_checkpoint(folder: str | Path) -> tuple[Taste2Vec, dict[str, Any]]:

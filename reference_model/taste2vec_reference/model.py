@@ -181,6 +181,10 @@ class Taste2Vec(nn.Module):
 
     def forward(self, batch: dict[str, torch.Tensor], keep: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
         """Embed a batch of features. ``keep`` optionally multiplies each modality's presence (dropout/ablation)."""
+        return F.normalize(self.raw(batch, keep), dim=-1)
+
+    def raw(self, batch: dict[str, torch.Tensor], keep: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
+        """The 128-d fusion output before L2 normalization (distillation matches it too)."""
         pres = self.presence(batch)
         if keep is not None:
             pres = {k: pres[k] * keep[k] for k in pres}
@@ -192,8 +196,7 @@ class Taste2Vec(nn.Module):
             self.numeric(batch["metrics"], metrics_mask) * pres["numeric"],
             self.context(batch["context"], context_mask),
         ]
-        z = self.fusion(torch.cat(parts, dim=-1))
-        return F.normalize(z, dim=-1)
+        return self.fusion(torch.cat(parts, dim=-1))
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())

@@ -21,7 +21,7 @@ import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -87,6 +87,7 @@ class Pool:
     """Features of a list of records as tensors, plus the text features from the frozen encoder."""
 
     def __init__(self, feats: FeatureBatch, text_features: torch.Tensor) -> None:
+        self.notes = list(feats.notes)
         self.tensors = {
             "text_features": text_features.float(),
             "lexicon": torch.from_numpy(feats.lexicon),
@@ -105,6 +106,11 @@ class Pool:
 
     def all(self) -> dict[str, torch.Tensor]:
         return self.tensors
+
+    def add_token_ids(self, encode_batch: Callable[[list[str]], np.ndarray]) -> "Pool":
+        """Add ``token_ids`` (int32 [N, T]) from the notes with a student tokenizer's ``encode_batch``."""
+        self.tensors["token_ids"] = torch.from_numpy(np.asarray(encode_batch(self.notes), dtype=np.int32))
+        return self
 
 
 def make_pool(records: Sequence[TastingRecord], extractor: FeatureExtractor, featurizer: TextFeaturizer,

@@ -371,3 +371,8 @@ def _fuzzy_lookup(lex: SensoryLexicon, token: str) -> Term | None:
 def _default_lexicon() -> SensoryLexicon:
     text = resources.files("taste2vec").joinpath("assets/sensory_lexicon.json").read_text(encoding="utf-8")
     return SensoryLexicon(json.loads(text))
+
+
+def default_lexicon_path() -> Path:
+    """Path of the lexicon file shipped with this package."""
+    return Path(__file__).parent / "assets" / "sensory_lexicon.json"

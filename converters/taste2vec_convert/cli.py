@@ -1,0 +1,176 @@
+"""``taste2vec-convert``: export a mobile bundle from a reference checkpoint, verify bundles, use the registry.
+
+    taste2vec-convert export --checkpoint runs/model/teacher/checkpoint --out runs/model/export \\
+        --registry runs/registry [--install sdk/taste2vec/models]
+    taste2vec-convert verify sdk/taste2vec/models/taste2vec-edge-1.0.0
+    taste2vec-convert install runs/model/export/bundles/taste2vec-edge-1.0.0   # -> sdk/taste2vec/models (default)
+    taste2vec-convert compare BUNDLE_A BUNDLE_B        # same files? if not, how close are the vectors
+    taste2vec-convert registry list|show|register --root runs/registry ...
+    taste2vec-convert onnx-tf-check                     # shows why the onnx-tf route is unusable here
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+
+def cmd_export(args) -> int:
+    import torch
+
+    from .distill import DistillConfig
+    from .export import ExportConfig, ExportError, export
+
+    torch.set_num_threads(args.threads)
+    cfg = ExportConfig(name=args.name, version=args.version, include_onnx=args.include_onnx,
+                       distill=DistillConfig(seed=args.seed, steps=args.steps), created=args.created,
+                       real_data=not args.no_real)
+    try:
+        res = export(cfg, args.checkpoint, args.out, registry=args.registry, progress=not args.quiet,
+                     resume=not args.no_resume)
+    except ExportError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 3
+    print(f"bundle: {res.bundle.path} ({res.report['picked']}, "
+          f"{res.bundle.manifest['files']['model.tflite']['size'] / 1024:.0f} KB model)")
+    print(f"report: {res.report_paths['md']} / .json / .png")
+    if args.install:
+        dest = install(res.bundle.path, Path(args.install))
+        print(f"installed: {dest}")
+    return 0
+
+
+def install(bundle_dir: Path, models_dir: Path) -> Path:
+    """Copy a verified bundle into an SDK models folder and make it the default (atomic rename)."""
+    from taste2vec.bundle import ModelBundle
+
+    ModelBundle.load(bundle_dir)
+    models_dir.mkdir(parents=True, exist_ok=True)
+    dest = models_dir / bundle_dir.name
+    tmp = models_dir / f".tmp-{bundle_dir.name}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(bundle_dir, tmp)
+    ModelBundle.load(tmp)
+    if dest.exists():
+        shutil.rmtree(dest)
+    os.replace(tmp, dest)
+    (models_dir / "DEFAULT.tmp").write_text(bundle_dir.name + "\n")
+    os.replace(models_dir / "DEFAULT.tmp", models_dir / "DEFAULT")
+    return dest
+
+
+def cmd_install(args) -> int:
+    print(f"installed: {install(Path(args.bundle), Path(args.models_dir))}")
+    return 0
+
+
+def cmd_verify(args) -> int:
+    from taste2vec.bundle import BundleError, ModelBundle
+
+    try:
+        b = ModelBundle.load(args.bundle)
+    except BundleError as e:
+        print(f"REFUSED: {e}", file=sys.stderr)
+        return 1
+    m = b.manifest
+    print(f"OK {b.name} {b.version}: {len(m['files'])} files verified, quantization {m['quantization']['variant']}, "
+          f"signatures {[s['name'] for s in m['signatures']]}, record spec {m['record_spec']['version']}")
+    return 0
+
+
+def cmd_compare(args) -> int:
+    from .compare import compare_bundles
+
+    res = compare_bundles(Path(args.a), Path(args.b))
+    print(json.dumps(res, indent=2))
+    return 0 if res["equivalent"] else 1
+
+
+def cmd_registry(args) -> int:
+    from taste2vec.bundle import BundleError
+    from taste2vec.registry import ModelRegistry
+
+    reg = ModelRegistry(args.root)
+    try:
+        if args.action == "list":
+            for m in reg.list():
+                print(f"{m['name']:<20} {m['version']:<10} {m['model_bytes'] / 1024:7.0f} KB  "
+                      f"{(m.get('quantization') or {}).get('variant', '?'):<13} {m['registered']}")
+        elif args.action == "show":
+            print(json.dumps(reg.show(args.name, args.version), indent=2, ensure_ascii=False))
+        else:
+            print(json.dumps(reg.register(args.bundle), indent=2))
+    except BundleError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_onnx_tf(args) -> int:
+    from .onnx_export import check_onnx_tf
+
+    print(check_onnx_tf())
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="taste2vec-convert", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("export", help="distill -> convert -> quantize -> validate -> bundle -> register")
+    p.add_argument("--checkpoint", required=True, help="reference (teacher) checkpoint folder")
+    p.add_argument("--out", default="runs/export")
+    p.add_argument("--registry", help="registry folder to register the bundle in")
+    p.add_argument("--install", help="also copy the bundle into this SDK models folder as the default")
+    p.add_argument("--name", default="taste2vec-edge")
+    p.add_argument("--version", default="1.0.0")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--steps", type=int, default=800, help="distillation steps (default 800)")
+    p.add_argument("--threads", type=int, default=2, help="torch threads (fixed for reproducibility; default 2)")
+    p.add_argument("--created", help="creation time written to the manifest (default: now)")
+    p.add_argument("--include-onnx", action="store_true", help="put model.onnx into the bundle too")
+    p.add_argument("--no-real", action="store_true", help="skip the real review / CQI data")
+    p.add_argument("--no-resume", action="store_true", help="distill from scratch even if a checkpoint exists")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_export)
+    p = sub.add_parser("verify", help="verify a bundle (hashes, versions, files)")
+    p.add_argument("bundle")
+    p.set_defaults(func=cmd_verify)
+    p = sub.add_parser("install", help="copy a verified bundle into an SDK models folder as the default")
+    p.add_argument("bundle")
+    p.add_argument("--models-dir", default="sdk/taste2vec/models")
+    p.set_defaults(func=cmd_install)
+    p = sub.add_parser("compare", help="compare two bundles (files, then embeddings)")
+    p.add_argument("a")
+    p.add_argument("b")
+    p.set_defaults(func=cmd_compare)
+    p = sub.add_parser("registry", help="list / show / register bundles in a local registry")
+    p.add_argument("action", choices=("list", "show", "register"))
+    p.add_argument("--root", default="runs/registry")
+    p.add_argument("--name", default="taste2vec-edge")
+    p.add_argument("--version")
+    p.add_argument("--bundle", help="bundle folder (register)")
+    p.set_defaults(func=cmd_registry)
+    p = sub.add_parser("onnx-tf-check", help="show the onnx-tf import failure with today's onnx")
+    p.set_defaults(func=cmd_onnx_tf)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "registry" and args.action == "register" and not args.bundle:
+        print("error: registry register needs --bundle", file=sys.stderr)
+        return 2
+    try:
+        return args.func(args)
+    except FileNotFoundError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

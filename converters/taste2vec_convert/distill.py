@@ -1,0 +1,263 @@
+"""Distill the reference Taste2Vec (teacher) into the on-device student.
+
+Transfer set (training splits only): synthetic tastings of every training coffee in mixed languages,
+English-only and Korean-only notes of each, and real review text (whole reviews and their two halves).
+The student's WordPiece vocabulary is learned from the same texts plus every lexicon term.
+
+Each step draws a batch and one random modality mask (the same for teacher and student, so the student
+also learns what the teacher does with any subset of fields) and minimizes
+
+- ``w_cos`` x (1 - cosine) between the 128-d outputs,
+- ``w_mse`` x mean squared error of the 128-d fusion outputs *before* L2 normalization (after it, MSE would
+  only repeat the cosine),
+- ``w_sim`` x MSE between the batch's student and teacher cosine-similarity matrices, plus ``w_rank`` x
+  the KL divergence of their row-wise softmax at temperature ``rank_temperature`` (the similarity
+  *structure* retrieval depends on),
+- ``w_hint`` x MSE between the student's and the teacher's text blocks (the only branch that is new).
+
+Checkpoints (safetensors + JSON, resumable) go to ``out/student``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+from tqdm.auto import tqdm
+
+from taste2vec.features import FeatureExtractor
+from taste2vec.lexicon import SensoryLexicon
+from taste2vec.records import TastingRecord
+from taste2vec.tokenizer import WordPieceTokenizer
+from taste2vec_reference.checkpoint import _atomic_write, load_train_state, save_train_state, sha256_file
+from taste2vec_reference.model import Taste2Vec, TextFeaturizer
+from taste2vec_reference.synthetic import TasteWorld, WorldConfig
+from taste2vec_reference.train import Pool, make_pool, modality_keep
+
+from .student import Student, StudentConfig
+from .vocab import train_wordpiece
+
+STUDENT_FORMAT = "taste2vec.student.checkpoint/1"
+
+
+@dataclass
+class DistillConfig:
+    """Everything that determines a distillation run."""
+
+    seed: int = 0
+    tastings_per_coffee: int = 8
+    use_real_reviews: bool = True
+    vocab_size: int = 8192
+    buckets: tuple[int, ...] = (16, 32, 64)
+    n_layers: int = 2
+    d_model: int = 64
+    steps: int = 3000
+    batch: int = 256
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    modality_keep: float = 0.8
+    w_cos: float = 1.0
+    w_mse: float = 1.0
+    w_sim: float = 1.0
+    w_rank: float = 1.0
+    rank_temperature: float = 0.05
+    w_hint: float = 0.5
+    checkpoint_every: int = 1000
+    log_every: int = 50
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["buckets"] = list(self.buckets)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "DistillConfig":
+        d = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
+        if "buckets" in d:
+            d["buckets"] = tuple(d["buckets"])
+        return cls(**d)
+
+
+@dataclass
+class TransferSet:
+    """The transfer pool (features + teacher text features + token ids) and the tokenizer learned on it."""
+
+    pool: Pool
+    tokenizer: WordPieceTokenizer
+    sources: dict[str, int] = field(default_factory=dict)
+
+
+def transfer_records(world: TasteWorld, per_coffee: int, real_reviews: bool) -> tuple[list[TastingRecord],
+                                                                                       dict[str, int]]:
+    """Training-split records for distillation (never the teacher's test coffees or test reviews)."""
+    coffees = world.coffees("train")
+    recs = [world.record(c.id, 1000 + k).record for c in coffees for k in range(per_coffee)]
+    sources = {"synthetic tastings": len(recs)}
+    for lang in ("en", "ko"):
+        more = [world.record(c.id, 2000, lang=lang, notes_only=True).record for c in coffees]
+        recs += more
+        sources[f"synthetic {lang}-only notes"] = len(more)
+    if real_reviews:
+        from taste2vec_reference.real_data import load_reviews
+
+        try:
+            reviews = [r for r in load_reviews() if r.split == "train"]
+        except FileNotFoundError:
+            reviews = []
+        texts = [r.text for r in reviews] + [h for r in reviews if (hs := r.halves()) for h in hs]
+        recs += [TastingRecord(notes=t) for t in texts]
+        sources["real review texts"] = len(texts)
+    return recs, sources
+
+
+def build_transfer_set(cfg: DistillConfig, world_config: WorldConfig, featurizer: TextFeaturizer,
+                       lexicon: SensoryLexicon | None = None) -> TransferSet:
+    """Records -> features -> teacher text features; learn the vocabulary; add token ids."""
+    lexicon = lexicon or SensoryLexicon.default()
+    world = TasteWorld(world_config, lexicon)
+    recs, sources = transfer_records(world, cfg.tastings_per_coffee, cfg.use_real_reviews)
+    pool = make_pool(recs, FeatureExtractor(lexicon), featurizer, "transfer features")
+    tok = train_wordpiece(pool.notes, vocab_size=cfg.vocab_size, buckets=cfg.buckets,
+                          extra_words=[t.text for t in lexicon.terms])
+    pool.add_token_ids(lambda notes: tok.encode_batch(notes, length=tok.max_tokens))
+    return TransferSet(pool, tok, sources)
+
+
+def student_config(cfg: DistillConfig, teacher: Taste2Vec, tokenizer: WordPieceTokenizer) -> StudentConfig:
+    return StudentConfig.from_teacher(teacher.cfg, vocab_size=tokenizer.vocab_size, buckets=tuple(cfg.buckets),
+                                      n_layers=cfg.n_layers, d_model=cfg.d_model, ff_dim=2 * cfg.d_model)
+
+
+def distill_losses(cfg: DistillConfig, student: Student, teacher: Taste2Vec, batch: dict[str, torch.Tensor],
+                   keep: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+    """The distillation objective of one batch (see module docs)."""
+    with torch.no_grad():
+        t_raw = teacher.raw(batch, keep)
+        t_text = teacher.text_proj(batch["text_features"])
+    t_z = F.normalize(t_raw, dim=-1)
+    parts = student.branches(batch, keep)
+    s_raw = student.fusion(torch.cat([parts[m] for m in Student.MODALITIES], dim=-1))
+    s_z = F.normalize(s_raw, dim=-1)
+    cos = (1 - (s_z * t_z).sum(-1)).mean()
+    mse = F.mse_loss(s_raw, t_raw)
+    s_sim, t_sim = s_z @ s_z.T, t_z @ t_z.T
+    sim = F.mse_loss(s_sim, t_sim)
+    tau = cfg.rank_temperature
+    rank = F.kl_div(F.log_softmax(s_sim / tau, -1), F.log_softmax(t_sim / tau, -1), log_target=True,
+                    reduction="batchmean")
+    has_text = (batch["token_ids"] > 0).any(-1) & (batch["text_features"].abs().sum(-1) > 0)
+    hint = F.mse_loss(student.text(batch["token_ids"][has_text]), t_text[has_text]) if has_text.any() else \
+        s_raw.sum() * 0
+    loss = cfg.w_cos * cos + cfg.w_mse * mse + cfg.w_sim * sim + cfg.w_rank * rank + cfg.w_hint * hint
+    return loss, {"loss": loss.item(), "cos": cos.item(), "mse": mse.item(), "sim": sim.item(),
+                  "rank": rank.item(), "hint": hint.item()}
+
+
+def _trim(batch: dict[str, torch.Tensor], buckets: Sequence[int]) -> dict[str, torch.Tensor]:
+    """Cut token ids to the smallest bucket holding the batch's longest text (as the runtime would)."""
+    n = int((batch["token_ids"] > 0).sum(-1).max())
+    length = next((b for b in buckets if n <= b), buckets[-1])
+    return {**batch, "token_ids": batch["token_ids"][:, :length]}
+
+
+def _freeze_batchnorm(model: torch.nn.Module) -> None:
+    """The teacher's scaler/BatchNorm statistics are copied, not re-estimated on distillation batches."""
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm1d):
+            m.eval()
+
+
+def distill(cfg: DistillConfig, teacher: Taste2Vec, transfer: TransferSet, out_dir: str | Path,
+            resume: bool = True, progress: bool = True, teacher_sha256: str = "") -> tuple[Student, list[dict]]:
+    """Train the student on the transfer set; write ``out_dir/student`` (resumable)."""
+    out = Path(out_dir) / "student"
+    torch.manual_seed(cfg.seed)
+    teacher = teacher.eval()
+    scfg = student_config(cfg, teacher, transfer.tokenizer)
+    student = Student.from_teacher(teacher, scfg)
+    opt = torch.optim.AdamW(student.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    start, history = 0, []
+    if resume and (out / "train_state.json").exists():
+        loaded, _ = load_student(out)
+        student.load_state_dict(loaded.state_dict())
+        state = load_train_state(out, opt)
+        start, history = int(state["step"]), state.get("history", [])
+        gen.set_state(torch.tensor(state["torch_gen"], dtype=torch.uint8))
+        rng.bit_generator.state = state["numpy_rng"]
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, (s + 1) / 100) * 0.5 * (1 + np.cos(np.pi * min(1.0, s / max(1, cfg.steps)))),
+        last_epoch=start - 1)
+    pool, n = transfer.pool, len(transfer.pool)
+    student.train()
+    _freeze_batchnorm(student)
+    bar = tqdm(range(start, cfg.steps), desc="distill", initial=start, total=cfg.steps, disable=not progress)
+    t0 = time.time()
+    for step in bar:
+        idx = rng.choice(n, size=min(cfg.batch, n), replace=False)
+        batch = _trim(pool.take(idx), cfg.buckets)
+        keep = modality_keep(len(idx), cfg.modality_keep, gen)
+        loss, logs = distill_losses(cfg, student, teacher, batch, keep)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(student.parameters(), 5.0)
+        opt.step()
+        sched.step()
+        if step % cfg.log_every == 0 or step == cfg.steps - 1:
+            history.append({"step": step, **{k: round(v, 5) for k, v in logs.items()}})
+            bar.set_postfix(cos=f"{logs['cos']:.4f}", rank=f"{logs['rank']:.3f}")
+        if (step + 1) % cfg.checkpoint_every == 0 or step == cfg.steps - 1:
+            save_student(out, student, transfer.tokenizer, cfg, teacher_sha256,
+                         train_state={"step": step + 1, "history": history, "torch_gen": gen.get_state().tolist(),
+                                      "numpy_rng": rng.bit_generator.state}, optimizer=opt)
+    student.eval()
+    if progress:
+        bar.write(f"distilled {cfg.steps - start} steps in {time.time() - t0:.1f}s")
+    return student, history
+
+
+def save_student(folder: str | Path, student: Student, tokenizer: WordPieceTokenizer, cfg: DistillConfig,
+                 teacher_sha256: str = "", train_state: dict | None = None,
+                 optimizer: torch.optim.Optimizer | None = None) -> Path:
+    """Student weights (safetensors), config and tokenizer (JSON); optionally the resume state."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / "model.safetensors.tmp"
+    save_file({k: v.detach().contiguous() for k, v in student.state_dict().items()}, str(tmp),
+              metadata={"format": STUDENT_FORMAT})
+    tmp.replace(folder / "model.safetensors")
+    tokenizer.save(folder / "tokenizer.json")
+    meta = {"format": STUDENT_FORMAT, "student": student.cfg.to_dict(), "distill": cfg.to_dict(),
+            "teacher_sha256": teacher_sha256, "model_sha256": sha256_file(folder / "model.safetensors"),
+            "tokenizer_sha256": sha256_file(folder / "tokenizer.json")}
+    _atomic_write(folder / "config.json", json.dumps(meta, indent=2).encode())
+    if optimizer is not None:
+        save_train_state(folder, optimizer, train_state)
+    return folder
+
+
+def load_student(folder: str | Path) -> tuple[Student, dict[str, Any]]:
+    """Load a student checkpoint (eval mode); refuse a corrupt one."""
+    from taste2vec_reference.checkpoint import CheckpointError
+
+    folder = Path(folder)
+    try:
+        meta = json.loads((folder / "config.json").read_text())
+    except (OSError, ValueError) as e:
+        raise CheckpointError(f"{folder} is not a student checkpoint: {e}") from e
+    if meta.get("format") != STUDENT_FORMAT:
+        raise CheckpointError(f"{folder}: format {meta.get('format')!r}, expected {STUDENT_FORMAT}")
+    for name, key in (("model.safetensors", "model_sha256"), ("tokenizer.json", "tokenizer_sha256")):
+        if sha256_file(folder / name) != meta[key]:
+            raise CheckpointError(f"{folder / name}: sha256 does not match config.json (corrupt or replaced)")
+    student = Student(StudentConfig.from_dict(meta["student"]))
+    student.load_state_dict(load_file(str(folder / "model.safetensors")))
+    return student.eval(), meta

@@ -1,0 +1,235 @@
+"""One command: teacher checkpoint -> distill -> convert -> quantize -> validate -> bundle -> register.
+
+    result = export(ExportConfig(), checkpoint="runs/model/teacher/checkpoint", out_dir="runs/model/export")
+
+Writes into ``out_dir``: ``student/`` (resumable distillation checkpoint), ``variants/*.tflite``,
+``model.onnx``, ``export_report.{json,md,png}`` and ``bundles/<name>-<version>/``; registers the bundle when a
+registry folder is given. Raises ``ExportError`` when no variant passes the parity gate (nothing is bundled).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from taste2vec.bundle import ModelBundle
+from taste2vec.lexicon import SensoryLexicon, default_lexicon_path
+from taste2vec.registry import ModelRegistry
+from taste2vec.runtime import TasteModel
+from taste2vec_reference.checkpoint import load_checkpoint, sha256_file
+from taste2vec_reference.evaluate import EvalData, build_eval_data, evaluate_model
+from taste2vec_reference.model import TextFeaturizer
+from taste2vec_reference.synthetic import TasteWorld
+from taste2vec_reference.train import TrainConfig
+
+from .bundle_writer import write_bundle
+from .distill import DistillConfig, build_transfer_set, distill
+from .onnx_export import check_onnx_tf, onnx_session, run_onnx, to_onnx
+from .parity import ParitySet, Thresholds, embed_with, latency, pick, reference_embeddings, summarize
+from .report import variant_table, write_report
+from .student import INPUT_NAMES, OUTPUT_NAME, input_signature
+from .tflite import VARIANT_DOC, VARIANTS, calibration_inputs, list_ops, quantize_variants, signature_name, \
+    to_tflite
+
+
+class ExportError(RuntimeError):
+    """The export cannot produce a bundle (e.g. no variant passes the parity gate)."""
+
+
+@dataclass
+class ExportConfig:
+    name: str = "taste2vec-edge"
+    version: str = "1.0.0"
+    distill: DistillConfig = field(default_factory=DistillConfig)
+    variants: tuple[str, ...] = VARIANTS
+    thresholds: Thresholds = field(default_factory=Thresholds)
+    include_onnx: bool = False
+    calibration_records: int = 300
+    latency_runs: int = 200
+    real_data: bool = True
+    created: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["distill"] = self.distill.to_dict()
+        return d
+
+
+@dataclass
+class ExportResult:
+    bundle: ModelBundle
+    report: dict[str, Any]
+    report_paths: dict[str, Path]
+
+
+def _parity_set(data: EvalData) -> ParitySet:
+    pools = {"syn_a": data.syn_a, "syn_b": data.syn_b, "en": data.en, "ko": data.ko}
+    if data.real_a is not None:
+        pools.update(real_a=data.real_a, real_b=data.real_b)
+    return ParitySet(pools)
+
+
+def _all_pools(data: EvalData):
+    yield from (data.syn_a, data.syn_b, data.en, data.ko, data.pref_pool)
+    yield from (p for p in (data.real_a, data.real_b) if p is not None)
+    yield from data.review_pools.values()
+    yield from data.cqi_pools.values()
+
+
+def export(cfg: ExportConfig, checkpoint: str | Path, out_dir: str | Path, registry: str | Path | None = None,
+           progress: bool = True, log: Callable[[str], None] = print, resume: bool = True) -> ExportResult:
+    """Run the whole pipeline (see module docs)."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    timings: dict[str, float] = {}
+    t_all = time.time()
+
+    def step(name: str, t0: float) -> None:
+        timings[name] = round(time.time() - t0, 1)
+        log(f"== {name}: {timings[name]:.0f}s")
+
+    t0 = time.time()
+    teacher, tmeta = load_checkpoint(checkpoint)
+    teacher_sha = sha256_file(Path(checkpoint) / "model.safetensors")
+    world_cfg = TrainConfig.from_dict(tmeta["train_config"]).world
+    lexicon = SensoryLexicon.default()
+    featurizer = TextFeaturizer()
+    transfer = build_transfer_set(cfg.distill, world_cfg, featurizer, lexicon)
+    tok = transfer.tokenizer
+    step("transfer set", t0)
+    log(f"   {len(transfer.pool):,} records {transfer.sources}; vocabulary {tok.vocab_size:,} pieces")
+
+    t0 = time.time()
+    student, history = distill(cfg.distill, teacher, transfer, out, resume=resume, progress=progress,
+                               teacher_sha256=teacher_sha)
+    step("distill", t0)
+
+    t0 = time.time()
+    data = build_eval_data(TasteWorld(world_cfg, lexicon), featurizer, transfer_extractor(lexicon), cfg.real_data)
+    for p in _all_pools(data):
+        p.add_token_ids(lambda notes: tok.encode_batch(notes, length=tok.max_tokens))
+    q_teacher = evaluate_model(teacher, data)
+    q_student = evaluate_model(student, data)
+    q_teacher.pop("_embeddings")
+    q_student.pop("_embeddings")
+    ps = _parity_set(data)
+    ref_s, ref_t = reference_embeddings(student, ps), reference_embeddings(teacher, ps)
+    step("evaluation (teacher vs student)", t0)
+
+    t0 = time.time()
+    f32 = to_tflite(student)
+    rng = np.random.default_rng(cfg.distill.seed)
+    pool = transfer.pool
+    idx = rng.choice(len(pool), size=min(cfg.calibration_records, len(pool)), replace=False)
+    calib = calibration_inputs(({k: pool.tensors[k][i:i + 1].numpy() for k in INPUT_NAMES} for i in idx),
+                               student.cfg.buckets)
+    variants = quantize_variants(f32, calib, cfg.variants)
+    vdir = out / "variants"
+    vdir.mkdir(exist_ok=True)
+    for k, b in variants.items():
+        (vdir / f"{k}.tflite").write_bytes(b)
+    step("convert + quantize", t0)
+
+    t0 = time.time()
+    onnx_path = to_onnx(student, out / "model.onnx")
+    sess = onnx_session(onnx_path)
+    onnx_emb = {k: embed_with(lambda x: run_onnx(sess, x), p, tok.bucket_for) for k, p in ps.pools.items()}
+    ov = np.concatenate(list(onnx_emb.values()))
+    sv = np.concatenate([ref_s[k] for k in onnx_emb])
+    onnx_info = {"opset": 17, "size_bytes": onnx_path.stat().st_size, "runtime": "onnxruntime",
+                 "cos_vs_student_mean": float((ov * sv).sum(1).mean()),
+                 "cos_vs_student_min": float((ov * sv).sum(1).min()),
+                 "max_abs_diff": float(np.abs(ov - sv).max()), "onnx_tf": check_onnx_tf()}
+    step("onnx export + onnxruntime check", t0)
+
+    t0 = time.time()
+    results = []
+    for name, model_bytes in variants.items():
+        m = TasteModel(model_bytes, num_threads=1)
+        emb = {k: embed_with(m.run, p, m.bucket_for) for k, p in ps.pools.items()}
+        results.append(summarize(name, emb, ref_s, ref_t, len(model_bytes), list_ops(model_bytes).builtin,
+                                 latency(m, ps, cfg.latency_runs), cfg.thresholds))
+    chosen = pick(results)
+    step("parity gate", t0)
+    vt = [r.to_dict() for r in results]
+    log(variant_table(vt, chosen.name if chosen else None))
+
+    report: dict[str, Any] = {
+        "name": cfg.name, "version": cfg.version, "config": cfg.to_dict(), "picked": chosen.name if chosen else None,
+        "thresholds": asdict(cfg.thresholds), "parity_records": len(ps), "variants": vt,
+        "quality": {"teacher": q_teacher, "student": q_student},
+        "student": {"parameters": student.num_parameters(), "config": student.cfg.to_dict()},
+        "transfer": {"records": len(transfer.pool), "sources": transfer.sources, "vocab_size": tok.vocab_size},
+        "distill": {"steps": cfg.distill.steps, "final": history[-1] if history else None},
+        "onnx": onnx_info, "source": {"checkpoint": str(checkpoint), "checkpoint_sha256": teacher_sha},
+        "timings_s": timings}
+    if chosen is None:
+        write_report(out, report)
+        raise ExportError("no variant passed the parity gate: " +
+                          "; ".join(f"{r.name}: {', '.join(r.failures)}" for r in results))
+
+    t0 = time.time()
+    metadata = {
+        "description": "Taste2Vec Edge student: tasting record -> 128-d L2-normalized taste vector",
+        "signatures": [{"name": signature_name(b), "inputs": input_signature(student.cfg, b),
+                        "outputs": [{"name": OUTPUT_NAME, "shape": [1, student.cfg.embed_dim], "dtype": "float32"}]}
+                       for b in student.cfg.buckets],
+        "input_names": list(INPUT_NAMES),
+        "embedding": {"dim": student.cfg.embed_dim, "normalized": "L2 (in the graph)"},
+        "preprocessing": {"version": "1.0.0", "notes": "NFKC + lower-case, then tokenizer.json (WordPiece) and "
+                          "sensory_lexicon.json (lexicon vector); metrics raw in spec order with a 0/1 mask (log1p and "
+                          "scaling are in the graph); context snapshots encoded per record_spec.json, left-padded to "
+                          f"{student.cfg.context_steps} steps with a mask", "bucket_rule": "smallest bucket >= tokens"},
+        "quantization": {"variant": chosen.name, "description": VARIANT_DOC[chosen.name]},
+        "parity": {k: v for k, v in chosen.to_dict().items() if k not in ("ops", "latency_ms", "name")},
+        "ops": chosen.ops,
+        "quality": {"student": _brief(q_student), "teacher": _brief(q_teacher)},
+        "architecture": student.cfg.to_dict(),
+        "source": {"teacher_checkpoint_sha256": teacher_sha, "teacher_text_encoder": teacher.cfg.text_encoder,
+                   "distill_config": cfg.distill.to_dict()},
+        "versions": _tool_versions(),
+    }
+    created = cfg.created or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    bundle = write_bundle(out / "bundles", cfg.name, cfg.version, variants[chosen.name], tok, default_lexicon_path(),
+                          metadata, onnx_path if cfg.include_onnx else None, created=created)
+    report["bundle"] = {"path": str(bundle.path), "files": bundle.manifest["files"]}
+    if registry is not None:
+        report["registry"] = ModelRegistry(registry).register(bundle.path)
+    step("bundle", t0)
+    timings["total"] = round(time.time() - t_all, 1)
+    paths = write_report(out, report)
+    return ExportResult(bundle, report, paths)
+
+
+def transfer_extractor(lexicon: SensoryLexicon):
+    from taste2vec.features import FeatureExtractor
+
+    return FeatureExtractor(lexicon)
+
+
+def _brief(q: dict[str, Any]) -> dict[str, float]:
+    out = {"synthetic_recall@1": q["synthetic_retrieval"]["recall@1"],
+           "synthetic_recall@10": q["synthetic_retrieval"]["recall@10"],
+           "cross_lingual_agreement": q["cross_lingual"]["agreement"], "preference_auc": q["preference"]["auc"]}
+    if "real_review_retrieval" in q:
+        out["real_review_recall@10"] = q["real_review_retrieval"]["recall@10"]
+    return {k: round(float(v), 4) for k, v in out.items()}
+
+
+def _tool_versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for pkg in ("torch", "litert-torch", "ai-edge-quantizer", "ai-edge-litert", "onnx", "onnxruntime"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            pass
+    return out

@@ -1,0 +1,139 @@
+"""Parity gate: every converted variant against the PyTorch student and the teacher, on held-out records.
+
+For each variant: cosine to the PyTorch student (mean, min), max abs difference, same-coffee recall@10 on held-out
+synthetic coffees and the share of the teacher's recall it keeps, cross-lingual agreement, real-review recall,
+ops, size, and single-thread latency (p50 / p90 / p99, measured in this run). A variant that misses a threshold is
+not exported; the pick is the smallest passing variant (ties: the faster one).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Mapping
+
+import numpy as np
+
+from taste2vec.runtime import TasteModel
+from taste2vec_reference.evaluate import cross_lingual, embed, recall_at_k
+from taste2vec_reference.train import Pool
+
+from .student import INPUT_NAMES
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Defaults from the issue: cosine vs the PyTorch student and recall@10 kept relative to the teacher."""
+
+    cos_mean: float = 0.99
+    cos_min: float = 0.95
+    recall_retained: float = 0.97
+
+
+@dataclass
+class ParitySet:
+    """Held-out pools (with token ids): A/B tastings of test coffees, EN/KO notes, real review halves."""
+
+    pools: dict[str, Pool]
+
+    def __len__(self) -> int:
+        return sum(len(p) for p in self.pools.values())
+
+
+def record_inputs(pool: Pool, i: int, bucket_for: Callable[[int], int]) -> dict[str, np.ndarray]:
+    """Row ``i`` of a pool as one record's model inputs, token ids cut to their bucket."""
+    t = pool.tensors
+    ids = t["token_ids"][i].numpy()
+    length = bucket_for(int((ids > 0).sum()))
+    out = {k: t[k][i:i + 1].numpy() for k in INPUT_NAMES if k != "token_ids"}
+    out["token_ids"] = np.ascontiguousarray(ids[None, :length], dtype=np.int32)
+    return out
+
+
+def embed_with(run: Callable[[Mapping[str, np.ndarray]], np.ndarray], pool: Pool,
+               bucket_for: Callable[[int], int]) -> np.ndarray:
+    """Embed every row of ``pool`` one record at a time (as a phone would)."""
+    return np.concatenate([run(record_inputs(pool, i, bucket_for)) for i in range(len(pool))]) if len(pool) else \
+        np.zeros((0, 128), np.float32)
+
+
+@dataclass
+class VariantResult:
+    name: str
+    size_bytes: int
+    cos_mean: float
+    cos_min: float
+    max_abs_diff: float
+    cos_teacher_mean: float
+    recall10: float
+    recall10_retained: float
+    cross_lingual: float
+    real_recall10: float | None
+    latency_ms: dict[str, dict[str, float]]
+    ops: dict[str, int]
+    passed: bool = False
+    failures: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def reference_embeddings(model, ps: ParitySet) -> dict[str, np.ndarray]:
+    """Embeddings of a PyTorch model (teacher or student) on every parity pool."""
+    return {k: embed(model, p) for k, p in ps.pools.items()}
+
+
+def summarize(name: str, emb: dict[str, np.ndarray], student: dict[str, np.ndarray], teacher: dict[str, np.ndarray],
+              size: int, ops: dict[str, int], latency: dict[str, dict[str, float]], th: Thresholds) -> VariantResult:
+    """Compare one variant's embeddings with the student's and the teacher's and apply the thresholds."""
+    keys = list(emb)
+    v = np.concatenate([emb[k] for k in keys])
+    s = np.concatenate([student[k] for k in keys])
+    t = np.concatenate([teacher[k] for k in keys])
+    cos = (v * s).sum(1)
+    r10 = recall_at_k(emb["syn_a"], emb["syn_b"])["recall@10"]
+    t10 = recall_at_k(teacher["syn_a"], teacher["syn_b"])["recall@10"]
+    real = recall_at_k(emb["real_a"], emb["real_b"])["recall@10"] if "real_a" in emb else None
+    res = VariantResult(name, size, float(cos.mean()), float(cos.min()), float(np.abs(v - s).max()),
+                        float((v * t).sum(1).mean()), r10, r10 / t10 if t10 else 0.0,
+                        cross_lingual(emb["en"], emb["ko"])["agreement"], real, latency, ops)
+    if res.cos_mean < th.cos_mean:
+        res.failures.append(f"cosine mean {res.cos_mean:.4f} < {th.cos_mean}")
+    if res.cos_min < th.cos_min:
+        res.failures.append(f"cosine min {res.cos_min:.4f} < {th.cos_min}")
+    if res.recall10_retained < th.recall_retained:
+        res.failures.append(f"recall@10 retained {res.recall10_retained:.3f} < {th.recall_retained}")
+    res.passed = not res.failures
+    return res
+
+
+def latency(model: TasteModel, ps: ParitySet, runs: int = 200, warmup: int = 20) -> dict[str, dict[str, float]]:
+    """Single-thread latency per bucket on a real held-out record of that bucket (ms percentiles)."""
+    pool = ps.pools["syn_a"]
+    out: dict[str, dict[str, float]] = {}
+    for b in model.buckets:
+        inputs = record_inputs(pool, 0, lambda n, b=b: b)
+        for _ in range(warmup):
+            model.run(inputs)
+        ts = np.empty(runs)
+        for i in range(runs):
+            t0 = time.perf_counter()
+            model.run(inputs)
+            ts[i] = time.perf_counter() - t0
+        out[f"embed_{b}"] = {f"p{q}": float(np.percentile(ts, q) * 1e3) for q in (50, 90, 99)}
+    return out
+
+
+def pick(results: list[VariantResult]) -> VariantResult | None:
+    """The smallest passing variant; ties (within 2%) go to the lower p50 latency of the middle bucket."""
+    ok = [r for r in results if r.passed]
+    if not ok:
+        return None
+    smallest = min(r.size_bytes for r in ok)
+    near = [r for r in ok if r.size_bytes <= smallest * 1.02]
+
+    def p50(r: VariantResult) -> float:
+        vals = [v["p50"] for v in r.latency_ms.values()]
+        return float(np.median(vals)) if vals else 0.0
+
+    return min(near, key=lambda r: (p50(r), r.size_bytes))

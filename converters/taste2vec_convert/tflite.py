@@ -1,0 +1,195 @@
+"""PyTorch student -> TFLite (litert-torch), quantization variants (ai-edge-quantizer), op inspection.
+
+Each step is a function from artefact to artefact (bytes in, bytes out):
+
+    f32 = to_tflite(student)                        # one signature per length bucket: embed_16, embed_32, ...
+    variants = quantize_variants(f32, calibration)  # float32 / float16 / dynamic_int8 / int8
+    ops = list_ops(variants["int8"])                # refuse anything that is not a builtin op
+
+Conversion strips the long debug tensor names litert-torch derives from the module path (they were a third of
+the file); signature input/output names are kept.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import os
+from dataclasses import dataclass
+from typing import Iterable, Mapping, Sequence
+
+import numpy as np
+import torch
+
+from .student import SignatureModule, Student, sample_inputs
+
+VARIANTS = ("float32", "float16", "dynamic_int8", "int8")
+VARIANT_DOC = {
+    "float32": "as converted (float weights and activations)",
+    "float16": "float16 weights, float32 compute",
+    "dynamic_int8": "int8 weights (embedding per-tensor, layers per-channel), float activations quantized on the fly",
+    "int8": "full integer: int8 weights and int8 activations, calibrated on representative records; "
+            "float inputs/outputs are (de)quantized by the runtime from the tensor's scale/zero point",
+}
+
+
+class ConversionError(RuntimeError):
+    """A model cannot be converted, or converts into something the phone cannot run."""
+
+
+def signature_name(length: int) -> str:
+    return f"embed_{length}"
+
+
+@contextlib.contextmanager
+def _quiet():
+    """litert-torch / the quantizer print progress to stdout; keep the export's own output readable."""
+    if os.environ.get("TASTE2VEC_VERBOSE"):
+        yield
+        return
+    buf = io.StringIO()
+    level = logging.getLogger().level
+    logging.getLogger().setLevel(logging.ERROR)
+    try:
+        with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(buf):
+            yield
+    finally:
+        logging.getLogger().setLevel(level)
+
+
+def to_tflite(student: Student, buckets: Sequence[int] | None = None, strip_names: bool = True) -> bytes:
+    """Convert the student to a float32 TFLite flatbuffer with one signature per token-length bucket."""
+    import litert_torch
+
+    student = student.eval()
+    module = SignatureModule(student).eval()
+    conv = litert_torch.Converter()
+    for length in buckets or student.cfg.buckets:
+        conv.signature(signature_name(length), module, sample_kwargs=sample_inputs(student.cfg, length))
+    with _quiet():
+        edge = conv.convert()
+    model = bytes(edge.model_content())
+    check_builtin_only(model)
+    return strip_tensor_names(model) if strip_names else model
+
+
+def strip_tensor_names(model: bytes) -> bytes:
+    """Replace internal tensor names by short ones (signature names are kept; they live in SignatureDefs)."""
+    from ai_edge_litert.tools import flatbuffer_utils as fbu
+
+    obj = fbu.read_model_from_bytearray(bytearray(model))
+    for si, sg in enumerate(obj.subgraphs):
+        for ti, t in enumerate(sg.tensors):
+            t.name = f"s{si}t{ti}"
+    return bytes(fbu.convert_object_to_bytearray(obj))
+
+
+@dataclass(frozen=True)
+class OpReport:
+    """Operator usage of a flatbuffer."""
+
+    builtin: dict[str, int]
+    custom: dict[str, int]
+
+    @property
+    def flex(self) -> list[str]:
+        return sorted(k for k in self.custom if k.startswith("Flex"))
+
+    def to_dict(self) -> dict:
+        return {"builtin": dict(sorted(self.builtin.items())), "custom": dict(sorted(self.custom.items()))}
+
+
+def list_ops(model: bytes) -> OpReport:
+    """Count the operators of every subgraph by name (builtin vs custom; Flex ops are custom ``Flex*``)."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+    m = schema.Model.GetRootAs(model, 0)
+    codes = []
+    for i in range(m.OperatorCodesLength()):
+        oc = m.OperatorCodes(i)
+        code = max(oc.BuiltinCode(), oc.DeprecatedBuiltinCode())
+        if code == schema.BuiltinOperator.CUSTOM:
+            codes.append(("custom", (oc.CustomCode() or b"?").decode()))
+        else:
+            codes.append(("builtin", names.get(code, f"BUILTIN_{code}")))
+    builtin: dict[str, int] = {}
+    custom: dict[str, int] = {}
+    for s in range(m.SubgraphsLength()):
+        sg = m.Subgraphs(s)
+        for o in range(sg.OperatorsLength()):
+            kind, name = codes[sg.Operators(o).OpcodeIndex()]
+            target = builtin if kind == "builtin" else custom
+            target[name] = target.get(name, 0) + 1
+    return OpReport(builtin, custom)
+
+
+def check_builtin_only(model: bytes | OpReport) -> OpReport:
+    """Raise ConversionError if the model (or its op report) needs Flex (SELECT_TF_OPS) or any custom op."""
+    ops = model if isinstance(model, OpReport) else list_ops(model)
+    if ops.custom:
+        kind = "Flex (SELECT_TF_OPS)" if ops.flex else "custom"
+        raise ConversionError(f"model needs {kind} ops {sorted(ops.custom)}; only builtin TFLite ops run in the "
+                              f"plain LiteRT runtime on phones. Rewrite the layer with builtin-friendly torch ops.")
+    return ops
+
+
+CalibrationData = Mapping[str, Sequence[Mapping[str, np.ndarray]]]
+
+
+def quantize(model: bytes, variant: str, calibration: CalibrationData | None = None) -> bytes:
+    """One quantization variant of a float32 flatbuffer (see ``VARIANT_DOC``)."""
+    from ai_edge_quantizer import qtyping, quantizer
+    from ai_edge_quantizer.algorithm_manager import AlgorithmName
+
+    if variant == "float32":
+        return model
+    Op, G = qtyping.TFLOperationName, qtyping.QuantGranularity
+    q = quantizer.Quantizer(bytearray(model))
+    if variant == "float16":
+        q.add_weight_only_config(regex=".*", operation_name=Op.ALL_SUPPORTED, num_bits=16,
+                                 algorithm_key=AlgorithmName.FLOAT_CASTING)
+    elif variant == "dynamic_int8":
+        q.add_dynamic_config(regex=".*", operation_name=Op.FULLY_CONNECTED, num_bits=8)
+        q.add_dynamic_config(regex=".*", operation_name=Op.EMBEDDING_LOOKUP, num_bits=8, granularity=G.TENSORWISE)
+    elif variant == "int8":
+        q.add_static_config(regex=".*", operation_name=Op.ALL_SUPPORTED, activation_num_bits=8, weight_num_bits=8)
+        q.add_weight_only_config(regex=".*", operation_name=Op.EMBEDDING_LOOKUP, num_bits=8,
+                                 granularity=G.TENSORWISE)
+    else:
+        raise ValueError(f"unknown variant {variant!r}; known: {VARIANTS}")
+    with _quiet():
+        result = None
+        if q.need_calibration:
+            if not calibration:
+                raise ConversionError(f"variant {variant} needs calibration data (representative records)")
+            result = q.calibrate(dict(calibration), num_threads=1)
+        out = bytes(q.quantize(result, enable_progress_report=False, enable_progress_bar=False).quantized_model)
+    check_builtin_only(out)
+    return out
+
+
+def quantize_variants(model: bytes, calibration: CalibrationData | None,
+                      variants: Iterable[str] = VARIANTS) -> dict[str, bytes]:
+    """All requested variants of a float32 flatbuffer."""
+    return {v: quantize(model, v, calibration) for v in variants}
+
+
+def calibration_inputs(student_inputs: Iterable[Mapping[str, torch.Tensor | np.ndarray]],
+                       buckets: Sequence[int]) -> dict[str, list[dict[str, np.ndarray]]]:
+    """Group single-record input dicts by the bucket their token ids fit (each bucket gets some records)."""
+    out: dict[str, list[dict[str, np.ndarray]]] = {signature_name(b): [] for b in buckets}
+    for rec in student_inputs:
+        arrays = {k: np.asarray(v) for k, v in rec.items()}
+        ids = arrays["token_ids"].reshape(-1)
+        n = int((ids > 0).sum())
+        for b in buckets:  # every bucket that holds the record calibrates on it (keeps ranges consistent)
+            if n <= b:
+                padded = np.zeros((1, b), np.int32)
+                padded[0, :min(b, ids.size)] = ids[:b]
+                out[signature_name(b)].append({**arrays, "token_ids": padded})
+    empty = [k for k, v in out.items() if not v]
+    if empty:
+        raise ConversionError(f"no calibration records for signatures {empty}")
+    return out

@@ -1,0 +1,133 @@
+"""A small local model registry: a folder of verified bundles plus ``index.json``.
+
+    registry/
+      index.json                      {"format": ..., "models": [{name, version, path, sha256 of manifest, ...}]}
+      taste2vec-edge-1.0.0/           a bundle (see taste2vec.bundle)
+
+Writes are atomic: ``register`` verifies the bundle, copies it into a temporary folder inside the registry,
+renames it into place, then rewrites the index through a temporary file + ``os.replace``. A crash at any
+point leaves the previous index and bundles intact; leftover ``.tmp-*`` folders are ignored and cleaned on
+the next write. A registered version is immutable: registering different content under the same
+name and version is refused.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from .bundle import MANIFEST, BundleError, ModelBundle, bundle_dirname, sha256_path
+
+INDEX = "index.json"
+INDEX_FORMAT = "taste2vec.registry/1"
+
+
+class RegistryError(BundleError):
+    """The registry folder or its index is unusable, or a write was refused."""
+
+
+def _version_key(v: str) -> tuple:
+    core = v.split("+")[0].split("-")[0]
+    return tuple(int(x) for x in core.split(".")) + (0 if "-" in v else 1,)
+
+
+class ModelRegistry:
+    """Register / list / show bundles in a registry folder."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+
+    # --- reading -----------------------------------------------------------------------------------
+    def _read_index(self) -> dict[str, Any]:
+        path = self.root / INDEX
+        if not path.exists():
+            return {"format": INDEX_FORMAT, "models": []}
+        try:
+            index = json.loads(path.read_text(encoding="utf-8"))
+        except ValueError as e:
+            raise RegistryError(f"{path}: corrupt index ({e})") from e
+        if index.get("format") != INDEX_FORMAT:
+            raise RegistryError(f"{path}: format {index.get('format')!r}, expected {INDEX_FORMAT}")
+        return index
+
+    def list(self) -> list[dict[str, Any]]:
+        """Registered models, newest version of each name first."""
+        models = self._read_index()["models"]
+        return sorted(models, key=lambda m: (m["name"], _version_key(m["version"])), reverse=True)
+
+    def entry(self, name: str, version: str | None = None) -> dict[str, Any]:
+        """The index entry of ``name`` at ``version`` (default: the highest version)."""
+        cands = [m for m in self.list() if m["name"] == name and (version is None or m["version"] == version)]
+        if not cands:
+            known = sorted({f"{m['name']}-{m['version']}" for m in self.list()})
+            raise RegistryError(f"no model {name}{'-' + version if version else ''} in {self.root} (has {known})")
+        return cands[0]
+
+    def show(self, name: str, version: str | None = None) -> dict[str, Any]:
+        """Index entry plus the bundle's verified manifest."""
+        e = self.entry(name, version)
+        return {**e, "manifest": self.load(name, e["version"]).manifest}
+
+    def load(self, name: str, version: str | None = None) -> ModelBundle:
+        """Load (and verify) a registered bundle."""
+        e = self.entry(name, version)
+        bundle = ModelBundle.load(self.root / e["path"])
+        if sha256_path(bundle.path / MANIFEST) != e["manifest_sha256"]:
+            raise RegistryError(f"{bundle.path}: manifest differs from the one registered")
+        return bundle
+
+    # --- writing -----------------------------------------------------------------------------------
+    def register(self, bundle_path: str | Path, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Verify a bundle and add it (copied) to the registry; returns its index entry."""
+        src = ModelBundle.load(bundle_path)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._clean_leftovers()
+        index = self._read_index()
+        dirname = bundle_dirname(src.name, src.version)
+        man_sha = sha256_path(src.path / MANIFEST)
+        for m in index["models"]:
+            if m["name"] == src.name and m["version"] == src.version:
+                if m["manifest_sha256"] == man_sha:
+                    return m  # idempotent
+                raise RegistryError(f"{src.name} {src.version} is already registered with different content; "
+                                    f"bump the version")
+        final = self.root / dirname
+        if final.exists():  # an unindexed leftover from an interrupted register
+            shutil.rmtree(final)
+        tmp = self.root / f".tmp-{uuid.uuid4().hex}"
+        try:
+            shutil.copytree(src.path, tmp)
+            ModelBundle.load(tmp)  # the copy is complete and intact
+            os.replace(tmp, final)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+        man = src.manifest
+        entry = {"name": src.name, "version": src.version, "path": dirname, "manifest_sha256": man_sha,
+                 "model_sha256": man["files"]["model.tflite"]["sha256"],
+                 "model_bytes": man["files"]["model.tflite"]["size"], "quantization": man.get("quantization"),
+                 "registered": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **(extra or {})}
+        index["models"].append(entry)
+        self._write_index(index)
+        return entry
+
+    def _write_index(self, index: dict[str, Any]) -> None:
+        path = self.root / INDEX
+        tmp = self.root / f".tmp-{uuid.uuid4().hex}-{INDEX}"
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(json.dumps(index, indent=2, ensure_ascii=False))
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+
+    def _clean_leftovers(self) -> None:
+        for p in self.root.glob(".tmp-*"):
+            if p.is_dir():
+                shutil.rmtree(p, ignore_errors=True)
+            else:
+                p.unlink(missing_ok=True)

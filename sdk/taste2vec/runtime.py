@@ -1,0 +1,127 @@
+"""The LiteRT interpreter behind the SDK: load a Taste2Vec flatbuffer, pick a length bucket, run it.
+
+Interpreter lookup order: ``ai_edge_litert`` (LiteRT, the supported runtime), then ``tflite_runtime``, then
+``tensorflow.lite`` (fallbacks for machines that already have one of them). Nothing else is imported.
+
+A Taste2Vec model has one signature per token-length bucket (``embed_16``, ``embed_32``, ...), each taking
+``token_ids`` int32[1, T], ``lexicon``, ``metrics``, ``metrics_mask``, ``context``, ``context_mask`` and returning
+``embedding`` float[1, 128]. Full-integer models take int8 tensors: float inputs are quantized with each
+tensor's scale / zero point and the output is dequantized, so callers always pass and get floats.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from .errors import Taste2VecError
+
+_SIG = re.compile(r"^embed_(\d+)$")
+
+
+class RuntimeUnavailableError(Taste2VecError):
+    """No LiteRT interpreter is installed."""
+
+
+class ModelRuntimeError(Taste2VecError):
+    """A model file cannot be loaded or does not have the Taste2Vec signatures."""
+
+
+def interpreter_class() -> tuple[type, str]:
+    """The first available interpreter class and the name of the package it came from."""
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+
+        return Interpreter, "ai_edge_litert"
+    except ImportError:
+        pass
+    try:
+        from tflite_runtime.interpreter import Interpreter  # type: ignore[import-not-found]
+
+        return Interpreter, "tflite_runtime"
+    except ImportError:
+        pass
+    try:
+        import tensorflow as tf  # type: ignore[import-not-found]  # last resort, heavy
+
+        return tf.lite.Interpreter, "tensorflow.lite"
+    except ImportError as e:
+        raise RuntimeUnavailableError("no LiteRT interpreter found: pip install ai-edge-litert") from e
+
+
+def _quantize(x: np.ndarray, detail: Mapping[str, Any]) -> np.ndarray:
+    dtype = detail["dtype"]
+    if np.issubdtype(dtype, np.floating) or dtype == np.int32:
+        return np.ascontiguousarray(x, dtype=dtype)
+    scale, zero = detail["quantization"]
+    if not scale:
+        raise ModelRuntimeError(f"input {detail['name']} is {np.dtype(dtype).name} without quantization parameters")
+    info = np.iinfo(dtype)
+    return np.clip(np.round(x / scale + zero), info.min, info.max).astype(dtype)
+
+
+def _dequantize(y: np.ndarray, detail: Mapping[str, Any]) -> np.ndarray:
+    if np.issubdtype(y.dtype, np.floating):
+        return y.astype(np.float32)
+    scale, zero = detail["quantization"]
+    return ((y.astype(np.float32) - zero) * scale).astype(np.float32)
+
+
+class TasteModel:
+    """A loaded Taste2Vec flatbuffer. ``run`` is thread-safe (one interpreter call at a time).
+
+    Use one instance per thread for parallel throughput; a single instance serializes calls.
+    """
+
+    def __init__(self, model_content: bytes, num_threads: int = 1) -> None:
+        cls, self.runtime = interpreter_class()
+        try:
+            self._interp = cls(model_content=model_content, num_threads=num_threads)
+        except (ValueError, RuntimeError) as e:
+            raise ModelRuntimeError(f"the LiteRT runtime cannot load this model: {e}") from e
+        sigs = self._interp.get_signature_list()
+        self.buckets = tuple(sorted(int(m.group(1)) for k in sigs if (m := _SIG.match(k))))
+        if not self.buckets:
+            raise ModelRuntimeError(f"model has no embed_<length> signatures (has {sorted(sigs)})")
+        self._runners = {}
+        self._in: dict[int, dict[str, Any]] = {}
+        self._out: dict[int, dict[str, Any]] = {}
+        for b in self.buckets:
+            r = self._interp.get_signature_runner(f"embed_{b}")
+            self._runners[b] = r
+            self._in[b] = r.get_input_details()
+            self._out[b] = r.get_output_details()
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_file(cls, path: str | Path, num_threads: int = 1) -> "TasteModel":
+        return cls(Path(path).read_bytes(), num_threads)
+
+    def input_details(self, bucket: int) -> dict[str, Any]:
+        return self._in[bucket]
+
+    def bucket_for(self, n_tokens: int) -> int:
+        """The smallest bucket that holds ``n_tokens`` (the largest if none does)."""
+        for b in self.buckets:
+            if n_tokens <= b:
+                return b
+        return self.buckets[-1]
+
+    def run(self, inputs: Mapping[str, np.ndarray]) -> np.ndarray:
+        """Embed one record's arrays (leading batch dim 1; token_ids already padded to a bucket length)."""
+        length = int(np.shape(inputs["token_ids"])[-1])
+        if length not in self._runners:
+            raise ModelRuntimeError(f"token_ids length {length} is not one of the model's buckets {self.buckets}")
+        details = self._in[length]
+        missing = set(details) - set(inputs)
+        if missing:
+            raise ModelRuntimeError(f"missing model inputs {sorted(missing)}")
+        feed = {k: _quantize(np.asarray(inputs[k]), d) for k, d in details.items()}
+        with self._lock:
+            out = self._runners[length](**feed)
+        name = next(iter(self._out[length]))
+        return _dequantize(out[name], self._out[length][name])

@@ -1,0 +1,104 @@
+"""Model bundles: written bundles verify and run; a tampered, mismatched or incomplete bundle is refused."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from taste2vec.bundle import BundleError, ModelBundle
+from taste2vec.runtime import ModelRuntimeError, TasteModel
+
+
+def test_written_bundle_verifies_and_runs(make_bundle):
+    b = make_bundle()
+    assert b.path.name == "taste2vec-test-1.0.0"
+    m = b.manifest
+    assert set(m["files"]) == {"model.tflite", "tokenizer.json", "sensory_lexicon.json", "record_spec.json"}
+    assert all(len(f["sha256"]) == 64 for f in m["files"].values())
+    assert m["record_spec"]["version"] == b.spec.version and m["lexicon"]["dim"] == b.lexicon.dim
+    model = TasteModel(b.model_bytes())
+    ids = np.zeros((1, 8), np.int32)
+    ids[0, :3] = b.tokenizer.encode("bright jasmine").ids[:3]
+    out = model.run({"token_ids": ids, "lexicon": np.zeros((1, b.lexicon.dim), np.float32),
+                     "metrics": np.zeros((1, 20), np.float32), "metrics_mask": np.zeros((1, 20), np.float32),
+                     "context": np.zeros((1, 8, 33), np.float32), "context_mask": np.zeros((1, 8), np.float32)})
+    assert out.shape == (1, 128) and abs(np.linalg.norm(out) - 1) < 1e-4
+    with pytest.raises(ModelRuntimeError, match="buckets"):
+        model.run({"token_ids": np.zeros((1, 5), np.int32)})
+
+
+def test_changed_byte_is_refused(make_bundle):
+    b = make_bundle()
+    raw = bytearray((b.path / "model.tflite").read_bytes())
+    raw[len(raw) // 2] ^= 0x01
+    (b.path / "model.tflite").write_bytes(bytes(raw))
+    with pytest.raises(BundleError, match="model.tflite: sha256 does not match"):
+        ModelBundle.load(b.path)
+
+
+def test_model_changed_after_loading_is_refused(make_bundle):
+    b = make_bundle()
+    (b.path / "model.tflite").write_bytes(b.model_bytes()[:-1] + b"\x00")
+    with pytest.raises(BundleError, match="changed on disk"):
+        b.model_bytes()
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda m: m["record_spec"].update(version="2.0.0"), "record_spec.json: version"),
+    (lambda m: m["tokenizer"].update(version="9.9.9"), "tokenizer.json: version"),
+    (lambda m: m["lexicon"].update(dim=3), "sensory_lexicon.json: version"),
+    (lambda m: m.update(format="taste2vec.bundle/99"), "this SDK reads"),
+    (lambda m: m.update(version="one"), "semantic version"),
+])
+def test_wrong_versions_in_the_manifest_are_refused(make_bundle, edit, message):
+    b = make_bundle()
+    m = json.loads((b.path / "manifest.json").read_text())
+    edit(m)
+    (b.path / "manifest.json").write_text(json.dumps(m))
+    with pytest.raises(BundleError, match=message):
+        ModelBundle.load(b.path)
+
+
+def test_record_spec_of_another_major_version_is_refused(make_bundle):
+    b = make_bundle()
+    spec = json.loads((b.path / "record_spec.json").read_text())
+    spec["version"] = "2.0.0"
+    (b.path / "record_spec.json").write_text(json.dumps(spec))
+    m = json.loads((b.path / "manifest.json").read_text())
+    from taste2vec.bundle import sha256_path
+
+    m["files"]["record_spec.json"] = {"sha256": sha256_path(b.path / "record_spec.json"),
+                                      "size": (b.path / "record_spec.json").stat().st_size}
+    m["record_spec"]["version"] = "2.0.0"
+    (b.path / "manifest.json").write_text(json.dumps(m))
+    with pytest.raises(BundleError, match="major version 2 is not supported"):
+        ModelBundle.load(b.path)
+
+
+def test_missing_and_unlisted_files_are_refused(make_bundle, tmp_path):
+    b = make_bundle()
+    (b.path / "tokenizer.json").unlink()
+    with pytest.raises(BundleError, match="tokenizer.json: listed in the manifest but missing"):
+        ModelBundle.load(b.path)
+    c = make_bundle(version="1.0.1")
+    shutil.copy(c.path / "model.tflite", c.path / "other.tflite")
+    with pytest.raises(BundleError, match="not listed"):
+        ModelBundle.load(c.path)
+    (c.path / "manifest.json").unlink()
+    with pytest.raises(BundleError, match="no manifest.json"):
+        ModelBundle.load(c.path)
+    with pytest.raises(BundleError, match="not a bundle folder"):
+        ModelBundle.load(tmp_path / "nowhere")
+
+
+def test_shipped_default_bundle_verifies_and_embeds():
+    from taste2vec.bundle import default_bundle_path
+
+    b = ModelBundle.load(default_bundle_path())
+    assert b.model_path.stat().st_size <= 2 * 1024 * 1024
+    assert b.manifest["parity"]["passed"] and b.manifest["parity"]["cos_mean"] >= 0.99
+    m = TasteModel(b.model_bytes())
+    assert m.buckets == tuple(b.tokenizer.buckets)

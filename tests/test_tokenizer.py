@@ -1,0 +1,73 @@
+"""The on-device WordPiece tokenizer (rules in taste2vec/tokenizer.py) and its deterministic vocabulary."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from taste2vec.tokenizer import PAD, UNK, TokenizerError, WordPieceTokenizer, pre_tokenize
+
+VOCAB = [PAD, UNK, "bright", "jas", "##mine", "자스민", "##향", "##이", "산미", "##가", ".", ",", "!", "a", "##b",
+         "b", "##c"]
+
+
+@pytest.fixture()
+def tok():
+    return WordPieceTokenizer(VOCAB, buckets=(4, 8))
+
+
+def test_pre_tokenize_splits_scripts_and_punctuation():
+    assert pre_tokenize("bright,자스민향이!  ok2") == ["bright", ",", "자스민향이", "!", "ok2"]
+    assert pre_tokenize("café밝음") == ["café", "밝음"]  # Latin run then Hangul run
+    assert pre_tokenize("") == [] and pre_tokenize("   ") == []
+
+
+def test_greedy_longest_match_with_continuations(tok):
+    assert tok.tokenize("Jasmine 자스민향이, BRIGHT!") == ["jas", "##mine", "자스민", "##향", "##이", ",", "bright", "!"]
+
+
+def test_unknown_characters_become_single_unk_and_scan_continues(tok):
+    # 'x' is not in the vocabulary: only that character is [UNK], the known pieces around it survive
+    assert tok.tokenize("axb") == ["a", UNK, "##b"]
+    assert tok.tokenize("z" * 30) == [UNK]  # longer than max_word_chars
+
+
+def test_buckets_padding_and_truncation(tok):
+    assert tok.bucket_for(0) == 4 and tok.bucket_for(4) == 4 and tok.bucket_for(5) == 8 and tok.bucket_for(99) == 8
+    ids = tok.encode_padded("bright .")
+    assert ids.dtype == np.int32 and ids.tolist() == [2, 10, 0, 0]
+    long = tok.encode("bright " * 20)
+    assert long.truncated and len(long.ids) == 8
+    batch = tok.encode_batch(["bright", "bright bright bright bright bright"])
+    assert batch.shape == (2, 8) and batch[0, 1] == 0
+
+
+def test_file_round_trip_and_malformed_files(tok, tmp_path):
+    path = tok.save(tmp_path / "t.json")
+    again = WordPieceTokenizer.load(path)
+    assert again.vocab == tok.vocab and again.buckets == tok.buckets
+    d = json.loads(path.read_text())
+    d["format"] = "something/else"
+    path.write_text(json.dumps(d))
+    with pytest.raises(TokenizerError, match="format"):
+        WordPieceTokenizer.load(path)
+    with pytest.raises(TokenizerError, match="start with"):
+        WordPieceTokenizer(["a", UNK])
+    with pytest.raises(TokenizerError, match="duplicate"):
+        WordPieceTokenizer([PAD, UNK, "a", "a"])
+
+
+def test_trained_vocabulary_is_deterministic_bounded_and_covers_both_languages():
+    from taste2vec_convert.vocab import coverage, train_wordpiece
+
+    texts = ["밝은 산미와 자스민향이 좋아요", "bright jasmine and juicy peach", "초콜릿 같은 바디감, heavy body"] * 5
+    a = train_wordpiece(texts, vocab_size=6000, extra_words=["블루베리"])
+    b = train_wordpiece(list(texts), vocab_size=6000, extra_words=["블루베리"])
+    assert a.vocab == b.vocab and a.vocab_size <= 6000
+    assert "jasmine" in a.vocab and "블루베리" in a.vocab
+    unseen = ["은은하고 새콤한 맛이 나요 ㅋㅋ", "Floral, tea-like; 92 points!"]
+    assert coverage(a, unseen)["unk_rate"] == 0.0  # every everyday Hangul syllable and ASCII char is covered
+    with pytest.raises(ValueError, match="alphabet"):
+        train_wordpiece(texts, vocab_size=100)
