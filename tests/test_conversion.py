@@ -61,11 +61,13 @@ def test_distillation_lowers_the_loss_and_checkpoints_round_trip(tiny):
 def test_student_vector_is_independent_of_the_padding_bucket(tiny):
     s = tiny["student"]
     b = tiny["pool"].take(np.arange(16))
-    short = {**b, "token_ids": b["token_ids"][:, :8]}
-    keep = (b["token_ids"][:, 8:] == 0).all(1)  # records whose text fits the short bucket
-    assert keep.any()
+    ids = b["token_ids"].clone()
+    ids[:, 6:] = 0  # notes of at most 6 tokens, padded to 16 ...
     with torch.no_grad():
-        assert torch.allclose(s(short)[keep], s(b)[keep], atol=1e-5)
+        long = s({**b, "token_ids": ids})
+        short = s({**b, "token_ids": ids[:, :8]})  # ... and to 8
+        assert torch.allclose(short, long, atol=1e-5)
+        assert not torch.allclose(long, s(b), atol=1e-3)  # while the tokens themselves do matter
 
 
 def test_float32_tflite_matches_pytorch_and_uses_builtin_ops_only(tiny):
@@ -91,9 +93,11 @@ def test_every_quantization_variant_runs_in_ai_edge_litert(tiny):
         assert m.runtime == "ai_edge_litert"
         emb = {k: embed_with(m.run, p, m.bucket_for) for k, p in tiny["ps"].pools.items()}
         allv = np.concatenate(list(emb.values()))
-        assert np.isfinite(allv).all() and np.allclose(np.linalg.norm(allv, axis=1), 1.0, atol=2e-2), name
+        assert allv.shape == (len(tiny["ps"]), 128) and np.isfinite(allv).all(), name
         r = summarize(name, emb, ref_s, ref_t, len(data), list_ops(data).builtin, {}, Thresholds(cos_min=0.9))
-        assert r.cos_mean > 0.95, (name, r.cos_mean)
+        if name != "int8":  # full-integer output is judged by the gate, not assumed good (see README)
+            assert np.allclose(np.linalg.norm(allv, axis=1), 1.0, atol=2e-2), name
+            assert r.cos_mean > 0.99, (name, r.cos_mean)
         results.append(r)
     int8 = TasteModel(variants["int8"])
     details = int8.input_details(8)
