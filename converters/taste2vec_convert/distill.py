@@ -39,7 +39,7 @@ from taste2vec.tokenizer import WordPieceTokenizer
 from taste2vec_reference.checkpoint import _atomic_write, load_train_state, save_train_state, sha256_file
 from taste2vec_reference.model import Taste2Vec, TextFeaturizer
 from taste2vec_reference.synthetic import TasteWorld, WorldConfig
-from taste2vec_reference.train import Pool, make_pool, modality_keep
+from taste2vec_reference.train import Pool, make_pool, modality_keep, warmup_cosine
 
 from .student import Student, StudentConfig
 from .vocab import train_wordpiece
@@ -193,9 +193,7 @@ def distill(cfg: DistillConfig, teacher: Taste2Vec, transfer: TransferSet, out_d
         start, history = int(state["step"]), state.get("history", [])
         gen.set_state(torch.tensor(state["torch_gen"], dtype=torch.uint8))
         rng.bit_generator.state = state["numpy_rng"]
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min(1.0, (s + 1) / 100) * 0.5 * (1 + np.cos(np.pi * min(1.0, s / max(1, cfg.steps)))),
-        last_epoch=start - 1)
+    sched = warmup_cosine(opt, cfg.steps, start)
     pool, n = transfer.pool, len(transfer.pool)
     student.train()
     _freeze_batchnorm(student)

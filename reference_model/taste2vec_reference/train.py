@@ -122,6 +122,13 @@ def make_pool(records: Sequence[TastingRecord], extractor: FeatureExtractor, fea
     return Pool(feats, featurizer(feats.notes))
 
 
+def warmup_cosine(opt: torch.optim.Optimizer, steps: int, start: int = 0, warmup: int = 100):
+    """Linear warm-up over ``warmup`` steps, then cosine decay to 0 at ``steps``; resumable at ``start``."""
+    return torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + np.cos(np.pi * min(1.0, s / max(1, steps)))),
+        last_epoch=start - 1)
+
+
 def modality_keep(batch_size: int, p: float, gen: torch.Generator) -> dict[str, torch.Tensor]:
     """Random per-record modality dropout; at least one modality always survives."""
     keep = (torch.rand(batch_size, 4, generator=gen) < p).float()
@@ -204,9 +211,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = True, progress: 
     else:
         p = data.pool.all()
         init_scaler(model, p["metrics"], p["metrics_mask"])
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min(1.0, (s + 1) / 100) * 0.5 * (1 + np.cos(np.pi * min(1.0, s / max(1, cfg.steps)))),
-        last_epoch=start - 1)
+    sched = warmup_cosine(opt, cfg.steps, start)
     R = cfg.pool_per_coffee
     n_coffees = len(data.coffee_ids)
     model.train()
