@@ -9,17 +9,15 @@ registry folder is given. Raises ``ExportError`` when no variant passes the pari
 
 from __future__ import annotations
 
-import json
-import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
-import torch
 
 from taste2vec.bundle import ModelBundle
+from taste2vec.features import FeatureExtractor
 from taste2vec.lexicon import SensoryLexicon, default_lexicon_path
 from taste2vec.registry import ModelRegistry
 from taste2vec.runtime import TasteModel
@@ -112,7 +110,7 @@ def export(cfg: ExportConfig, checkpoint: str | Path, out_dir: str | Path, regis
     step("distill", t0)
 
     t0 = time.time()
-    data = build_eval_data(TasteWorld(world_cfg, lexicon), featurizer, transfer_extractor(lexicon), cfg.real_data)
+    data = build_eval_data(TasteWorld(world_cfg, lexicon), featurizer, FeatureExtractor(lexicon), cfg.real_data)
     for p in _all_pools(data):
         p.add_token_ids(lambda notes: tok.encode_batch(notes, length=tok.max_tokens))
     q_teacher = evaluate_model(teacher, data)
@@ -206,12 +204,6 @@ def export(cfg: ExportConfig, checkpoint: str | Path, out_dir: str | Path, regis
     timings["total"] = round(time.time() - t_all, 1)
     paths = write_report(out, report)
     return ExportResult(bundle, report, paths)
-
-
-def transfer_extractor(lexicon: SensoryLexicon):
-    from taste2vec.features import FeatureExtractor
-
-    return FeatureExtractor(lexicon)
 
 
 def _brief(q: dict[str, Any]) -> dict[str, float]:

@@ -1,7 +1,7 @@
 """The LiteRT interpreter behind the SDK: load a Taste2Vec flatbuffer, pick a length bucket, run it.
 
-Interpreter lookup order: ``ai_edge_litert`` (LiteRT, the supported runtime), then ``tflite_runtime``, then
-``tensorflow.lite`` (fallbacks for machines that already have one of them). Nothing else is imported.
+Interpreter lookup order: ``ai_edge_litert`` (LiteRT, the supported runtime), then ``tflite_runtime`` (a
+fallback for machines that already have it). The SDK never imports tensorflow, torch or onnx.
 
 A Taste2Vec model has one signature per token-length bucket (``embed_16``, ``embed_32``, ...), each taking
 ``token_ids`` int32[1, T], ``lexicon``, ``metrics``, ``metrics_mask``, ``context``, ``context_mask`` and returning
@@ -43,12 +43,6 @@ def interpreter_class() -> tuple[type, str]:
         from tflite_runtime.interpreter import Interpreter  # type: ignore[import-not-found]
 
         return Interpreter, "tflite_runtime"
-    except ImportError:
-        pass
-    try:
-        import tensorflow as tf  # type: ignore[import-not-found]  # last resort, heavy
-
-        return tf.lite.Interpreter, "tensorflow.lite"
     except ImportError as e:
         raise RuntimeUnavailableError("no LiteRT interpreter found: pip install ai-edge-litert") from e
 
