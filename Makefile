@@ -40,6 +40,8 @@ model: $(STAMP)
 		--registry $(MODEL_DIR)/registry --no-resume
 	-test -d $(SHIPPED)/$(BUNDLE) && $(PY) -m taste2vec_convert compare $(SHIPPED)/$(BUNDLE) $(MODEL_DIR)/export/bundles/$(BUNDLE)
 	$(PY) -m taste2vec_convert install $(MODEL_DIR)/export/bundles/$(BUNDLE) --models-dir $(SHIPPED)
+	$(PY) -m taste2vec_convert catalog --bundle $(SHIPPED)/$(BUNDLE) --out sdk/taste2vec/assets/demo_catalog.json
+	mkdir -p sdk/golden && $(PY) -m taste2vec golden --out sdk/golden/$(BUNDLE).json
 
 lexicon: $(STAMP)
 	$(PY) -m taste2vec_reference build-lexicon

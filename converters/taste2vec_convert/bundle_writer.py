@@ -22,11 +22,12 @@ from taste2vec.tokenizer import WordPieceTokenizer
 
 def write_bundle(out_root: str | Path, name: str, version: str, model: bytes, tokenizer: WordPieceTokenizer,
                  lexicon_path: str | Path, metadata: dict[str, Any], onnx_path: str | Path | None = None,
-                 created: str | None = None) -> ModelBundle:
+                 created: str | None = None, extra_files: dict[str, bytes] | None = None) -> ModelBundle:
     """Write ``out_root/<name>-<version>/`` and return it loaded (verified). Replaces an existing folder.
 
     ``metadata`` goes into the manifest as is (signatures, quantization, parity, quality, source, ...);
-    ``created`` is an ISO time (pass a fixed one for byte-identical rebuilds).
+    ``created`` is an ISO time (pass a fixed one for byte-identical rebuilds); ``extra_files`` (plain name ->
+    bytes, e.g. ``golden_outputs.json``) are written and listed like the others.
     """
     validate_name_version(name, version)
     out_root = Path(out_root)
@@ -41,6 +42,10 @@ def write_bundle(out_root: str | Path, name: str, version: str, model: bytes, to
         shutil.copyfile(spec_path(), tmp / "record_spec.json")
         if onnx_path is not None:
             shutil.copyfile(onnx_path, tmp / "model.onnx")
+        for fname, data in (extra_files or {}).items():
+            if "/" in fname or fname.startswith(".") or (tmp / fname).exists():
+                raise ValueError(f"extra bundle file name {fname!r} is not a new plain name")
+            (tmp / fname).write_bytes(data)
         lex = SensoryLexicon.load(tmp / "sensory_lexicon.json")
         spec = json.loads((tmp / "record_spec.json").read_text(encoding="utf-8"))
         files = {p.name: {"sha256": sha256_path(p), "size": p.stat().st_size} for p in sorted(tmp.iterdir())}

@@ -7,6 +7,7 @@
     taste2vec-convert compare BUNDLE_A BUNDLE_B        # same files? if not, how close are the vectors
     taste2vec-convert registry list|show|register --root runs/registry ...
     taste2vec-convert onnx-tf-check                     # shows why the onnx-tf route is unusable here
+    taste2vec-convert catalog --bundle BUNDLE --out sdk/taste2vec/assets/demo_catalog.json
 """
 
 from __future__ import annotations
@@ -41,6 +42,15 @@ def cmd_export(args) -> int:
     if args.install:
         dest = install(res.bundle.path, Path(args.install))
         print(f"installed: {dest}")
+    return 0
+
+
+def cmd_catalog(args) -> int:
+    from .catalog import build_catalog
+
+    cat = build_catalog(args.bundle, size=args.size)
+    cat.save(args.out)
+    print(f"catalog: {args.out} ({len(cat)} coffees, {cat.model_version})")
     return 0
 
 
@@ -155,6 +165,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version")
     p.add_argument("--bundle", help="bundle folder (register)")
     p.set_defaults(func=cmd_registry)
+    p = sub.add_parser("catalog", help="build the demo curation catalog from the Coffee Review rows")
+    p.add_argument("--bundle", required=True, help="bundle whose model embeds the catalog")
+    p.add_argument("--out", required=True, help="catalog JSON to write")
+    p.add_argument("--size", type=int, default=150, help="number of coffees (default 150)")
+    p.set_defaults(func=cmd_catalog)
     p = sub.add_parser("onnx-tf-check", help="show the onnx-tf import failure with today's onnx")
     p.set_defaults(func=cmd_onnx_tf)
     return ap

@@ -16,8 +16,10 @@ from typing import Any, Callable
 
 import numpy as np
 
-from taste2vec.bundle import ModelBundle
+from taste2vec.bundle import ModelBundle, bundle_dirname
+from taste2vec.embedder import Embedder
 from taste2vec.features import FeatureExtractor
+from taste2vec.golden import compare_golden
 from taste2vec.lexicon import SensoryLexicon, default_lexicon_path
 from taste2vec.registry import ModelRegistry
 from taste2vec.runtime import TasteModel
@@ -29,6 +31,7 @@ from taste2vec_reference.train import TrainConfig
 
 from .bundle_writer import write_bundle
 from .distill import DistillConfig, build_transfer_set, distill
+from .golden import GOLDEN_FILE, golden_bytes, toolkit_golden
 from .onnx_export import check_onnx_tf, onnx_session, run_onnx, to_onnx
 from .parity import ParitySet, Thresholds, embed_with, latency, pick, reference_embeddings, summarize
 from .report import variant_table, write_report
@@ -174,6 +177,8 @@ def export(cfg: ExportConfig, checkpoint: str | Path, out_dir: str | Path, regis
                           "; ".join(f"{r.name}: {', '.join(r.failures)}" for r in results))
 
     t0 = time.time()
+    model_id = bundle_dirname(cfg.name, cfg.version)
+    golden = toolkit_golden(variants[chosen.name], model_id, tok, lexicon)
     metadata = {
         "description": "Taste2Vec Edge student: tasting record -> 128-d L2-normalized taste vector",
         "signatures": [{"name": signature_name(b), "inputs": input_signature(student.cfg, b),
@@ -193,10 +198,19 @@ def export(cfg: ExportConfig, checkpoint: str | Path, out_dir: str | Path, regis
         "source": {"teacher_checkpoint_sha256": teacher_sha, "teacher_text_encoder": teacher.cfg.text_encoder,
                    "distill_config": cfg.distill.to_dict()},
         "versions": _tool_versions(),
+        "golden": {"file": GOLDEN_FILE, "cases": len(golden["cases"]), "producer": golden["producer"],
+                   "embedding_max_abs_diff": golden["tolerance"]["embedding_max_abs_diff"]},
     }
     created = cfg.created or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     bundle = write_bundle(out / "bundles", cfg.name, cfg.version, variants[chosen.name], tok, default_lexicon_path(),
-                          metadata, onnx_path if cfg.include_onnx else None, created=created)
+                          metadata, onnx_path if cfg.include_onnx else None, created=created,
+                          extra_files={GOLDEN_FILE: golden_bytes(golden)})
+    with Embedder.create_from_model_path(bundle.path) as sdk:  # the SDK's own preprocessing must agree
+        agree = compare_golden(sdk, golden)
+    if not agree.ok:
+        raise ExportError("the SDK's preprocessing disagrees with the toolkit's: " + "; ".join(agree.mismatches))
+    report["golden"] = {"cases": agree.cases, "sdk_max_abs_diff": agree.max_abs_diff}
+    log(f"   golden outputs: {agree.cases} sample records, SDK vs toolkit max abs diff {agree.max_abs_diff:.2g}")
     report["bundle"] = {"path": str(bundle.path), "files": bundle.manifest["files"]}
     if registry is not None:
         report["registry"] = ModelRegistry(registry).register(bundle.path)

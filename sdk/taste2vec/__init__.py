@@ -14,13 +14,19 @@ from .errors import (
     UnknownCategoryError,
     UnknownFieldError,
 )
+from .bundle import BundleError, ModelBundle
+from .curation import Catalog, CatalogItem, Recommendation, recommend
+from .embedder import BaseOptions, Embedder, EmbedderOptions, EmbeddingResult
 from .lexicon import LexiconMatch, SensoryLexicon
+from .profile import TasteProfile
 from .records import ContextSnapshot, TastingRecord, as_record
 from .spec import RecordSpec, default_spec, load_spec
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "BaseOptions", "BundleError", "Catalog", "CatalogItem", "Embedder", "EmbedderOptions", "EmbeddingResult",
+    "ModelBundle", "Recommendation", "TasteProfile", "recommend",
     "ContextSnapshot", "InvalidTypeError", "LexiconMatch", "NonFiniteValueError", "OutOfRangeError",
     "RecordSpec", "RecordValidationError", "SensoryLexicon", "SpecError", "Taste2VecError", "TastingRecord",
     "UnknownCategoryError", "UnknownFieldError", "as_record", "default_spec", "load_spec",

@@ -134,6 +134,10 @@ class TastingRecord:
         if not isinstance(self.notes, str):
             raise InvalidTypeError("notes", f"expected a string, got {type(self.notes).__name__}",
                                    f"text of at most {spec.notes_max_chars} characters", self.notes)
+        if len(self.notes) > spec.notes_reject_chars:
+            raise OutOfRangeError("notes", f"text of {len(self.notes)} characters is too long",
+                                  f"text of at most {spec.notes_reject_chars} characters; the model reads the first "
+                                  f"{spec.notes_max_chars}", f"<{len(self.notes)} characters>")
         if len(self.notes) > spec.notes_max_chars:
             object.__setattr__(self, "notes_truncated_from", len(self.notes))
             object.__setattr__(self, "notes", self.notes[: spec.notes_max_chars])
@@ -189,7 +193,7 @@ class TastingRecord:
             if key not in ("notes", "metrics", "context"):
                 raise UnknownFieldError(key, "unknown record field", "notes, metrics, context", key)
         return cls(notes=data.get("notes") or "", metrics=data.get("metrics") or {},
-                   context=tuple(data.get("context") or ()))
+                   context=data.get("context") or ())
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready mapping that :meth:`from_dict` reads back to an equal record."""

@@ -1,7 +1,8 @@
 """The LiteRT interpreter behind the SDK: load a Taste2Vec flatbuffer, pick a length bucket, run it.
 
-Interpreter lookup order: ``ai_edge_litert`` (LiteRT, the supported runtime), then ``tflite_runtime`` (a
-fallback for machines that already have it). The SDK never imports tensorflow, torch or onnx.
+Interpreter lookup order: ``ai_edge_litert`` (LiteRT, the supported runtime), then ``tflite_runtime``, then
+``tensorflow.lite`` (fallbacks for machines that already have one). TensorFlow is imported only when neither
+LiteRT package is installed; with the SDK's own dependency (ai-edge-litert) it never is. Torch and onnx never are.
 
 A Taste2Vec model has one signature per token-length bucket (``embed_16``, ``embed_32``, ...), each taking
 ``token_ids`` int32[1, T], ``lexicon``, ``metrics``, ``metrics_mask``, ``context``, ``context_mask`` and returning
@@ -43,8 +44,15 @@ def interpreter_class() -> tuple[type, str]:
         from tflite_runtime.interpreter import Interpreter  # type: ignore[import-not-found]
 
         return Interpreter, "tflite_runtime"
+    except ImportError:
+        pass
+    try:
+        from tensorflow import lite  # type: ignore[import-not-found]  # last resort, heavy
+
+        return lite.Interpreter, "tensorflow.lite"
     except ImportError as e:
-        raise RuntimeUnavailableError("no LiteRT interpreter found: pip install ai-edge-litert") from e
+        raise RuntimeUnavailableError("no LiteRT interpreter found (tried ai_edge_litert, tflite_runtime, "
+                                      "tensorflow.lite): pip install ai-edge-litert") from e
 
 
 def _quantize(x: np.ndarray, detail: Mapping[str, Any]) -> np.ndarray:

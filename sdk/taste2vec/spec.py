@@ -77,6 +77,7 @@ class RecordSpec:
 
     version: str
     notes_max_chars: int
+    notes_reject_chars: int
     metrics: tuple[MetricSpec, ...]
     context_fields: tuple[ContextFieldSpec, ...]
     context_max_steps: int
@@ -140,6 +141,9 @@ def parse_spec(data: dict[str, Any]) -> RecordSpec:
     notes = data["notes"]
     max_chars = int(notes["max_chars"])
     _require(max_chars > 0, "notes.max_chars must be positive")
+    # 1.1: notes longer than this are refused (not truncated); absent in 1.0 = no limit
+    reject = int(notes.get("reject_over_chars", 0)) or 2**31 - 1
+    _require(reject >= max_chars, "notes.reject_over_chars must be >= notes.max_chars")
     metrics = []
     for m in data["metrics"]:
         ms = MetricSpec(name=m["name"], unit=m["unit"], min=float(m["min"]), max=float(m["max"]),
@@ -169,7 +173,7 @@ def parse_spec(data: dict[str, Any]) -> RecordSpec:
         fields.append(cf)
     steps = int(ctx["max_steps"])
     _require(steps > 0, "context.max_steps must be positive")
-    return RecordSpec(version=version, notes_max_chars=max_chars, metrics=tuple(metrics),
+    return RecordSpec(version=version, notes_max_chars=max_chars, notes_reject_chars=reject, metrics=tuple(metrics),
                       context_fields=tuple(fields), context_max_steps=steps, raw=data)
 
 

@@ -1,0 +1,283 @@
+"""``taste2vec``: the SDK on the command line. JSON on stdout; a clear message and exit 2 on bad input.
+
+    taste2vec embed --notes "bright, jasmine" --metric acidity=7.5
+    taste2vec embed --record record.json            # a record, or a list of records; '-' reads stdin
+    taste2vec similar a.json b.json                 # cosine of two records
+    taste2vec similar a.json --catalog              # nearest coffees of the demo catalog
+    taste2vec recommend --rate cr-0017e22d08=5 --disliked cr-... --k 5 --diversity 0.3
+    taste2vec recommend --profile me.json --k 5
+    taste2vec info                                  # the bundle's manifest summary
+    taste2vec golden --out golden.json | --check golden.json
+    taste2vec demo                                  # EN/KO records, similarities, a recommendation, latency
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from .bundle import ModelBundle, default_bundle_path
+from .curation import Catalog, recommend
+from .embedder import BaseOptions, Embedder, EmbedderOptions
+from .errors import RecordValidationError, Taste2VecError
+from .golden import compare_golden, sample_records, write_golden
+from .profile import TasteProfile
+
+
+class UsageError(Exception):
+    """Bad command-line input (exit 2)."""
+
+
+def _embedder(args: argparse.Namespace, **options: Any) -> Embedder:
+    base = BaseOptions(model_asset_path=args.model or default_bundle_path(), num_threads=args.threads)
+    return Embedder.create_from_options(EmbedderOptions(base, **options))
+
+
+def _read_json(src: str) -> Any:
+    try:
+        text = sys.stdin.read() if src == "-" else Path(src).read_text(encoding="utf-8")
+    except OSError as e:
+        raise UsageError(f"cannot read {src}: {e.strerror or e}") from e
+    try:
+        return json.loads(text)
+    except ValueError as e:
+        raise UsageError(f"{src} is not valid JSON: {e}") from e
+
+
+def _parse_metric(text: str) -> tuple[str, float]:
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise UsageError(f"--metric {text!r}: expected NAME=VALUE, e.g. acidity=7.5")
+    try:
+        return name.strip(), float(value)
+    except ValueError:
+        raise UsageError(f"--metric {text!r}: {value!r} is not a number") from None
+
+
+def _records_from_args(args: argparse.Namespace) -> tuple[list[Any], bool]:
+    """The records to embed and whether the input was a single record."""
+    if args.record is not None:
+        if args.notes is not None or args.metric or args.context:
+            raise UsageError("give either --record or --notes/--metric/--context, not both")
+        data = _read_json(args.record)
+        return (data, False) if isinstance(data, list) else ([data], True)
+    rec: dict[str, Any] = {"notes": args.notes or ""}
+    if args.metric:
+        rec["metrics"] = dict(_parse_metric(m) for m in args.metric)
+    if args.context:
+        ctx = json.loads(args.context) if args.context.lstrip().startswith(("[", "{")) else _read_json(args.context)
+        rec["context"] = ctx if isinstance(ctx, list) else [ctx]
+    return [rec], True
+
+
+def _print(obj: Any) -> None:
+    json.dump(obj, sys.stdout, ensure_ascii=False, indent=1)
+    sys.stdout.write("\n")
+
+
+# ---------------------------------------------------------------------- commands
+def cmd_embed(args: argparse.Namespace) -> int:
+    records, single = _records_from_args(args)
+    with _embedder(args, quantize=args.quantize) as emb:
+        results = [r.to_dict() for r in emb.embed_batch(records)]
+    _print(results[0] if single else results)
+    return 0
+
+
+def cmd_similar(args: argparse.Namespace) -> int:
+    a = _read_json(args.a)
+    with _embedder(args) as emb:
+        ra = emb.embed(a)
+        if args.b is not None:
+            rb = emb.embed(_read_json(args.b))
+            _print({"model_version": emb.model_version, "cosine_similarity": Embedder.cosine_similarity(ra, rb)})
+            return 0
+        if args.catalog is None:
+            raise UsageError("give a second record, or --catalog [PATH] to search a catalog")
+        cat = Catalog.default() if args.catalog == "default" else Catalog.load(args.catalog)
+        if cat.model_version != emb.model_version:
+            raise UsageError(f"catalog was embedded with {cat.model_version}, the model is {emb.model_version}")
+        _print({"model_version": emb.model_version, "similar": [
+            {"item": it.to_dict(), "cosine_similarity": round(s, 4)} for it, s in cat.similar(ra, args.k)]})
+    return 0
+
+
+def _feedback_profile(args: argparse.Namespace, cat: Catalog) -> TasteProfile:
+    profile = TasteProfile.load(args.profile) if args.profile else TasteProfile(cat.embeddings.shape[1])
+    events: list[tuple[str, dict[str, Any]]] = [(i, {"liked": True}) for i in args.liked or []]
+    events += [(i, {"liked": False}) for i in args.disliked or []]
+    for r in args.rate or []:
+        item, sep, stars = r.partition("=")
+        if not sep:
+            raise UsageError(f"--rate {r!r}: expected ITEM_ID=STARS, e.g. cr-0017e22d08=4")
+        try:
+            events.append((item, {"rating": float(stars)}))
+        except ValueError:
+            raise UsageError(f"--rate {r!r}: {stars!r} is not a number") from None
+    for item_id, kw in events:
+        if item_id not in cat:
+            raise UsageError(f"unknown catalog item {item_id!r} (see the catalog's ids: taste2vec similar ... "
+                             "--catalog, or the catalog file)")
+        if profile.model_version is None:
+            profile.model_version = cat.model_version
+        profile.add_feedback(cat.embedding(item_id), item_id=item_id, attributes=cat.item(item_id).attributes, **kw)
+    return profile
+
+
+def cmd_recommend(args: argparse.Namespace) -> int:
+    cat = Catalog.default() if args.catalog is None else Catalog.load(args.catalog)
+    profile = _feedback_profile(args, cat)
+    rated = {f.item_id for f in profile.buffer if f.item_id}
+    picks = recommend(profile, cat, k=args.k, exclude=set(args.exclude or []) | rated, diversity=args.diversity)
+    if args.save_profile:
+        profile.save(args.save_profile)
+    _print({"model_version": cat.model_version, "feedback_events": profile.n_events,
+            "top_attributes": [a for a, _ in profile.top_attributes()],
+            "recommendations": [p.to_dict() for p in picks]})
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    b = ModelBundle.load(args.model or default_bundle_path())
+    m = b.manifest
+    if args.full:
+        _print(m)
+        return 0
+    _print({"model_version": b.model_id, "path": b.origin, "created": m.get("created"),
+            "quantization": m.get("quantization"), "embedding": m.get("embedding"),
+            "signatures": [s["name"] for s in m.get("signatures", [])],
+            "record_spec": m.get("record_spec"), "tokenizer": m.get("tokenizer"), "lexicon": m.get("lexicon"),
+            "files": {k: v["size"] for k, v in m["files"].items()}, "parity": m.get("parity"),
+            "quality": m.get("quality")})
+    return 0
+
+
+def cmd_golden(args: argparse.Namespace) -> int:
+    if (args.out is None) == (args.check is None):
+        raise UsageError("give exactly one of --out FILE and --check FILE")
+    with _embedder(args) as emb:
+        if args.out:
+            write_golden(emb, args.out)
+            _print({"written": args.out, "model_version": emb.model_version, "cases": len(sample_records())})
+            return 0
+        res = compare_golden(emb, _read_json(args.check), atol=args.atol)
+        _print({"checked": args.check, "cases": res.cases, "max_abs_diff": res.max_abs_diff, "ok": res.ok,
+                "mismatches": res.mismatches})
+        return 0 if res.ok else 1
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Human-readable tour: embed EN/KO samples, compare them, recommend from the demo catalog."""
+    samples = dict(sample_records())
+    with _embedder(args) as emb:
+        print(f"model {emb.model_version}  ({emb.bundle.manifest['quantization']['variant']}, "
+              f"{emb.bundle.manifest['files']['model.tflite']['size'] / 1024:.0f} KB)  runtime {emb.runtime}")
+        emb.embed(samples["empty_record"])  # first call pays one-off allocation; not a user-visible cost
+        print("\nembed (one call each; ms = preprocessing + inference + total)")
+        res = {}
+        for name in ("en_washed_ethiopia", "ko_washed_ethiopia", "mixed_natural", "en_dark_roast_espresso",
+                     "ko_dark_roast", "negation_en", "negation_ko", "metrics_only"):
+            r = emb.embed(samples[name])
+            res[name] = r
+            notes = samples[name].get("notes", "")
+            print(f"  {name:<24} bucket {r.bucket:>2}  {r.timing.preprocess_ms:6.3f} + {r.timing.inference_ms:6.3f} "
+                  f"= {r.timing.total_ms:6.3f} ms  {notes[:48]!r}")
+        print("\ncosine similarity")
+        for a, b in (("en_washed_ethiopia", "ko_washed_ethiopia"), ("en_dark_roast_espresso", "ko_dark_roast"),
+                     ("negation_en", "negation_ko"), ("en_washed_ethiopia", "en_dark_roast_espresso"),
+                     ("ko_washed_ethiopia", "ko_dark_roast")):
+            print(f"  {a:<24} ~ {b:<24} {Embedder.cosine_similarity(res[a], res[b]):+.3f}")
+        cat = Catalog.default()
+        profile = TasteProfile(model_version=emb.model_version)
+        liked = res["en_washed_ethiopia"]
+        profile.like(liked, attributes=liked.attributes)
+        profile.dislike(res["en_dark_roast_espresso"], attributes=res["en_dark_roast_espresso"].attributes)
+        import time
+
+        t0 = time.perf_counter()
+        picks = recommend(profile, cat, k=3, diversity=0.3)
+        ms = (time.perf_counter() - t0) * 1e3
+        print(f"\nrecommend (liked the washed Ethiopia, disliked the dark roast; {len(cat)} catalog coffees, "
+              f"{ms:.2f} ms)")
+        for p in picks:
+            print(f"  {p.score:+.3f}  {p.item.name} ({p.item.roaster}, {p.item.roast})\n          {p.explanation}")
+    return 0
+
+
+# ---------------------------------------------------------------------- parser
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="taste2vec", description="Taste2Vec Edge SDK: tasting record -> 128-d taste "
+                                "vector, similarity, recommendations. Output is JSON.")
+    p.add_argument("--version", action="version", version=f"taste2vec {__import__('taste2vec').__version__}")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--model", help="bundle folder or .zip (default: the bundled model)")
+    common.add_argument("--threads", type=int, default=1, help="LiteRT interpreter threads (default 1)")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    e = sub.add_parser("embed", parents=[common], help="embed a record (JSON file or flags)",
+                       description="Embed one record (or a JSON list of records) and print the vector as JSON.")
+    e.add_argument("--record", help="record JSON file ('-' = stdin); an object or a list of objects")
+    e.add_argument("--notes", help="tasting notes (Korean, English or both)")
+    e.add_argument("--metric", action="append", metavar="NAME=VALUE", help="a metric, repeatable (acidity=7.5)")
+    e.add_argument("--context", help="context snapshot(s): inline JSON or a JSON file")
+    e.add_argument("--quantize", action="store_true", help="also output the int8 vector")
+    e.set_defaults(func=cmd_embed)
+
+    s = sub.add_parser("similar", parents=[common], help="cosine of two records, or nearest catalog coffees",
+                       description="Cosine similarity of records A and B, or the coffees of a catalog nearest to A.")
+    s.add_argument("a", help="record JSON file ('-' = stdin)")
+    s.add_argument("b", nargs="?", help="second record JSON file")
+    s.add_argument("--catalog", nargs="?", const="default", help="search a catalog (default: the demo catalog)")
+    s.add_argument("-k", "--k", type=int, default=5, help="how many coffees (default 5)")
+    s.set_defaults(func=cmd_similar)
+
+    r = sub.add_parser("recommend", help="recommend catalog coffees from feedback or a saved profile",
+                       description="Recommend coffees from a catalog for a taste profile built from --liked / "
+                                   "--disliked / --rate feedback on catalog items and/or loaded with --profile.")
+    r.add_argument("--catalog", help="catalog JSON (default: the demo catalog)")
+    r.add_argument("--profile", help="taste profile JSON to start from")
+    r.add_argument("--liked", action="append", metavar="ITEM_ID")
+    r.add_argument("--disliked", action="append", metavar="ITEM_ID")
+    r.add_argument("--rate", action="append", metavar="ITEM_ID=STARS", help="a 1..5 rating, repeatable")
+    r.add_argument("--exclude", action="append", metavar="ITEM_ID")
+    r.add_argument("-k", "--k", type=int, default=5)
+    r.add_argument("--diversity", type=float, default=0.0, help="MMR trade-off in [0, 1] (default 0)")
+    r.add_argument("--save-profile", help="write the updated profile here")
+    r.set_defaults(func=cmd_recommend)
+
+    i = sub.add_parser("info", parents=[common], help="the bundle's manifest",
+                       description="Verify the bundle and print its manifest summary.")
+    i.add_argument("--full", action="store_true", help="the whole manifest")
+    i.set_defaults(func=cmd_info)
+
+    g = sub.add_parser("golden", parents=[common], help="write or check golden vectors",
+                       description="Write the sample records' tensors and embeddings (--out), or re-run a golden "
+                                   "file and compare (--check; exit 1 on a mismatch).")
+    g.add_argument("--out")
+    g.add_argument("--check")
+    g.add_argument("--atol", type=float, default=1e-5)
+    g.set_defaults(func=cmd_golden)
+
+    d = sub.add_parser("demo", parents=[common], help="a short tour with the bundled model",
+                       description="Embed EN/KO sample records, print similarities, a recommendation and latency.")
+    d.set_defaults(func=cmd_demo)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except RecordValidationError as e:
+        print(f"taste2vec: invalid record: {e}", file=sys.stderr)
+    except (UsageError, Taste2VecError, ValueError, KeyError) as e:
+        print(f"taste2vec: error: {e}", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,322 @@
+"""The Taste2Vec embedder: tasting record in, 128-d taste vector out (mirrors the Android ``TasteEmbedder``).
+
+Shaped like MediaPipe Tasks' ``TextEmbedder``::
+
+    from taste2vec import Embedder
+
+    with Embedder.create_default() as embedder:
+        result = embedder.embed({"notes": "밝은 산미, 자스민 향", "metrics": {"acidity": 7.5}})
+        other = embedder.embed({"notes": "bright acidity, jasmine"})
+        print(result.embedding.shape, Embedder.cosine_similarity(result, other))
+
+Options: ``EmbedderOptions(base_options=BaseOptions(model_asset_path=... | model_asset_buffer=...,
+num_threads=...), l2_normalize=True, quantize=False)``. A model asset is a *bundle* (a folder, or a zip of one
+from ``taste2vec.bundle.pack_bundle``), verified before use.
+
+Thread safety: every thread that calls :meth:`Embedder.embed` gets its own LiteRT interpreter (created on its
+first call from the same verified model bytes), so threads run in parallel and never share interpreter state;
+``close()`` releases all of them. Measured in ``benchmarks/`` (per-thread interpreters vs one shared
+interpreter behind a lock).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+
+from .bundle import BundleError, ModelBundle, default_bundle_path
+from .errors import InvalidTypeError, OutOfRangeError, RecordValidationError, Taste2VecError
+from .preprocess import ModelInputs, Preprocessor
+from .records import TastingRecord
+from .runtime import ModelRuntimeError, TasteModel
+
+Record = TastingRecord | Mapping[str, Any]
+
+
+class EmbedderClosedError(Taste2VecError):
+    """The embedder was used after ``close()``."""
+
+
+@dataclass
+class BaseOptions:
+    """Where the model bundle comes from and how the interpreter runs.
+
+    Attributes:
+        model_asset_path: a bundle folder (``<name>-<version>/``) or a bundle ``.zip``.
+        model_asset_buffer: the bytes of a bundle ``.zip`` (e.g. read from app assets).
+        num_threads: LiteRT CPU threads per interpreter (>= 1).
+    """
+
+    model_asset_path: str | Path | None = None
+    model_asset_buffer: bytes | None = None
+    num_threads: int = 1
+
+
+@dataclass
+class EmbedderOptions:
+    """Options of :class:`Embedder`.
+
+    Attributes:
+        base_options: the model asset and interpreter threads.
+        l2_normalize: re-normalize the output to exactly unit length in float64 (the graph already
+            L2-normalizes; this removes the last float32 / int8-kernel rounding). False returns the graph's
+            output as is.
+        quantize: also return an int8 scalar-quantized copy of the vector (``round(x * 127)``; 128 bytes).
+    """
+
+    base_options: BaseOptions = field(default_factory=BaseOptions)
+    l2_normalize: bool = True
+    quantize: bool = False
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Wall-clock milliseconds of one ``embed`` call."""
+
+    preprocess_ms: float
+    inference_ms: float
+    total_ms: float
+
+
+@dataclass(frozen=True)
+class EmbeddingResult:
+    """One record's taste vector.
+
+    Attributes:
+        embedding: float32[128], unit length.
+        quantized_embedding: int8[128] (``round(embedding * 127)``) when ``quantize`` is on, else None.
+        model_version: ``<name>-<version>`` of the bundle that made it; vectors of different versions
+            must not be compared.
+        timing: preprocessing / inference / total milliseconds.
+        bucket: the token-length signature that ran.
+        n_tokens: WordPiece tokens of the notes (after truncation).
+        attributes: the strongest flavour attributes the lexicon found in the notes (path -> weight, at most
+            8), for instant feedback and for explaining a profile.
+        warnings: what validation changed (truncated notes or tokens, dropped context snapshots).
+    """
+
+    embedding: np.ndarray
+    quantized_embedding: np.ndarray | None
+    model_version: str
+    timing: Timing
+    bucket: int
+    n_tokens: int
+    attributes: dict[str, float] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (floats as Python floats, exact float32 values)."""
+        return {"model_version": self.model_version, "embedding": [float(x) for x in self.embedding],
+                "quantized_embedding": None if self.quantized_embedding is None else
+                [int(x) for x in self.quantized_embedding],
+                "bucket": self.bucket, "n_tokens": self.n_tokens, "attributes": self.attributes,
+                "warnings": list(self.warnings),
+                "timing_ms": {"preprocess": self.timing.preprocess_ms, "inference": self.timing.inference_ms,
+                              "total": self.timing.total_ms}}
+
+
+QUANT_SCALE = 127.0
+
+
+def quantize_embedding(v: np.ndarray) -> np.ndarray:
+    """int8 scalar quantization of a unit vector: ``round(clip(v, -1, 1) * 127)``."""
+    return np.round(np.clip(np.asarray(v, np.float32), -1.0, 1.0) * QUANT_SCALE).astype(np.int8)
+
+
+def _as_vector(x: EmbeddingResult | np.ndarray | Sequence[float], name: str) -> np.ndarray:
+    if isinstance(x, EmbeddingResult):
+        return x.embedding.astype(np.float64)
+    try:
+        v = np.asarray(x)
+    except (TypeError, ValueError) as e:
+        raise InvalidTypeError(name, f"not a vector ({e})", "an EmbeddingResult or a 1-d numeric array") from e
+    if v.ndim != 1 or not (np.issubdtype(v.dtype, np.number) and not np.issubdtype(v.dtype, np.bool_)):
+        raise InvalidTypeError(name, f"expected a 1-d numeric vector, got shape {v.shape} dtype {v.dtype}",
+                               "an EmbeddingResult or a 1-d numeric array")
+    v = v.astype(np.float64) / QUANT_SCALE if v.dtype == np.int8 else v.astype(np.float64)
+    if not np.isfinite(v).all():
+        raise OutOfRangeError(name, "vector has NaN or infinite entries", "finite numbers")
+    return v
+
+
+class Embedder:
+    """Embeds tasting records with a verified Taste2Vec bundle. Create with a ``create_*`` class method."""
+
+    def __init__(self, bundle: ModelBundle, options: EmbedderOptions) -> None:
+        threads = options.base_options.num_threads
+        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+            raise OutOfRangeError("base_options.num_threads", f"got {threads!r}", "an integer >= 1", threads)
+        self.options = options
+        self.bundle = bundle
+        self.preprocessor = Preprocessor.from_bundle(bundle)
+        self._model_bytes = bundle.model_bytes()
+        self._local = threading.local()
+        self._models: list[TasteModel] = []
+        self._models_lock = threading.Lock()
+        self._closed = False
+        first = self._model()  # load once now: a broken model fails at creation, not on first embed
+        if first.buckets != tuple(bundle.tokenizer.buckets):
+            raise BundleError(f"{bundle.origin}: model buckets {first.buckets} differ from the tokenizer's "
+                              f"{tuple(bundle.tokenizer.buckets)}")
+
+    # ------------------------------------------------------------------ creation
+    @classmethod
+    def create_from_options(cls, options: EmbedderOptions) -> "Embedder":
+        """An embedder for ``options.base_options``' model asset (exactly one of path / buffer)."""
+        base = options.base_options
+        if (base.model_asset_path is None) == (base.model_asset_buffer is None):
+            raise ValueError("base_options: set exactly one of model_asset_path and model_asset_buffer "
+                             "(or use Embedder.create_default() for the bundled model)")
+        bundle = ModelBundle.load(base.model_asset_path) if base.model_asset_path is not None else \
+            ModelBundle.from_buffer(base.model_asset_buffer)
+        return cls(bundle, options)
+
+    @classmethod
+    def create_from_model_path(cls, path: str | Path, num_threads: int = 1) -> "Embedder":
+        """An embedder with default options for the bundle at ``path`` (folder or ``.zip``)."""
+        return cls.create_from_options(EmbedderOptions(BaseOptions(model_asset_path=path, num_threads=num_threads)))
+
+    @classmethod
+    def create_default(cls, num_threads: int = 1, **options: Any) -> "Embedder":
+        """An embedder for the bundle shipped inside this package (``taste2vec/models``)."""
+        return cls.create_from_options(EmbedderOptions(
+            BaseOptions(model_asset_path=default_bundle_path(), num_threads=num_threads), **options))
+
+    # ------------------------------------------------------------------ embedding
+    @property
+    def model_version(self) -> str:
+        return self.bundle.model_id
+
+    @property
+    def runtime(self) -> str:
+        """The interpreter package in use (``ai_edge_litert``, ``tflite_runtime`` or ``tensorflow.lite``)."""
+        return self._model().runtime
+
+    @property
+    def dim(self) -> int:
+        return int(self.bundle.manifest.get("embedding", {}).get("dim", 128))
+
+    def _model(self) -> TasteModel:
+        if self._closed:
+            raise EmbedderClosedError("this Embedder is closed")
+        m = getattr(self._local, "model", None)
+        if m is None:
+            try:
+                m = TasteModel(self._model_bytes, self.options.base_options.num_threads)
+            except ModelRuntimeError as e:
+                raise BundleError(f"{self.bundle.origin}: {e}") from e
+            self._local.model = m
+            with self._models_lock:
+                self._models.append(m)
+        return m
+
+    def preprocess(self, record: Record) -> ModelInputs:
+        """The model inputs of one record (validation included); what ``embed`` runs."""
+        return self.preprocessor(record)
+
+    def run(self, inputs: ModelInputs) -> np.ndarray:
+        """The model's raw output float32[128] for already-preprocessed inputs (no re-normalization)."""
+        return self._model().run(inputs.tensors)[0]
+
+    def embed(self, record: Record) -> EmbeddingResult:
+        """Embed one record (a :class:`TastingRecord` or a dict following the record spec).
+
+        Raises a :class:`~taste2vec.errors.RecordValidationError` subclass naming the field on bad input.
+        """
+        t0 = time.perf_counter()
+        inputs = self.preprocessor(record)
+        model = self._model()
+        t1 = time.perf_counter()
+        raw = model.run(inputs.tensors)[0]
+        t2 = time.perf_counter()
+        if not np.isfinite(raw).all():
+            raise ModelRuntimeError(f"{self.model_version} produced a non-finite embedding")
+        if self.options.l2_normalize:
+            v64 = raw.astype(np.float64)
+            norm = float(np.sqrt(v64 @ v64))
+            if norm == 0.0:
+                raise ModelRuntimeError(f"{self.model_version} produced a zero embedding")
+            vec = (v64 / norm).astype(np.float32)
+        else:
+            vec = raw.astype(np.float32)
+        q = quantize_embedding(vec) if self.options.quantize else None
+        t3 = time.perf_counter()
+        timing = Timing(round((t1 - t0) * 1e3, 4), round((t2 - t1) * 1e3, 4), round((t3 - t0) * 1e3, 4))
+        return EmbeddingResult(vec, q, self.model_version, timing, inputs.bucket, inputs.n_tokens,
+                               self.attributes_of(inputs), inputs.warnings)
+
+    def attributes_of(self, inputs: ModelInputs, k: int = 8) -> dict[str, float]:
+        """The ``k`` strongest positive lexicon attributes of preprocessed inputs (path -> weight)."""
+        lex = inputs.tensors["lexicon"][0]
+        nodes = self.bundle.lexicon.nodes
+        # strongest first, the more specific node first among equals; an ancestor of a kept node adds nothing
+        order = sorted((i for i in np.flatnonzero(lex > 0)), key=lambda i: (-lex[i], -nodes[i].path.count(" > "), i))
+        kept: list[int] = []
+        for i in order:
+            if not any(nodes[j].path.startswith(nodes[i].path + " > ") for j in kept):
+                kept.append(i)
+            if len(kept) == k:
+                break
+        return {nodes[i].path: round(float(lex[i]), 4) for i in kept}
+
+    def embed_batch(self, records: Iterable[Record], progress: bool = False) -> list[EmbeddingResult]:
+        """Embed many records, one at a time as on the phone (the model has batch size 1).
+
+        ``progress`` prints a one-line progress count to stderr. A bad record raises its typed error, with
+        ``records[i]`` prefixed to the field path.
+        """
+        items = list(records)
+        out = []
+        for i, r in enumerate(items):
+            try:
+                out.append(self.embed(r))
+            except RecordValidationError as e:
+                e.field = f"records[{i}].{e.field}"
+                e.args = (f"records[{i}].{e.args[0]}",)
+                raise
+            if progress and (i + 1 == len(items) or (i + 1) % 100 == 0):
+                import sys
+
+                print(f"\rembedded {i + 1}/{len(items)}", end="\n" if i + 1 == len(items) else "", file=sys.stderr)
+        return out
+
+    @staticmethod
+    def cosine_similarity(u: EmbeddingResult | np.ndarray | Sequence[float],
+                          v: EmbeddingResult | np.ndarray | Sequence[float]) -> float:
+        """Cosine similarity of two embeddings (results, float vectors or int8-quantized vectors)."""
+        a, b = _as_vector(u, "u"), _as_vector(v, "v")
+        if a.shape != b.shape:
+            raise ValueError(f"embeddings have different sizes: {a.shape[0]} and {b.shape[0]}")
+        if isinstance(u, EmbeddingResult) and isinstance(v, EmbeddingResult) and u.model_version != v.model_version:
+            raise ValueError(f"embeddings come from different models ({u.model_version} vs {v.model_version}) "
+                             "and are not comparable")
+        na, nb = float(np.linalg.norm(a)), float(np.linalg.norm(b))
+        if na == 0.0 or nb == 0.0:
+            raise ValueError("cannot compute cosine similarity with a zero vector")
+        return float(a @ b / (na * nb))
+
+    # ------------------------------------------------------------------ lifetime
+    def close(self) -> None:
+        """Release every interpreter; later calls raise :class:`EmbedderClosedError`. Idempotent."""
+        self._closed = True
+        with self._models_lock:
+            self._models.clear()
+        self._local = threading.local()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def __enter__(self) -> "Embedder":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Embedder({self.model_version}, threads={self.options.base_options.num_threads}, closed={self._closed})"

@@ -1,0 +1,81 @@
+"""Record -> the exact tensors a Taste2Vec bundle's model takes (pure Python + numpy).
+
+This is the whole on-device preprocessing, driven by a bundle's files only: the record spec (validation,
+metric order, context encoding), ``tokenizer.json`` (WordPiece ids, length buckets) and
+``sensory_lexicon.json`` (the lexicon vector). The conversion toolkit validates every model with these same
+steps, and ``golden_outputs.json`` in a bundle records what they produced there; the Kotlin port must match
+them too (see :mod:`taste2vec.golden`).
+
+    pre = Preprocessor.from_bundle(ModelBundle.load(path))
+    inputs = pre({"notes": "bright, jasmine", "metrics": {"acidity": 7.5}})
+    inputs.tensors["token_ids"].shape   # (1, 16): the smallest bucket that holds the tokens
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Mapping
+
+import numpy as np
+
+from .features import FeatureExtractor
+from .lexicon import SensoryLexicon
+from .records import TastingRecord
+from .spec import RecordSpec
+from .tokenizer import WordPieceTokenizer
+
+if TYPE_CHECKING:
+    from .bundle import ModelBundle
+
+INPUT_NAMES = ("token_ids", "lexicon", "metrics", "metrics_mask", "context", "context_mask")
+
+
+@dataclass(frozen=True)
+class ModelInputs:
+    """One record's model inputs (each tensor has a leading batch dimension of 1) and how they were made.
+
+    Attributes:
+        tensors: ``token_ids`` int32[1, bucket], ``lexicon`` float32[1, L], ``metrics`` / ``metrics_mask``
+            float32[1, M], ``context`` float32[1, S, C], ``context_mask`` float32[1, S].
+        bucket: the token-length signature these tensors are for.
+        tokens: the WordPiece tokens (after truncation).
+        tokens_truncated: the notes had more tokens than the largest bucket holds.
+        warnings: what validation and tokenization changed (truncated notes, dropped snapshots, tokens).
+    """
+
+    tensors: dict[str, np.ndarray]
+    bucket: int
+    tokens: tuple[str, ...]
+    tokens_truncated: bool
+    warnings: tuple[str, ...]
+
+    @property
+    def n_tokens(self) -> int:
+        return len(self.tokens)
+
+
+class Preprocessor:
+    """Turns a :class:`TastingRecord` or a spec-following dict into :class:`ModelInputs`. Thread-safe."""
+
+    def __init__(self, spec: RecordSpec, tokenizer: WordPieceTokenizer, lexicon: SensoryLexicon) -> None:
+        self.spec = spec
+        self.tokenizer = tokenizer
+        self.lexicon = lexicon
+        self._features = FeatureExtractor(lexicon, spec)
+
+    @classmethod
+    def from_bundle(cls, bundle: "ModelBundle") -> "Preprocessor":
+        return cls(bundle.spec, bundle.tokenizer, bundle.lexicon)
+
+    def __call__(self, record: TastingRecord | Mapping[str, Any]) -> ModelInputs:
+        f = self._features(record)
+        enc = self.tokenizer.encode(f.notes)
+        bucket = self.tokenizer.bucket_for(len(enc.ids))
+        ids = np.zeros((1, bucket), dtype=np.int32)
+        ids[0, :len(enc.ids)] = enc.ids
+        warnings = f.warnings
+        if enc.truncated:
+            warnings += (f"notes: tokenized text cut to the model's {self.tokenizer.max_tokens} tokens",)
+        tensors = {"token_ids": ids, "lexicon": f.lexicon[None], "metrics": f.metrics[None],
+                   "metrics_mask": f.metrics_mask[None], "context": f.context[None], "context_mask": f.context_mask[None]}
+        return ModelInputs(tensors, bucket, enc.tokens, enc.truncated, warnings)
