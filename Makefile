@@ -6,13 +6,14 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-toolkit-dev
 OUT ?= runs/demo
 MODEL_DIR ?= runs/model
-BUNDLE := taste2vec-edge-1.0.0
+BUNDLE := taste2vec-edge-1.1.0
 SHIPPED := sdk/taste2vec/models
 
 .PHONY: demo test model lexicon onnx-tf-check clean help
 
 help:
-	@echo "make demo     data -> train a small reference model -> evaluate (prints the table, writes $(OUT)/)"
+	@echo "make demo     data -> train a small reference model -> evaluate (prints the table, writes $(OUT)/),"
+	@echo "              then the SDK tour: embed EN/KO records with the shipped bundle, similarities, a recommendation"
 	@echo "make test     the test suite"
 	@echo "make model    rebuild the shipped bundle: train teacher -> distill -> TFLite -> quantize -> gate -> bundle"
 	@echo "make lexicon  rebuild sdk/taste2vec/assets/sensory_lexicon.json from the flavour wheel"
@@ -27,6 +28,7 @@ $(STAMP): setup.cfg pyproject.toml
 
 demo: $(STAMP)
 	$(PY) -m taste2vec_reference demo --out $(OUT) --no-resume
+	$(PY) -m taste2vec demo
 
 test: $(STAMP)
 	$(PY) -m pytest -q

@@ -30,7 +30,7 @@ def test_embed_returns_a_unit_float32_vector_with_metadata(embedder):
     r = embedder.embed(SAMPLES["en_washed_ethiopia"])
     assert r.embedding.dtype == np.float32 and r.embedding.shape == (128,)
     assert abs(float(np.linalg.norm(r.embedding.astype(np.float64))) - 1) < 1e-6
-    assert r.model_version == "taste2vec-edge-1.0.0" and r.quantized_embedding is None
+    assert r.model_version == "taste2vec-edge-1.1.0" and r.quantized_embedding is None
     assert r.bucket == 32 and 16 < r.n_tokens <= 32
     assert r.timing.total_ms >= r.timing.inference_ms > 0
     assert any(a.startswith("Floral") for a in r.attributes)

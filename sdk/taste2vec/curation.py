@@ -64,11 +64,14 @@ class Catalog:
         ids = [it.id for it in items]
         if len(set(ids)) != len(ids):
             raise CatalogError("catalog item ids are not unique")
-        norms = np.linalg.norm(emb, axis=1, keepdims=True)
+        norms = np.linalg.norm(emb.astype(np.float64), axis=1, keepdims=True)
         if (norms == 0).any():
             raise CatalogError("catalog has a zero embedding")
+        off = np.abs(norms[:, 0] - 1.0) > 1e-5  # leave unit rows bit-exact (save / load round trips)
+        emb = emb.copy()
+        emb[off] = (emb[off] / norms[off]).astype(np.float32)
         self.items = list(items)
-        self.embeddings = emb / norms
+        self.embeddings = emb
         self.model_version = model_version
         self.description = description
         self._index = {it.id: i for i, it in enumerate(items)}

@@ -160,6 +160,7 @@ class Embedder:
         self._models_lock = threading.Lock()
         self._closed = False
         first = self._model()  # load once now: a broken model fails at creation, not on first embed
+        self._runtime = first.runtime
         if first.buckets != tuple(bundle.tokenizer.buckets):
             raise BundleError(f"{bundle.origin}: model buckets {first.buckets} differ from the tokenizer's "
                               f"{tuple(bundle.tokenizer.buckets)}")
@@ -195,7 +196,7 @@ class Embedder:
     @property
     def runtime(self) -> str:
         """The interpreter package in use (``ai_edge_litert``, ``tflite_runtime`` or ``tensorflow.lite``)."""
-        return self._model().runtime
+        return self._runtime
 
     @property
     def dim(self) -> int:

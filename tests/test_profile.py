@@ -1,0 +1,121 @@
+"""TasteProfile: learns from feedback, bounded memory, typed errors, JSON round trip."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from taste2vec.errors import InvalidTypeError, NonFiniteValueError, OutOfRangeError
+from taste2vec.profile import ProfileError, TasteProfile
+
+
+def _unit(rng, n, d=16):
+    x = rng.normal(size=(n, d))
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def test_profile_recovers_a_hidden_preference_direction():
+    rng = np.random.default_rng(0)
+    truth = _unit(rng, 1)[0]
+    items = _unit(rng, 300)
+    p = TasteProfile(dim=16)
+    assert p.is_empty and np.all(p.score(items) == 0)
+    for e in items[:60]:
+        u = float(e @ truth)
+        p.rate(e, float(np.clip(3 + 4 * u, 1, 5)))
+    corr = np.corrcoef(p.score(items[60:]), items[60:] @ truth)[0, 1]
+    assert corr > 0.8
+
+
+def test_likes_only_still_rank_similar_items_first():
+    rng = np.random.default_rng(1)
+    items = _unit(rng, 50)
+    p = TasteProfile(dim=16)
+    p.like(items[0])
+    p.like(items[0] * 0.9 + items[1] * 0.1)
+    s = p.score(items)
+    assert int(np.argmax(s)) == 0 and s[0] > 0
+
+
+def test_buffer_is_bounded_and_old_feedback_is_folded_not_forgotten():
+    rng = np.random.default_rng(2)
+    items = _unit(rng, 40)
+    p = TasteProfile(dim=16, buffer_size=8)
+    p.like(items[0])
+    for e in items[1:20]:
+        p.rate(e, 3)  # neutral events push the first one out of the buffer
+    assert len(p.buffer) == 8 and p.n_events == 20
+    assert all(f.target == 0.0 for f in p.buffer)
+    assert float(p.prior @ items[0]) > 0.1  # the evicted like lives on in the prior
+    assert p.score(items[:1])[0] > 0
+
+
+def test_round_trip_through_json(tmp_path):
+    rng = np.random.default_rng(3)
+    items = _unit(rng, 30)
+    p = TasteProfile(dim=16, buffer_size=10, model_version="m-1.0.0")
+    for i, e in enumerate(items[:15]):
+        p.add_feedback(e, liked=bool(i % 2), item_id=f"c{i}", attributes={"Floral": 1.0, "Roasted": 0.5})
+    q = TasteProfile.load(p.save(tmp_path / "p.json"))
+    np.testing.assert_allclose(q.score(items), p.score(items), atol=1e-6)
+    assert q.n_events == 15 and q.model_version == "m-1.0.0" and q.attribute_affinity == p.attribute_affinity
+    assert not list(tmp_path.glob(".*.tmp"))
+    (tmp_path / "bad.json").write_text('{"format": "taste2vec.profile/1", "dim": 16}')
+    with pytest.raises(ProfileError, match="malformed"):
+        TasteProfile.load(tmp_path / "bad.json")
+
+
+@pytest.mark.parametrize("kwargs, error, field", [
+    ({"rating": 0}, OutOfRangeError, "rating"),
+    ({"rating": 5.5}, OutOfRangeError, "rating"),
+    ({"rating": math.nan}, NonFiniteValueError, "rating"),
+    ({"rating": "5"}, InvalidTypeError, "rating"),
+    ({"rating": True}, InvalidTypeError, "rating"),
+    ({"liked": "yes"}, InvalidTypeError, "liked"),
+])
+def test_bad_feedback_raises_typed_errors(kwargs, error, field):
+    p = TasteProfile(dim=16)
+    with pytest.raises(error) as exc:
+        p.add_feedback(np.ones(16), **kwargs)
+    assert exc.value.field == field and p.n_events == 0
+
+
+def test_bad_embeddings_are_refused():
+    p = TasteProfile(dim=16)
+    with pytest.raises(InvalidTypeError, match="embedding"):
+        p.like(np.ones(8))
+    with pytest.raises(NonFiniteValueError):
+        p.like(np.full(16, np.inf))
+    with pytest.raises(OutOfRangeError, match="zero"):
+        p.like(np.zeros(16))
+    with pytest.raises(ValueError, match="exactly one"):
+        p.add_feedback(np.ones(16))
+
+
+def test_feedback_from_another_model_version_is_refused():
+    from taste2vec import Embedder
+
+    with Embedder.create_default() as e:
+        r = e.embed({"notes": "jasmine"})
+    p = TasteProfile(model_version="taste2vec-edge-0.9.0")
+    with pytest.raises(ProfileError, match="taste2vec-edge-1.1.0"):
+        p.like(r)
+    fresh = TasteProfile()
+    fresh.like(r)
+    assert fresh.model_version == r.model_version
+
+
+def test_profile_learns_on_the_synthetic_world_more_after_20_events_than_after_5():
+    from taste2vec import Embedder
+    from taste2vec_reference.personalization import ProfileEvalConfig, evaluate_profiles
+    from taste2vec_reference.synthetic import TasteWorld
+
+    with Embedder.create_default() as e:
+        res = evaluate_profiles(TasteWorld(), e, ProfileEvalConfig(users=60, catalog=80, checkpoints=(0, 5, 20)))
+    a = res["after"]
+    assert a[0]["auc"] == 0.5  # no feedback: every coffee ties
+    assert a[5]["auc"] > 0.5 + 2 * a[5]["auc_ci95"]  # better than chance
+    assert a[20]["auc"] > a[5]["auc"] + 0.03  # and better after 20 events than after 5
+    assert a[20]["precision@10"] > a[5]["precision@10"] > res["chance_precision@10"]
