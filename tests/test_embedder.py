@@ -216,3 +216,30 @@ def test_eight_threads_give_the_same_vectors_as_one(embedder):
     for t in range(8):
         for a, b in zip(got[t], want):
             np.testing.assert_array_equal(a, b)
+
+
+def test_json_text_is_accepted_as_a_record(embedder):
+    rec = SAMPLES["negation_ko"]
+    np.testing.assert_array_equal(embedder.embed(json.dumps(rec, ensure_ascii=False)).embedding,
+                                  embedder.embed(rec).embedding)
+    with pytest.raises(InvalidTypeError, match="not a JSON object") as exc:
+        embedder.embed("{notes: bad")
+    assert exc.value.field == "record"
+    with pytest.raises(InvalidTypeError) as exc:
+        embedder.embed("[1, 2]")
+    assert exc.value.field == "record"
+
+
+def test_interpreter_fallback_order_and_clear_error(monkeypatch):
+    import sys
+
+    from taste2vec.runtime import RuntimeUnavailableError, interpreter_class
+
+    assert interpreter_class()[1] == "ai_edge_litert"
+    for mod in ("ai_edge_litert", "ai_edge_litert.interpreter", "tflite_runtime", "tflite_runtime.interpreter"):
+        monkeypatch.setitem(sys.modules, mod, None)  # import of a None entry raises ImportError
+    pytest.importorskip("tensorflow")
+    assert interpreter_class()[1] == "tensorflow.lite"
+    monkeypatch.setitem(sys.modules, "tensorflow", None)
+    with pytest.raises(RuntimeUnavailableError, match="pip install ai-edge-litert"):
+        interpreter_class()

@@ -12,6 +12,7 @@ that names the field and its allowed range.
 
 from __future__ import annotations
 
+import json
 import math
 import numbers
 from dataclasses import dataclass, field, fields
@@ -200,6 +201,15 @@ class TastingRecord:
         return {"notes": self.notes, "metrics": dict(self.metrics), "context": [c.to_dict() for c in self.context]}
 
 
-def as_record(obj: TastingRecord | Mapping[str, Any]) -> TastingRecord:
-    """Accept a :class:`TastingRecord` or a plain mapping following the record spec."""
-    return obj if isinstance(obj, TastingRecord) else TastingRecord.from_dict(obj)
+def as_record(obj: TastingRecord | Mapping[str, Any] | str | bytes) -> TastingRecord:
+    """Accept a :class:`TastingRecord`, a plain mapping following the record spec, or that mapping as JSON text."""
+    if isinstance(obj, TastingRecord):
+        return obj
+    if isinstance(obj, (str, bytes)):
+        try:
+            obj = json.loads(obj)
+        except ValueError as e:
+            raise InvalidTypeError("record", f"text is not a JSON object ({e})",
+                                   "a TastingRecord, a dict, or JSON text of an object with keys notes, metrics, "
+                                   "context", None) from None
+    return TastingRecord.from_dict(obj)
