@@ -1,0 +1,226 @@
+"""``taste2vec-bench``: latency of a Taste2Vec bundle, in the spirit of LiteRT's ``benchmark_model``.
+
+Measures, for the chosen ``--num-threads`` and record:
+
+- ``load_ms``: bundle verification + interpreter creation (what an app pays at start-up);
+- ``first_ms``: the first inference (lazy allocation, XNNPACK packing);
+- then ``--warmup`` unmeasured calls and ``--runs`` measured ones: mean, std, min, max, p50 / p90 / p99 in ms;
+- ``peak_rss_mb``: the process's peak resident memory after the runs;
+
+of one of three stages: ``embed`` (validation + preprocessing + inference + normalization, what an app
+calls), ``invoke`` (the interpreter alone on prepared tensors) or ``preprocess`` (no model). Prints JSON; with
+``--budget-ms B --percentile P`` exits 1 when the P-th percentile exceeds B ms. Needs only numpy + LiteRT, so it
+runs unchanged in the emulated-ARM root and on a device's Python.
+
+    taste2vec-bench --num-threads 1 --runs 500 --budget-ms 50 --percentile 99 --out result.json
+    taste2vec-bench plot result.json latency.png          # histogram (needs matplotlib; the host has it)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+RECORDS = {
+    "short": {"notes": "jasmine, bright"},
+    "typical": None,  # the sample record en_washed_ethiopia (notes + 11 metrics + 1 context snapshot)
+    "korean": None,  # ko_washed_ethiopia
+    "maximal": None,  # long_notes_truncated: 64 tokens, 8 snapshots, metrics
+}
+_SAMPLE_OF = {"typical": "en_washed_ethiopia", "korean": "ko_washed_ethiopia", "maximal": "long_notes_truncated"}
+STAGES = ("embed", "invoke", "preprocess")
+
+
+def bench_record(kind: str) -> dict[str, Any]:
+    """A benchmark record by kind: short, typical, korean, maximal (see ``RECORDS``)."""
+    from .golden import sample_records
+
+    if kind not in RECORDS:
+        raise ValueError(f"record kind {kind!r}: one of {', '.join(RECORDS)}")
+    if RECORDS[kind] is not None:
+        return RECORDS[kind]
+    return dict(sample_records())[_SAMPLE_OF[kind]]
+
+
+def peak_rss_mb() -> float:
+    """Peak resident set size of this process in MB (Linux ru_maxrss is KB, macOS bytes)."""
+    import resource
+
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss / (1024 * 1024) if sys.platform == "darwin" else rss / 1024
+
+
+def summarize_ms(samples: Sequence[float]) -> dict[str, float]:
+    """mean / std / min / max / p50 / p90 / p99 of latencies in ms."""
+    a = np.asarray(samples, dtype=np.float64)
+    p50, p90, p99 = np.percentile(a, [50, 90, 99])
+    return {"mean": float(a.mean()), "std": float(a.std(ddof=1)) if len(a) > 1 else 0.0, "min": float(a.min()),
+            "max": float(a.max()), "p50": float(p50), "p90": float(p90), "p99": float(p99)}
+
+
+def time_calls(fn: Callable[[], object], runs: int, warmup: int) -> list[float]:
+    for _ in range(warmup):
+        fn()
+    out = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        fn()
+        out.append((time.perf_counter() - t0) * 1e3)
+    return out
+
+
+def run_benchmark(model: str | Path | None = None, num_threads: int = 1, stage: str = "embed",
+                  record: str = "typical", runs: int = 200, warmup: int = 20) -> dict[str, Any]:
+    """Load the bundle and time ``stage`` on ``record``; the result dict is what the CLI prints."""
+    if stage not in STAGES:
+        raise ValueError(f"stage {stage!r}: one of {', '.join(STAGES)}")
+    if runs < 2 or warmup < 0:
+        raise ValueError("runs must be >= 2 and warmup >= 0")
+    from .bundle import default_bundle_path
+    from .embedder import BaseOptions, Embedder, EmbedderOptions
+
+    rec = bench_record(record)
+    t0 = time.perf_counter()
+    emb = Embedder.create_from_options(EmbedderOptions(BaseOptions(model_asset_path=model or default_bundle_path(),
+                                                                   num_threads=num_threads)))
+    load_ms = (time.perf_counter() - t0) * 1e3
+    try:
+        inputs = emb.preprocess(rec)
+        call = {"embed": lambda: emb.embed(rec), "invoke": lambda: emb.run(inputs),
+                "preprocess": lambda: emb.preprocess(rec)}[stage]
+        t0 = time.perf_counter()
+        call()
+        first_ms = (time.perf_counter() - t0) * 1e3
+        samples = time_calls(call, runs, warmup)
+        m = emb.bundle.manifest
+        return {
+            "model_version": emb.model_version, "quantization": m.get("quantization", {}).get("variant"),
+            "model_bytes": m["files"]["model.tflite"]["size"], "runtime": emb.runtime,
+            "machine": platform.machine(), "python": platform.python_version(), "num_threads": num_threads,
+            "stage": stage, "record": record, "bucket": inputs.bucket, "tokens": inputs.n_tokens,
+            "load_ms": load_ms, "first_ms": first_ms, "warmup": warmup, "runs": runs,
+            "latency_ms": summarize_ms(samples), "peak_rss_mb": peak_rss_mb(), "samples_ms": samples}
+    finally:
+        emb.close()
+
+
+def check_budget(result: dict[str, Any], budget_ms: float, percentile: float) -> dict[str, Any]:
+    """Add ``budget`` to ``result``: the percentile's value and whether it is within ``budget_ms``."""
+    value = float(np.percentile(result["samples_ms"], percentile))
+    result["budget"] = {"budget_ms": budget_ms, "percentile": percentile, "value_ms": value,
+                        "passed": value <= budget_ms}
+    return result["budget"]
+
+
+def plot(result_paths: Sequence[str | Path], out: str | Path) -> Path:
+    """Latency histogram(s) of one or more result JSON files into a PNG (matplotlib required)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as e:
+        raise RuntimeError("plotting needs matplotlib (pip install matplotlib); the JSON has every sample") from e
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for p in result_paths:
+        r = json.loads(Path(p).read_text())
+        lat = r["latency_ms"]
+        ax.hist(r["samples_ms"], bins=60, alpha=0.6,
+                label=f"{r['machine']} {r['stage']}/{r['record']} {r['num_threads']}t: p50 {lat['p50']:.2f} "
+                      f"p99 {lat['p99']:.2f} ms")
+        if "budget" in r:
+            ax.axvline(r["budget"]["budget_ms"], color="red", linestyle="--", linewidth=1)
+    ax.set_xlabel("latency (ms)")
+    ax.set_ylabel("runs")
+    ax.set_title("taste2vec-bench latency")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return Path(out)
+
+
+def _brief(r: dict[str, Any]) -> str:
+    lat = r["latency_ms"]
+    return (f"{r['model_version']} ({r['quantization']}) on {r['machine']} via {r['runtime']}, {r['num_threads']} "
+            f"thread(s), {r['stage']} of a {r['record']} record (bucket {r['bucket']}): load {r['load_ms']:.1f} ms, "
+            f"first {r['first_ms']:.2f} ms, {r['runs']} runs mean {lat['mean']:.3f} ± {lat['std']:.3f} ms, "
+            f"p50 {lat['p50']:.3f} p90 {lat['p90']:.3f} p99 {lat['p99']:.3f} ms, peak RSS {r['peak_rss_mb']:.0f} MB")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["plot"]:
+        ap = argparse.ArgumentParser(prog="taste2vec-bench plot", description="histogram of result JSON files")
+        ap.add_argument("results", nargs="+", help="result JSON files, then the PNG to write (last)")
+        a = ap.parse_args(argv[1:])
+        if len(a.results) < 2:
+            ap.error("give at least one result JSON and the PNG path")
+        try:
+            print(plot(a.results[:-1], a.results[-1]))
+        except (RuntimeError, OSError, ValueError, KeyError) as e:
+            print(f"taste2vec-bench: error: {e}", file=sys.stderr)
+            return 2
+        return 0
+    ap = argparse.ArgumentParser(prog="taste2vec-bench", description=__doc__.split("\n\n")[0] + " Prints JSON.",
+                                 epilog="Subcommand: taste2vec-bench plot RESULT.json [...] OUT.png")
+    ap.add_argument("--model", help="bundle folder or .zip (default: the bundled model)")
+    ap.add_argument("--num-threads", type=int, default=1)
+    ap.add_argument("--stage", choices=STAGES, default="embed")
+    ap.add_argument("--record", choices=list(RECORDS), default="typical")
+    ap.add_argument("--runs", type=int, default=200)
+    ap.add_argument("--warmup", type=int, default=20)
+    ap.add_argument("--budget-ms", type=float, help="fail (exit 1) when the percentile exceeds this")
+    ap.add_argument("--percentile", type=float, default=99.0, help="percentile the budget applies to (default 99)")
+    ap.add_argument("--out", help="also write the JSON here")
+    ap.add_argument("--png", help="also write a latency histogram here (needs matplotlib)")
+    ap.add_argument("--no-samples", action="store_true", help="leave the per-run samples out of the printed JSON")
+    a = ap.parse_args(argv)
+    if not 0 < a.percentile <= 100:
+        ap.error("--percentile must be in (0, 100]")
+    if a.budget_ms is not None and not a.budget_ms > 0:
+        ap.error("--budget-ms must be > 0")
+    try:
+        from .errors import Taste2VecError
+
+        res = run_benchmark(a.model, a.num_threads, a.stage, a.record, a.runs, a.warmup)
+    except (Taste2VecError, ValueError, OSError) as e:
+        print(f"taste2vec-bench: error: {e}", file=sys.stderr)
+        return 2
+    budget = check_budget(res, a.budget_ms, a.percentile) if a.budget_ms is not None else None
+    if a.out:
+        Path(a.out).write_text(json.dumps(res, indent=1) + "\n")
+    if a.png:
+        try:
+            plot([a.out] if a.out else [_tmp_json(res)], a.png)
+        except RuntimeError as e:
+            print(f"taste2vec-bench: warning: {e}", file=sys.stderr)
+    shown = {k: v for k, v in res.items() if not (a.no_samples and k == "samples_ms")}
+    print(json.dumps(shown, indent=1))
+    print(_brief(res), file=sys.stderr)
+    if budget is not None:
+        verdict = "PASS" if budget["passed"] else "FAIL"
+        print(f"budget: p{a.percentile:g} {budget['value_ms']:.3f} ms vs {a.budget_ms:g} ms -> {verdict}",
+              file=sys.stderr)
+        return 0 if budget["passed"] else 1
+    return 0
+
+
+def _tmp_json(res: dict[str, Any]) -> Path:
+    import tempfile
+
+    f = tempfile.NamedTemporaryFile("w", suffix=".json", delete=False)
+    json.dump(res, f)
+    f.close()
+    return Path(f.name)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
