@@ -9,7 +9,7 @@ MODEL_DIR ?= runs/model
 BUNDLE := taste2vec-edge-1.1.0
 SHIPPED := sdk/taste2vec/models
 
-.PHONY: demo test model lexicon onnx-tf-check clean help
+.PHONY: demo test model bench bench-arm lexicon onnx-tf-check clean help
 
 help:
 	@echo "make demo     data -> train a small reference model -> evaluate (prints the table, writes $(OUT)/),"
@@ -17,6 +17,9 @@ help:
 	@echo "make test     the test suite"
 	@echo "make model    rebuild the shipped bundle: train teacher -> distill -> TFLite -> quantize -> gate -> bundle"
 	@echo "make lexicon  rebuild sdk/taste2vec/assets/sensory_lexicon.json from the flavour wheel"
+	@echo "make bench    latency suite (pytest-benchmark, saved), taste2vec-bench with the 50 ms p99 budget, and the"
+	@echo "              side-by-side table vs the variants, the PyTorch student and the teacher (torch + ONNX Runtime)"
+	@echo "make bench-arm  the same budget check on emulated aarch64 (qemu-user-static; needs root; root cached)"
 
 # One environment for everything (reference model, conversion toolkit, tests): torch CPU, TF-CPU, litert-torch,
 # ai-edge-quantizer, onnx, onnxruntime. The SDK alone needs only numpy + ai-edge-litert (pip install .).
@@ -44,6 +47,29 @@ model: $(STAMP)
 	$(PY) -m taste2vec_convert install $(MODEL_DIR)/export/bundles/$(BUNDLE) --models-dir $(SHIPPED)
 	$(PY) -m taste2vec_convert catalog --bundle $(SHIPPED)/$(BUNDLE) --out sdk/taste2vec/assets/demo_catalog.json
 	mkdir -p sdk/golden && $(PY) -m taste2vec golden --out sdk/golden/$(BUNDLE).json
+
+# Benchmarks: never part of `make test`. The side-by-side table needs the teacher / student / variants of a
+# model build; from a fresh clone the first `make bench` builds them (~13 min, without touching the shipped bundle).
+BENCH_STAMP := $(VENV)/.installed-bench
+$(BENCH_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e '.[toolkit,dev,bench]'
+	touch $@
+
+$(MODEL_DIR)/export/export_report.json: | $(STAMP)
+	$(PY) -m taste2vec_reference train --out $(MODEL_DIR)/teacher --no-resume
+	$(PY) -m taste2vec_convert export --checkpoint $(MODEL_DIR)/teacher/checkpoint --out $(MODEL_DIR)/export \
+		--registry $(MODEL_DIR)/registry --no-resume
+
+bench: $(BENCH_STAMP) $(MODEL_DIR)/export/export_report.json
+	mkdir -p runs/bench
+	$(PY) -m pytest benchmarks -q --benchmark-autosave --benchmark-sort=name \
+		--benchmark-columns=min,median,mean,stddev,max,ops,rounds
+	$(PY) -m taste2vec.bench --runs 500 --budget-ms 50 --percentile 99 --no-samples \
+		--out runs/bench/x86_64.json --png runs/bench/x86_64.png > /dev/null
+	$(PY) benchmarks/side_by_side.py --model-dir $(MODEL_DIR) --out runs/bench
+
+bench-arm: $(BENCH_STAMP)
+	benchmarks/arm/bench-arm.sh
 
 lexicon: $(STAMP)
 	$(PY) -m taste2vec_reference build-lexicon

@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# Emulated aarch64 benchmark of the shipped bundle: an arm64 Debian root under qemu-user-static, the SDK installed
+# there from wheels downloaded on the host, `taste2vec-bench` run inside with the latency budget, and the same
+# command on the host for the emulation factor. Recipe: ../shared/notes/toolchain-and-arm-emulation.md.
+#
+# NEEDS ROOT (apt-get, debootstrap, mounting binfmt_misc, chroot). First run: ~8-10 min to build the root
+# (cached in $ARM_ROOT, reused afterwards). Exit status: non-zero when the budget is missed.
+#
+#   sudo make bench-arm                      # or: sudo benchmarks/arm/bench-arm.sh
+#   ARM_ROOT=/var/cache/t2v-arm64 BUDGET_MS=50 PERCENTILE=99 RUNS=300 benchmarks/arm/bench-arm.sh
+set -euo pipefail
+
+cd "$(dirname "$0")/../.."
+CACHE=${TASTE2VEC_CACHE:-$HOME/.cache/taste2vec}
+ARM_ROOT=${ARM_ROOT:-$CACHE/arm64-bookworm}
+WHEELS=${ARM_WHEELS:-$CACHE/arm64-wheels}
+OUT=${OUT:-runs/bench-arm}
+PY=${PY:-.venv/bin/python}
+BUDGET_MS=${BUDGET_MS:-50}
+PERCENTILE=${PERCENTILE:-99}
+RUNS=${RUNS:-300}
+WARMUP=${WARMUP:-30}
+THREADS=${THREADS:-1}
+MIRROR=${MIRROR:-http://deb.debian.org/debian}
+LITERT=ai-edge-litert==2.3.0
+
+say() { printf '== %s\n' "$*" >&2; }
+die() { printf 'bench-arm: %s\n' "$*" >&2; exit 2; }
+
+[ "$(id -u)" = 0 ] || die "needs root (apt-get, debootstrap, binfmt_misc, chroot): run it with sudo"
+[ -x "$PY" ] || die "$PY not found: run 'make bench' (or 'make test') first to create the venv"
+
+# 1. host tools ------------------------------------------------------------------------------------------------
+if ! command -v debootstrap >/dev/null || ! command -v qemu-aarch64-static >/dev/null; then
+  say "installing debootstrap + qemu-user-static (Debian)"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q debootstrap qemu-user-static >&2
+fi
+
+# 2. binfmt_misc: let the kernel run aarch64 ELF files through qemu ---------------------------------------------
+if [ ! -e /proc/sys/fs/binfmt_misc/register ]; then
+  mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc || die "cannot mount binfmt_misc (a container may need --privileged)"
+fi
+if [ ! -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ]; then
+  conf=$(ls /usr/lib/binfmt.d/qemu-aarch64.conf 2>/dev/null || true)
+  [ -n "$conf" ] || die "/usr/lib/binfmt.d/qemu-aarch64.conf missing (qemu-user-static not installed?)"
+  grep -v '^#' "$conf" | head -1 > /proc/sys/fs/binfmt_misc/register
+fi
+
+# 3. the arm64 root (cached) -------------------------------------------------------------------------------------
+if [ ! -e "$ARM_ROOT/.taste2vec-root-ready" ]; then
+  say "building the arm64 Debian root in $ARM_ROOT (once; ~8-10 min)"
+  rm -rf "$ARM_ROOT"
+  mkdir -p "$ARM_ROOT"
+  debootstrap --arch=arm64 --variant=minbase bookworm "$ARM_ROOT" "$MIRROR" >&2
+  chroot "$ARM_ROOT" /bin/sh -c "DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+      python3 python3-venv ca-certificates" >&2
+  chroot "$ARM_ROOT" python3 -m venv /opt/taste2vec >&2
+  touch "$ARM_ROOT/.taste2vec-root-ready"
+fi
+ARM_PY=$(chroot "$ARM_ROOT" /opt/taste2vec/bin/python -c 'import sys; print(f"{sys.version_info[0]}{sys.version_info[1]}")')
+
+# 4. wheels for the root: downloaded on the host (pip's TLS inside the chroot fails), SDK built from this checkout --
+mkdir -p "$WHEELS"
+if ! ls "$WHEELS"/ai_edge_litert-*aarch64*.whl >/dev/null 2>&1; then
+  say "downloading aarch64 wheels (cp$ARM_PY) into $WHEELS"
+  "$PY" -m pip download --quiet --only-binary=:all: --platform manylinux_2_27_aarch64 --platform manylinux2014_aarch64 \
+      --python-version "$ARM_PY" --implementation cp --abi "cp$ARM_PY" -d "$WHEELS" \
+      "$LITERT" numpy flatbuffers protobuf backports.strenum tqdm typing-extensions ml_dtypes >&2
+fi
+rm -f "$WHEELS"/taste2vec_edge-*.whl
+BUILD=$(mktemp -d)
+trap 'rm -rf "$BUILD"' EXIT
+"$PY" -m pip wheel --quiet --no-deps --no-build-isolation -w "$WHEELS" . >&2 2>/dev/null \
+  || "$PY" -m pip wheel --quiet --no-deps -w "$WHEELS" . >&2
+rm -rf build
+mkdir -p "$ARM_ROOT/wheels"
+cp "$WHEELS"/*.whl "$ARM_ROOT/wheels/"
+say "installing the SDK into the arm64 root"
+chroot "$ARM_ROOT" /opt/taste2vec/bin/pip install --quiet --no-index --find-links /wheels --force-reinstall \
+    taste2vec-edge >&2
+
+# 5. run: emulated aarch64, then the host, same command --------------------------------------------------------
+mkdir -p "$OUT"
+ARGS=(--num-threads "$THREADS" --runs "$RUNS" --warmup "$WARMUP" --budget-ms "$BUDGET_MS" --percentile "$PERCENTILE")
+status=0
+for rec in typical maximal; do
+  say "aarch64 (qemu) embed, $rec record"
+  chroot "$ARM_ROOT" /opt/taste2vec/bin/taste2vec-bench "${ARGS[@]}" --record "$rec" --no-samples \
+      --out "/tmp/arm64-$rec.json" > /dev/null 2> >(grep -v 'cpuinfo' >&2) || status=1
+  cp "$ARM_ROOT/tmp/arm64-$rec.json" "$OUT/arm64-$rec.json"
+  say "x86_64 (host) embed, $rec record"
+  "$PY" -m taste2vec.bench "${ARGS[@]}" --record "$rec" --no-samples --out "$OUT/x86_64-$rec.json" > /dev/null || true
+done
+"$PY" benchmarks/arm/report.py "$OUT" "$BUDGET_MS" "$PERCENTILE"
+exit $status
