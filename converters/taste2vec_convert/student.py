@@ -26,10 +26,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from taste2vec.preprocess import INPUT_NAMES
 from taste2vec_reference.model import ContextEncoder, NumericEncoder, Taste2Vec, Taste2VecConfig
 
 MODALITIES = Taste2Vec.MODALITIES
-INPUT_NAMES = ("token_ids", "lexicon", "metrics", "metrics_mask", "context", "context_mask")
+# the graph's input names are the SDK preprocessing's tensor names (one definition)
 OUTPUT_NAME = "embedding"
 
 
