@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from taste2vec.bench import summarize_ms
 from taste2vec.bundle import ModelBundle, default_bundle_path
 from taste2vec.features import FeatureExtractor
 from taste2vec.preprocess import Preprocessor
@@ -52,12 +53,6 @@ class TeacherEndToEnd(nn.Module):
         text = (h * m).sum(1) / m.sum(1).clamp(min=1)
         return self.teacher({"text_features": text, "lexicon": lexicon, "metrics": metrics,
                              "metrics_mask": metrics_mask, "context": context, "context_mask": context_mask})
-
-
-def percentiles(ts: list[float]) -> dict[str, float]:
-    a = np.asarray(ts)
-    p50, p90, p99 = np.percentile(a, [50, 90, 99])
-    return {"mean": float(a.mean()), "p50": float(p50), "p90": float(p90), "p99": float(p99)}
 
 
 def main() -> int:
@@ -154,7 +149,7 @@ def main() -> int:
             t0 = time.perf_counter()
             fn(r)
             ts.append((time.perf_counter() - t0) * 1e3)
-        rows[name] = {"size_bytes": int(size), "recall@10": float(r10), "latency_ms": percentiles(ts)}
+        rows[name] = {"size_bytes": int(size), "recall@10": float(r10), "latency_ms": summarize_ms(ts)}
         print(f"{name:<40} R@10 {r10:.3f}  p50 {rows[name]['latency_ms']['p50']:.3f} ms", flush=True)
     ship = next(k for k in rows if "(shipped)" in k)
     base = rows[ship]["latency_ms"]["p50"]
