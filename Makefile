@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-toolkit-dev
 OUT ?= runs/demo
 MODEL_DIR ?= runs/model
-BUNDLE := taste2vec-edge-1.1.0
+BUNDLE := taste2vec-edge-1.2.0
 SHIPPED := sdk/taste2vec/models
 
 .PHONY: demo test model bench bench-arm lexicon onnx-tf-check clean help

@@ -11,7 +11,9 @@ from taste2vec.bench import main, run_benchmark, summarize_ms
 
 def test_result_has_the_benchmark_model_fields():
     r = run_benchmark(stage="invoke", record="maximal", runs=5, warmup=1)
-    assert r["bucket"] == 64 and r["num_threads"] == 1 and r["runtime"] == "ai_edge_litert"
+    from taste2vec.bundle import ModelBundle, default_bundle_path
+
+    assert r["bucket"] == ModelBundle.load(default_bundle_path()).tokenizer.max_tokens and r["num_threads"] == 1 and r["runtime"] == "ai_edge_litert"
     assert r["load_ms"] > 0 and r["first_ms"] > 0 and r["peak_rss_mb"] > 10 and len(r["samples_ms"]) == 5
     lat = r["latency_ms"]
     assert lat["min"] <= lat["p50"] <= lat["p90"] <= lat["p99"] <= lat["max"]

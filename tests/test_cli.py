@@ -9,6 +9,7 @@ import sys
 import numpy as np
 import pytest
 
+from taste2vec.bundle import default_bundle_path
 from taste2vec.cli import main
 
 COMMANDS = ("embed", "similar", "recommend", "info", "golden", "demo")
@@ -25,7 +26,7 @@ def test_embed_from_flags_prints_a_unit_vector(capsys):
     assert code == 0
     d = json.loads(out)
     assert len(d["embedding"]) == 128 and abs(np.linalg.norm(d["embedding"]) - 1) < 1e-5
-    assert len(d["quantized_embedding"]) == 128 and d["model_version"] == "taste2vec-edge-1.1.0"
+    assert len(d["quantized_embedding"]) == 128 and d["model_version"] == default_bundle_path().name
 
 
 def test_embed_list_from_file_and_similar(tmp_path, capsys):

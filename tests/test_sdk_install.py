@@ -43,7 +43,7 @@ def test_plain_pip_install_embeds_without_frameworks(tmp_path):
     res = subprocess.run([str(py), "-c", SNIPPET], capture_output=True, text=True, cwd=tmp_path, timeout=120)
     assert res.returncode == 0, res.stderr[-3000:]
     out = json.loads(res.stdout.strip().splitlines()[-1])
-    assert out == {"dim": 128, "version": "taste2vec-edge-1.1.0", "runtime": "ai_edge_litert", "heavy": []}
+    assert out == {"dim": 128, "version": (ROOT / "sdk/taste2vec/models/DEFAULT").read_text().strip(), "runtime": "ai_edge_litert", "heavy": []}
     cli = subprocess.run([str(env_dir / "bin" / "taste2vec"), "embed", "--notes", "jasmine"], capture_output=True,
                          text=True, timeout=120)
     assert cli.returncode == 0 and len(json.loads(cli.stdout)["embedding"]) == 128

@@ -39,7 +39,7 @@ class StudentConfig:
     """Architecture of the student (saved with it and in the bundle manifest)."""
 
     vocab_size: int = 8192
-    buckets: tuple[int, ...] = (16, 32, 64)
+    buckets: tuple[int, ...] = (16, 32, 48)
     token_dim: int = 32
     d_model: int = 64
     n_layers: int = 2

@@ -32,7 +32,7 @@ RECORDS = {
     "short": {"notes": "jasmine, bright"},
     "typical": None,  # the sample record en_washed_ethiopia (notes + 11 metrics + 1 context snapshot)
     "korean": None,  # ko_washed_ethiopia
-    "maximal": None,  # long_notes_truncated: 64 tokens, 8 snapshots, metrics
+    "maximal": None,  # long_notes_truncated: fills the longest bucket, 8 snapshots, metrics
 }
 _SAMPLE_OF = {"typical": "en_washed_ethiopia", "korean": "ko_washed_ethiopia", "maximal": "long_notes_truncated"}
 STAGES = ("embed", "invoke", "preprocess")
