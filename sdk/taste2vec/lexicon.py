@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 
@@ -58,9 +58,8 @@ def is_hangul(token: str) -> bool:
     return "\u1100" <= c <= "\u11ff" or "\u3130" <= c <= "\u318f" or "\uac00" <= c <= "\ud7a3"
 
 
-@dataclass(frozen=True)
-class Token:
-    """A token of normalized text with its character span and clause number."""
+class Token(NamedTuple):
+    """A token of normalized text with its character span and clause number (immutable)."""
 
     text: str
     start: int
@@ -75,14 +74,16 @@ def tokenize(normalized: str, clause_breaks: frozenset[str] = frozenset()) -> li
     clause = 0
     prev_end = 0
     for m in _TOKEN_RE.finditer(normalized):
-        gap = normalized[prev_end:m.start()]
-        if tokens and any(ch in _CLAUSE_PUNCT for ch in gap):
+        start, end = m.span()
+        if tokens and start > prev_end and not _CLAUSE_PUNCT.isdisjoint(normalized[prev_end:start]):
             clause += 1
-        text = m.group(0)
+        text = m.group()
         if text in clause_breaks:
             clause += 1
-        tokens.append(Token(text, m.start(), m.end(), clause, is_hangul(text)))
-        prev_end = m.end()
+        c = text[0]
+        tokens.append(Token(text, start, end, clause, "\u1100" <= c <= "\u11ff" or "\u3130" <= c <= "\u318f"
+                            or "\uac00" <= c <= "\ud7a3"))
+        prev_end = end
     return tokens
 
 
@@ -204,6 +205,8 @@ class SensoryLexicon:
                              and len(t.text) >= self.fuzzy_min_len]
         self._by_path = {n.path: n for n in self.nodes}
         self._fuzzy_cache: dict[str, Term | None] = {}
+        self._cand_cache: dict[str, tuple[Term, ...]] = {}
+        self._word_memo: dict[tuple[str, str], Any] = {}
         self._del_index: dict[str, tuple[int, ...]] | None = None
         self._deletion_index()  # ~2 ms now rather than on the first unknown word of a user's first record
         self._ancestors = []
@@ -248,15 +251,24 @@ class SensoryLexicon:
             return True
         return last and term_tok in plural_bases(tok.text)
 
+    def _candidates(self, tok: Token) -> tuple[Term, ...]:
+        """Terms that may start at ``tok``, longest first (memoized per token text, bounded)."""
+        cands = self._cand_cache.get(tok.text)
+        if cands is None:
+            key = tok.text[0] if tok.hangul else tok.text
+            found = list(self._by_first.get(key, ()))
+            if not tok.hangul:
+                for base in plural_bases(tok.text):
+                    found += self._by_first.get(base, ())
+                found.sort(key=lambda t: (-len(t.tokens), -len(t.text), t.text))
+            cands = tuple(found)
+            if len(self._cand_cache) < 100_000:
+                self._cand_cache[tok.text] = cands
+        return cands
+
     def _find_term(self, tokens: Sequence[Token], i: int) -> Term | None:
         tok = tokens[i]
-        key = tok.text[0] if tok.hangul else tok.text
-        cands = list(self._by_first.get(key, ()))
-        if not tok.hangul:
-            for base in plural_bases(tok.text):
-                cands += self._by_first.get(base, ())
-            cands.sort(key=lambda t: (-len(t.tokens), -len(t.text), t.text))
-        for term in cands:
+        for term in self._candidates(tok):
             n = len(term.tokens)
             if i + n > len(tokens) or tokens[i + n - 1].clause != tok.clause:
                 continue
@@ -334,7 +346,8 @@ class SensoryLexicon:
         if rest and any(n in rest for n in self.neg_after):
             return True
         for tok in self._after_tokens(tokens, e, self.neg_window, in_match):
-            if any(tok.text.startswith(n) if tok.hangul else tok.text == n for n in self.neg_after):
+            if self._memo("neg_after", tok, lambda t: any(t.text.startswith(n) if t.hangul else t.text == n
+                                                            for n in self.neg_after)):
                 return True
         return False
 
@@ -345,9 +358,9 @@ class SensoryLexicon:
                 break
             if k > 0 and in_match[k - 1] and tokens[k - 1].clause == clause and self._after_mod(tokens[k]):
                 break  # a Korean "after" word right behind the previous term belongs to that term
-            for text, w in self.mod_before:
-                if tokens[k].text == text or (tokens[k].hangul and tokens[k].text.startswith(text)):
-                    return w
+            w = self._memo("mod_before", tokens[k], lambda t: _first_weight(self.mod_before, t))
+            if w is not None:
+                return w
         if rest:
             for text, w in self.mod_after:
                 if text in rest:
@@ -359,10 +372,25 @@ class SensoryLexicon:
         return 1.0
 
     def _after_mod(self, tok: Token) -> float | None:
-        for text, w in self.mod_after:
-            if tok.text == text or (tok.hangul and tok.text.startswith(text)):
-                return w
-        return None
+        return self._memo("mod_after", tok, lambda t: _first_weight(self.mod_after, t))
+
+    def _memo(self, table: str, tok: Token, compute: Any) -> Any:
+        """``compute(tok)`` memoized per (table, token text); words repeat, so matching stays cheap."""
+        key = (table, tok.text)
+        memo = self._word_memo
+        if key not in memo:
+            if len(memo) >= 100_000:
+                return compute(tok)
+            memo[key] = compute(tok)
+        return memo[key]
+
+
+def _first_weight(table: Sequence[tuple[str, float]], tok: Token) -> float | None:
+    """Weight of the first modifier in ``table`` that is the token (or, for Hangul, starts it)."""
+    for text, w in table:
+        if tok.text == text or (tok.hangul and tok.text.startswith(text)):
+            return w
+    return None
 
 
 def _deletions(word: str) -> set[str]:

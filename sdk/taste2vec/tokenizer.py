@@ -22,6 +22,7 @@ The student model reads token ids, not text, so the tokenizer is part of the mod
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -39,31 +40,14 @@ class TokenizerError(Taste2VecError):
     """A tokenizer file is malformed or does not follow the format."""
 
 
-def _kind(ch: str) -> int:
-    """0 = whitespace, 1 = Latin word char, 2 = Hangul, 3 = other (a word of its own)."""
-    o = ord(ch)
-    if ch.isspace():
-        return 0
-    if (0x61 <= o <= 0x7A) or (0x30 <= o <= 0x39) or (0xC0 <= o <= 0x24F):
-        return 1
-    if (0x1100 <= o <= 0x11FF) or (0x3130 <= o <= 0x318F) or (0xAC00 <= o <= 0xD7A3):
-        return 2
-    return 3
+# rule 2 as one regular expression: a Latin run, a Hangul run, or any other single non-whitespace code point
+# (``\s`` in a ``str`` pattern is exactly ``str.isspace``)
+_WORD_RE = re.compile(r"[a-z0-9\u00c0-\u024f]+|[\u1100-\u11ff\u3130-\u318f\uac00-\ud7a3]+|\S")
 
 
 def pre_tokenize(text: str) -> list[str]:
     """Split normalized text into words (rule 2 of the module docs)."""
-    words: list[str] = []
-    start, kind = 0, 0
-    for i, ch in enumerate(text):
-        k = _kind(ch)
-        if k != kind or k == 3:
-            if kind in (1, 2, 3):
-                words.append(text[start:i])
-            start, kind = i, k
-    if kind in (1, 2, 3):
-        words.append(text[start:])
-    return words
+    return _WORD_RE.findall(text)
 
 
 @dataclass(frozen=True)
@@ -85,6 +69,7 @@ class WordPieceTokenizer:
     max_word_chars: int = 24
     version: str = "1.0.0"
     _index: dict[str, int] = field(init=False, repr=False)
+    _pieces: dict[str, tuple[str, ...]] = field(init=False, repr=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.vocab or self.vocab[0] != PAD or UNK not in self.vocab:
@@ -114,6 +99,17 @@ class WordPieceTokenizer:
 
     def word_pieces(self, word: str) -> list[str]:
         """WordPiece split of one pre-tokenized word (rule 3)."""
+        return list(self._word_pieces(word))
+
+    def _word_pieces(self, word: str) -> tuple[str, ...]:
+        cached = self._pieces.get(word)
+        if cached is None:
+            cached = tuple(self._split(word))
+            if len(self._pieces) < 50_000:  # words repeat; the memo stays bounded on adversarial input
+                self._pieces[word] = cached
+        return cached
+
+    def _split(self, word: str) -> list[str]:
         if len(word) > self.max_word_chars:
             return [UNK]
         pieces, start = [], 0
@@ -133,13 +129,18 @@ class WordPieceTokenizer:
 
     def tokenize(self, text: str) -> list[str]:
         """Normalized, pre-tokenized, WordPiece-split tokens of ``text`` (untruncated)."""
-        return [p for w in pre_tokenize(normalize_text(text)) for p in self.word_pieces(w)]
+        return [p for w in pre_tokenize(normalize_text(text)) for p in self._word_pieces(w)]
 
     def encode(self, text: str) -> Encoding:
-        """Token ids of ``text``, truncated to ``max_tokens``."""
-        toks = self.tokenize(text)
-        truncated = len(toks) > self.max_tokens
-        toks = toks[:self.max_tokens]
+        """Token ids of ``text``, truncated to ``max_tokens`` (stops splitting once past it)."""
+        toks: list[str] = []
+        limit = self.max_tokens
+        for w in pre_tokenize(normalize_text(text)):
+            toks.extend(self._word_pieces(w))
+            if len(toks) > limit:
+                break
+        truncated = len(toks) > limit
+        toks = toks[:limit]
         return Encoding(tuple(self._index[t] for t in toks), tuple(toks), truncated)
 
     def bucket_for(self, n_tokens: int) -> int:
