@@ -6,15 +6,15 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-toolkit-dev
 OUT ?= runs/demo
 MODEL_DIR ?= runs/model
-BUNDLE := taste2vec-edge-1.2.0
+BUNDLE := taste2vec-edge-1.3.0
 SHIPPED := sdk/taste2vec/models
 
-.PHONY: demo test model bench bench-arm lexicon onnx-tf-check clean help
+.PHONY: demo test jvm-test model bench bench-arm lexicon onnx-tf-check clean help
 
 help:
 	@echo "make demo     data -> train a small reference model -> evaluate (prints the table, writes $(OUT)/),"
 	@echo "              then the SDK tour: embed EN/KO records with the shipped bundle, similarities, a recommendation"
-	@echo "make test     the test suite"
+	@echo "make test     the test suite (Python, then the Kotlin module's JVM tests against fresh goldens)"
 	@echo "make model    rebuild the shipped bundle: train teacher -> distill -> TFLite -> quantize -> gate -> bundle"
 	@echo "make lexicon  rebuild sdk/taste2vec/assets/sensory_lexicon.json from the flavour wheel"
 	@echo "make bench    latency suite (pytest-benchmark, saved), taste2vec-bench with the 50 ms p99 budget, and the"
@@ -35,6 +35,12 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q
+	$(MAKE) --no-print-directory jvm-test
+
+# The Kotlin preprocessing module (android_demo/taste2vec-core) on this JVM: fresh goldens from the Python SDK,
+# kotlinc + JUnit 4 from Debian (installed when missing).
+jvm-test: $(STAMP)
+	PY=$(PY) android_demo/taste2vec-core/jvm-test.sh
 
 # Deterministic rebuild of the committed default bundle (fixed seeds, 2 torch threads). Prints the variant
 # table, compares the rebuild with the committed bundle (identical files, or the documented tolerance), then

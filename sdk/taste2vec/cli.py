@@ -7,7 +7,7 @@
     taste2vec recommend --rate cr-0017e22d08=5 --disliked cr-... --k 5 --diversity 0.3
     taste2vec recommend --profile me.json --k 5
     taste2vec info                                  # the bundle's manifest summary
-    taste2vec golden --out golden.json | --check golden.json
+    taste2vec golden --out golden.json | --check golden.json | --port-dir build/golden
     taste2vec demo                                  # EN/KO records, similarities, a recommendation, latency
 """
 
@@ -24,6 +24,7 @@ from .curation import Catalog, recommend
 from .embedder import BaseOptions, Embedder, EmbedderOptions
 from .errors import RecordValidationError, Taste2VecError
 from .golden import compare_golden, sample_records, write_golden
+from .port_golden import write_port_goldens
 from .profile import TasteProfile
 
 
@@ -156,9 +157,13 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_golden(args: argparse.Namespace) -> int:
-    if (args.out is None) == (args.check is None):
-        raise UsageError("give exactly one of --out FILE and --check FILE")
+    if sum(x is not None for x in (args.out, args.check, args.port_dir)) != 1:
+        raise UsageError("give exactly one of --out FILE, --check FILE and --port-dir DIR")
     with _embedder(args) as emb:
+        if args.port_dir:
+            paths = write_port_goldens(emb, args.port_dir)
+            _print({"written": {k: str(v) for k, v in paths.items()}, "model_version": emb.model_version})
+            return 0
         if args.out:
             write_golden(emb, args.out)
             _print({"written": args.out, "model_version": emb.model_version, "cases": len(sample_records())})
@@ -256,8 +261,10 @@ def build_parser() -> argparse.ArgumentParser:
     g = sub.add_parser("golden", parents=[common], help="write or check golden vectors",
                        description="Write the sample records' tensors and embeddings (--out), or re-run a golden "
                                    "file and compare (--check; exit 1 on a mismatch).")
-    g.add_argument("--out")
-    g.add_argument("--check")
+    g.add_argument("--out", help="write the sample records' golden file")
+    g.add_argument("--check", help="re-run a golden file and compare")
+    g.add_argument("--port-dir", help="write records.json, texts.json and profile.json for a language port "
+                                      "(the Kotlin module's tests read them)")
     g.add_argument("--atol", type=float, default=1e-5)
     g.set_defaults(func=cmd_golden)
 

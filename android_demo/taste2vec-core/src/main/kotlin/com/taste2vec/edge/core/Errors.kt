@@ -1,0 +1,35 @@
+package com.taste2vec.edge.core
+
+/** Base class of every error this module raises (mirrors the Python SDK's `Taste2VecError`). */
+open class Taste2VecException(message: String) : RuntimeException(message)
+
+/** The record spec, tokenizer, lexicon or bundle files are malformed or of an unsupported version. */
+class SpecException(message: String) : Taste2VecException(message)
+
+/**
+ * A tasting record does not follow the record spec (Python: `RecordValidationError`). [field] is the dotted path
+ * of the offending field (`metrics.acidity`, `context[2].hour`), [allowed] says what is allowed there.
+ */
+open class RecordValidationException(val field: String, message: String, val allowed: String = "",
+                                     val value: Any? = null)
+    : Taste2VecException(if (allowed.length == 0) "$field: $message" else "$field: $message (allowed: $allowed)")
+
+/** Wrong type, e.g. a string where a number is expected (Python: `InvalidTypeError`). */
+class InvalidTypeException(field: String, message: String, allowed: String = "", value: Any? = null)
+    : RecordValidationException(field, message, allowed, value)
+
+/** NaN or infinite number (Python: `NonFiniteValueError`). */
+class NonFiniteValueException(field: String, message: String, allowed: String = "", value: Any? = null)
+    : RecordValidationException(field, message, allowed, value)
+
+/** Outside the spec's range (Python: `OutOfRangeError`). */
+class OutOfRangeException(field: String, message: String, allowed: String = "", value: Any? = null)
+    : RecordValidationException(field, message, allowed, value)
+
+/** A field name the spec does not define (Python: `UnknownFieldError`). */
+class UnknownFieldException(field: String, message: String, allowed: String = "", value: Any? = null)
+    : RecordValidationException(field, message, allowed, value)
+
+/** A categorical value that is not one of the spec's categories (Python: `UnknownCategoryError`). */
+class UnknownCategoryException(field: String, message: String, allowed: String = "", value: Any? = null)
+    : RecordValidationException(field, message, allowed, value)
