@@ -6,6 +6,8 @@ import json
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from taste2vec.tokenizer import PAD, UNK, TokenizerError, WordPieceTokenizer, pre_tokenize
 
@@ -71,3 +73,44 @@ def test_trained_vocabulary_is_deterministic_bounded_and_covers_both_languages()
     assert coverage(a, unseen)["unk_rate"] == 0.0  # every everyday Hangul syllable and ASCII char is covered
     with pytest.raises(ValueError, match="alphabet"):
         train_wordpiece(texts, vocab_size=100)
+
+
+def _reference_pre_tokenize(text: str) -> list[str]:
+    """Rule 2 of taste2vec/tokenizer.py written as the character scan the Kotlin port implements."""
+    def kind(ch: str) -> int:
+        o = ord(ch)
+        if ch.isspace():
+            return 0
+        if 0x61 <= o <= 0x7A or 0x30 <= o <= 0x39 or 0xC0 <= o <= 0x24F:
+            return 1
+        if 0x1100 <= o <= 0x11FF or 0x3130 <= o <= 0x318F or 0xAC00 <= o <= 0xD7A3:
+            return 2
+        return 3
+    words, start, cur = [], 0, 0
+    for i, ch in enumerate(text):
+        k = kind(ch)
+        if k != cur or k == 3:
+            if cur:
+                words.append(text[start:i])
+            start, cur = i, k
+    if cur:
+        words.append(text[start:])
+    return words
+
+
+_SPACES = "".join(chr(c) for c in range(0x3001) if chr(c).isspace())
+_POOL = "abcxyz09éÀɏ가힣ᄀᆞㄱㅏ.,!?-'\"·…🫐☕①ﬁ\u200b\u00ad" + _SPACES
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list(_POOL)), max_size=60))
+def test_regex_pre_tokenizer_equals_the_character_scan(text):
+    assert pre_tokenize(text) == _reference_pre_tokenize(text)
+
+
+def test_encode_stops_at_the_token_cap_with_the_same_result(tok):
+    long = "bright jasmine " * 50
+    enc = tok.encode(long)
+    assert enc.truncated and len(enc.ids) == tok.max_tokens
+    assert list(enc.tokens) == tok.tokenize(long)[:tok.max_tokens]
+    assert not tok.encode("bright jasmine").truncated

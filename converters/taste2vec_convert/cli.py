@@ -2,8 +2,8 @@
 
     taste2vec-convert export --checkpoint runs/model/teacher/checkpoint --out runs/model/export \\
         --registry runs/registry [--install sdk/taste2vec/models]
-    taste2vec-convert verify sdk/taste2vec/models/taste2vec-edge-1.2.0
-    taste2vec-convert install runs/model/export/bundles/taste2vec-edge-1.2.0   # -> sdk/taste2vec/models (default)
+    taste2vec-convert verify sdk/taste2vec/models/taste2vec-edge-1.3.0
+    taste2vec-convert install runs/model/export/bundles/taste2vec-edge-1.3.0   # -> sdk/taste2vec/models (default)
     taste2vec-convert compare BUNDLE_A BUNDLE_B        # same files? if not, how close are the vectors
     taste2vec-convert registry list|show|register --root runs/registry ...
     taste2vec-convert onnx-tf-check                     # shows why the onnx-tf route is unusable here
@@ -137,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--registry", help="registry folder to register the bundle in")
     p.add_argument("--install", help="also copy the bundle into this SDK models folder as the default")
     p.add_argument("--name", default="taste2vec-edge")
-    p.add_argument("--version", default="1.2.0")
+    p.add_argument("--version", default="1.3.0")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--steps", type=int, default=800, help="distillation steps (default 800)")
     p.add_argument("--threads", type=int, default=2, help="torch threads (fixed for reproducibility; default 2)")

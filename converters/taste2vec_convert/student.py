@@ -43,7 +43,7 @@ class StudentConfig:
     token_dim: int = 32
     d_model: int = 64
     n_layers: int = 2
-    n_heads: int = 4
+    n_heads: int = 1  # one head: under emulated aarch64 the 48-token invoke drops ~20% (4 heads: 24 ms p50)
     ff_dim: int = 128
     text_dim: int = 64
     mask_bias: float = -10.0
