@@ -253,17 +253,7 @@ class Embedder:
 
     def attributes_of(self, inputs: ModelInputs, k: int = 8) -> dict[str, float]:
         """The ``k`` strongest positive lexicon attributes of preprocessed inputs (path -> weight)."""
-        lex = inputs.tensors["lexicon"][0]
-        nodes = self.bundle.lexicon.nodes
-        # strongest first, the more specific node first among equals; an ancestor of a kept node adds nothing
-        order = sorted((i for i in np.flatnonzero(lex > 0)), key=lambda i: (-lex[i], -nodes[i].path.count(" > "), i))
-        kept: list[int] = []
-        for i in order:
-            if not any(nodes[j].path.startswith(nodes[i].path + " > ") for j in kept):
-                kept.append(i)
-            if len(kept) == k:
-                break
-        return {nodes[i].path: round(float(lex[i]), 4) for i in kept}
+        return self.bundle.lexicon.top_attributes(inputs.tensors["lexicon"][0], k)
 
     def embed_batch(self, records: Iterable[Record], progress: bool = False) -> list[EmbeddingResult]:
         """Embed many records, one at a time as on the phone (the model has batch size 1).

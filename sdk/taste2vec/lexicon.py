@@ -329,6 +329,24 @@ class SensoryLexicon:
         """Just the float32 attribute-weight vector of :meth:`match`."""
         return self.match(notes).vector
 
+    def top_attributes(self, vector: np.ndarray, k: int = 8) -> dict[str, float]:
+        """The ``k`` strongest positive attributes of a lexicon vector (path -> weight rounded to 4 places).
+
+        Strongest first, the more specific node first among equals; a node whose descendant is already kept
+        adds nothing (its weight came from that descendant).
+        """
+        vec = np.asarray(vector, np.float32)
+        nodes = self.nodes
+        order = sorted((int(i) for i in np.flatnonzero(vec > 0)),
+                       key=lambda i: (-vec[i], -nodes[i].path.count(" > "), i))
+        kept: list[int] = []
+        for i in order:
+            if not any(nodes[j].path.startswith(nodes[i].path + " > ") for j in kept):
+                kept.append(i)
+            if len(kept) == k:
+                break
+        return {nodes[i].path: round(float(vec[i]), 4) for i in kept}
+
     def _after_tokens(self, tokens: Sequence[Token], e: int, window: int, in_match: list[bool]):
         clause = tokens[e - 1].clause
         for k in range(e, min(len(tokens), e + window)):

@@ -132,7 +132,8 @@ def text_case(text: str, tokenizer: WordPieceTokenizer, lexicon: SensoryLexicon)
             "lexicon_tokens": [t.text for t in m.tokens],
             "matches": [{"term": x.term, "node": x.node, "start": x.start, "end": x.end, "weight": x.weight,
                          "negated": x.negated, "fuzzy": x.fuzzy} for x in m.matches],
-            "lexicon": [float(v) for v in m.vector]}
+            "lexicon": [float(v) for v in m.vector],
+            "attributes": [[a, w] for a, w in lexicon.top_attributes(m.vector).items()]}
 
 
 def make_text_golden(tokenizer: WordPieceTokenizer, lexicon: SensoryLexicon, n_random: int = 3000,

@@ -141,6 +141,29 @@ class SensoryLexicon(doc: Map<String, Any?>) {
     /** Just the float32 attribute-weight vector of [match]. */
     fun vector(notes: String): FloatArray = match(notes).vector
 
+    /**
+     * The [k] strongest positive attributes of a lexicon vector (path -> weight rounded to 4 places): strongest
+     * first, the more specific node first among equals; a node whose descendant is already kept adds nothing.
+     */
+    fun topAttributes(vector: FloatArray, k: Int = 8): Map<String, Double> {
+        val depth = IntArray(dim) { nodes[it].path.split(" > ").size - 1 }
+        val order = vector.indices.filter { vector[it] > 0f }.sortedWith(Comparator { a, b ->
+            when {
+                vector[a] != vector[b] -> vector[b].compareTo(vector[a])
+                depth[a] != depth[b] -> depth[b] - depth[a]
+                else -> a - b
+            }
+        })
+        val kept = ArrayList<Int>()
+        for (i in order) {
+            if (kept.none { j -> nodes[j].path.startsWith(nodes[i].path + " > ") }) kept.add(i)
+            if (kept.size == k) break
+        }
+        val out = LinkedHashMap<String, Double>()
+        for (i in kept) out[nodes[i].path] = Math.round(vector[i].toDouble() * 1e4) / 1e4
+        return out
+    }
+
     private fun tokMatches(termTok: String, tok: LexToken, last: Boolean): Boolean {
         if (tok.hangul) {
             if (tok.text == termTok) return true

@@ -73,6 +73,12 @@ class PythonParityTest {
             }
             mm.check(got == want) { "$q: matches\n      kotlin $got\n      python $want" }
             mm.check(m.vector.contentEquals(c["lexicon"].list("lexicon").floats())) { "$q: lexicon vector differs" }
+            val attrs = lex.topAttributes(m.vector)
+            val wantAttrs = c["attributes"].list("attributes").map { it.list("attribute") }
+            mm.check(attrs.keys.toList() == wantAttrs.map { it[0] } &&
+                     attrs.values.zip(wantAttrs).all { (g, w) -> Math.abs(g - (w[1] as Double)) <= 1e-4 }) {
+                "$q: attributes $attrs != $wantAttrs"
+            }
         }
         mm.assertNone()
     }
