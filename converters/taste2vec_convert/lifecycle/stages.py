@@ -1,0 +1,151 @@
+"""Registry stages: candidate -> staging -> production -> archived, with a complete history.
+
+Stages live next to the bundle registry's ``index.json`` in ``stages.json`` (``taste2vec.stages/1``)::
+
+    {"format": "taste2vec.stages/1",
+     "models": {"taste2vec-edge": {"stages": {"1.2.0": "archived", "1.3.0": "production"},
+                                   "history": [{"version": "1.3.0", "from": "staging", "to": "production",
+                                                "reason": "experiment edge-13: promote", "time": "..."}, ...]}}}
+
+Names follow MLflow's model-registry stages (None/Staging/Production/Archived; ``candidate`` is our None).
+Every operation reads the file, changes it in memory and replaces it in one ``os.replace`` of a fully written and
+fsynced temporary file, so a promotion (new version to production *and* the old one to archived) is atomic: an
+interrupted write leaves the previous state. Versions are never deleted: archiving keeps the bundle, and
+``rollback`` brings back the previous production version from the history.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from taste2vec.registry import ModelRegistry, RegistryError
+
+STAGES_FILE = "stages.json"
+STAGES_FORMAT = "taste2vec.stages/1"
+STAGES = ("candidate", "staging", "production", "archived")
+# allowed manual transitions; production is entered only by promote / rollback, and left by them
+_ALLOWED = {("candidate", "staging"), ("candidate", "archived"), ("staging", "archived"), ("archived", "staging"),
+            ("staging", "candidate")}
+
+
+class StageError(RegistryError):
+    """A stage transition is not allowed, or the stages file is unusable."""
+
+
+class StagedRegistry:
+    """A :class:`~taste2vec.registry.ModelRegistry` whose versions carry lifecycle stages (see module docs)."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        self.registry = ModelRegistry(self.root)
+
+    # ------------------------------------------------------------------ reading
+    def _read(self) -> dict[str, Any]:
+        path = self.root / STAGES_FILE
+        if not path.exists():
+            return {"format": STAGES_FORMAT, "models": {}}
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+        except ValueError as e:
+            raise StageError(f"{path}: corrupt stages file ({e})") from e
+        if doc.get("format") != STAGES_FORMAT:
+            raise StageError(f"{path}: format {doc.get('format')!r}, expected {STAGES_FORMAT}")
+        return doc
+
+    def stage(self, name: str, version: str) -> str:
+        """The stage of one registered version (``candidate`` when registered before stages were used)."""
+        self.registry.entry(name, version)
+        return self._read()["models"].get(name, {}).get("stages", {}).get(version, "candidate")
+
+    def versions(self, name: str, stage: str | None = None) -> list[str]:
+        """Registered versions of ``name`` (newest first), optionally only those in ``stage``."""
+        vs = [m["version"] for m in self.registry.list() if m["name"] == name]
+        return [v for v in vs if stage is None or self.stage(name, v) == stage]
+
+    def production(self, name: str) -> str | None:
+        prod = self.versions(name, "production")
+        return prod[0] if prod else None
+
+    def history(self, name: str) -> list[dict[str, Any]]:
+        return list(self._read()["models"].get(name, {}).get("history", []))
+
+    # ------------------------------------------------------------------ writing
+    def register(self, bundle_path: str | Path, reason: str = "registered") -> dict[str, Any]:
+        """Register a bundle (verified, copied) as a ``candidate``; idempotent for the same content."""
+        entry = self.registry.register(bundle_path)
+        doc = self._read()
+        model = doc["models"].setdefault(entry["name"], {"stages": {}, "history": []})
+        if entry["version"] not in model["stages"]:
+            model["stages"][entry["version"]] = "candidate"
+            model["history"].append(_event(entry["version"], None, "candidate", reason))
+            self._write(doc)
+        return entry
+
+    def transition(self, name: str, version: str, to: str, reason: str = "") -> None:
+        """A manual stage change (candidate <-> staging, to archived, archived -> staging)."""
+        if to not in STAGES:
+            raise StageError(f"unknown stage {to!r} (allowed: {', '.join(STAGES)})")
+        cur = self.stage(name, version)
+        if (cur, to) not in _ALLOWED:
+            raise StageError(f"{name} {version}: {cur} -> {to} is not allowed (production changes only through "
+                             "promote and rollback)")
+        doc = self._read()
+        self._set(doc, name, version, cur, to, reason)
+        self._write(doc)
+
+    def promote(self, name: str, version: str, reason: str = "") -> str | None:
+        """Staging -> production; the current production version (returned) goes to archived, in one write."""
+        cur = self.stage(name, version)
+        if cur != "staging":
+            raise StageError(f"{name} {version} is {cur}; only a staging version can be promoted")
+        doc = self._read()
+        old = self.production(name)
+        if old is not None:
+            self._set(doc, name, old, "production", "archived", f"replaced by {version}. {reason}".strip())
+        self._set(doc, name, version, "staging", "production", reason)
+        self._write(doc)
+        return old
+
+    def rollback(self, name: str, reason: str = "") -> str:
+        """Production -> archived and the previous production version back to production; returns it."""
+        cur = self.production(name)
+        if cur is None:
+            raise StageError(f"{name} has no production version to roll back")
+        previous = [h["version"] for h in self.history(name) if h["to"] == "production" and h["version"] != cur]
+        if not previous:
+            raise StageError(f"{name} {cur} has no earlier production version to roll back to")
+        back = previous[-1]
+        doc = self._read()
+        self._set(doc, name, cur, "production", "archived", f"rolled back. {reason}".strip())
+        self._set(doc, name, back, self.stage(name, back), "production", f"rollback of {cur}. {reason}".strip())
+        self._write(doc)
+        return back
+
+    def _set(self, doc: dict[str, Any], name: str, version: str, frm: str | None, to: str, reason: str) -> None:
+        model = doc["models"].setdefault(name, {"stages": {}, "history": []})
+        model["stages"][version] = to
+        model["history"].append(_event(version, frm, to, reason))
+
+    def _write(self, doc: dict[str, Any]) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        path = self.root / STAGES_FILE
+        tmp = self.root / f".tmp-{uuid.uuid4().hex}-{STAGES_FILE}"
+        try:
+            with open(tmp, "w", encoding="utf-8") as f:
+                f.write(json.dumps(doc, indent=1, ensure_ascii=False))
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        finally:
+            if tmp.exists():
+                tmp.unlink()
+
+
+def _event(version: str, frm: str | None, to: str, reason: str) -> dict[str, Any]:
+    return {"version": version, "from": frm, "to": to, "reason": reason,
+            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}

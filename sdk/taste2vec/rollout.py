@@ -1,0 +1,148 @@
+"""Staged rollout on the device: which model version a user gets, from a config the app downloads.
+
+A rollout config (``taste2vec.rollout/1`` JSON) names an experiment and its variants, each a model id with a
+traffic share in percent (the shares add up to 100):
+
+    {"format": "taste2vec.rollout/1", "experiment": "edge-1.3.0-vs-1.2.0", "revision": 3,
+     "variants": [{"name": "control", "model": "taste2vec-edge-1.2.0", "traffic": 90},
+                  {"name": "treatment", "model": "taste2vec-edge-1.3.0", "traffic": 10}]}
+
+A user's variant is a pure function of ``(experiment, user id)``: SHA-256 of ``"<experiment>:<user id>"`` ->
+one of 10,000 buckets -> the variant whose cumulative share covers it. So it is stable across sessions and
+devices, independent between experiments, needs no server round trip, and widening a variant from 10 % to 50 %
+only moves users *into* it (buckets are assigned in variant order). The Kotlin port computes the same hash.
+
+    config = RolloutConfig.load("rollout.json")
+    variant = config.assign("user-42")
+    embedder = Embedder.create_from_model_path(resolve_model(config, "user-42", models_dir))
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+from .errors import Taste2VecError
+
+ROLLOUT_FORMAT = "taste2vec.rollout/1"
+BUCKETS = 10_000
+
+
+class RolloutError(Taste2VecError):
+    """A rollout config is malformed, or names a model that is not available."""
+
+
+@dataclass(frozen=True)
+class RolloutVariant:
+    """One arm of an experiment: a model id (``<name>-<version>``) and its share of users in percent."""
+
+    name: str
+    model: str
+    traffic: float
+
+
+def user_bucket(experiment: str, user_id: str, buckets: int = BUCKETS) -> int:
+    """The user's bucket in ``[0, buckets)``: first 8 bytes of SHA-256(``experiment:user_id``), big-endian, mod."""
+    digest = hashlib.sha256(f"{experiment}:{user_id}".encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") % buckets
+
+
+@dataclass(frozen=True)
+class RolloutConfig:
+    """A validated rollout config (see module docs)."""
+
+    experiment: str
+    variants: tuple[RolloutVariant, ...]
+    revision: int = 1
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.experiment, str) or not self.experiment:
+            raise RolloutError("rollout: 'experiment' must be a non-empty string")
+        if not self.variants:
+            raise RolloutError("rollout: at least one variant is needed")
+        names = [v.name for v in self.variants]
+        if len(set(names)) != len(names):
+            raise RolloutError(f"rollout: variant names must be unique, got {names}")
+        for v in self.variants:
+            if not isinstance(v.traffic, (int, float)) or isinstance(v.traffic, bool) or not math.isfinite(v.traffic) \
+                    or not 0 <= v.traffic <= 100:
+                raise RolloutError(f"rollout: variant {v.name!r} traffic {v.traffic!r} (allowed: a number in [0, 100])")
+            if not isinstance(v.model, str) or "-" not in v.model:
+                raise RolloutError(f"rollout: variant {v.name!r} model {v.model!r} is not a <name>-<version> id")
+        if abs(sum(self._basis_points()) - BUCKETS) > 0:
+            raise RolloutError(f"rollout: traffic adds up to {sum(v.traffic for v in self.variants):g} %, not 100 %")
+
+    def _basis_points(self) -> list[int]:
+        return [round(v.traffic * BUCKETS / 100) for v in self.variants]
+
+    def assign(self, user_id: str) -> RolloutVariant:
+        """The variant of ``user_id`` (deterministic; see module docs)."""
+        if not isinstance(user_id, str) or not user_id:
+            raise RolloutError("user_id must be a non-empty string")
+        b = user_bucket(self.experiment, user_id)
+        edge = 0
+        for v, bp in zip(self.variants, self._basis_points()):
+            edge += bp
+            if b < edge:
+                return v
+        return self.variants[-1]  # unreachable: basis points add up to BUCKETS
+
+    def variant(self, name: str) -> RolloutVariant:
+        for v in self.variants:
+            if v.name == name:
+                return v
+        raise RolloutError(f"no variant {name!r} in experiment {self.experiment!r}")
+
+    def with_traffic(self, shares: Mapping[str, float], revision: int | None = None) -> "RolloutConfig":
+        """A new config with some variants' traffic changed (e.g. a rollback sets the treatment to 0)."""
+        unknown = set(shares) - {v.name for v in self.variants}
+        if unknown:
+            raise RolloutError(f"unknown variants {sorted(unknown)}")
+        vs = tuple(RolloutVariant(v.name, v.model, float(shares.get(v.name, v.traffic))) for v in self.variants)
+        return RolloutConfig(self.experiment, vs, self.revision + 1 if revision is None else revision)
+
+    # ------------------------------------------------------------------ files
+    def to_dict(self) -> dict[str, Any]:
+        return {"format": ROLLOUT_FORMAT, "experiment": self.experiment, "revision": self.revision,
+                "variants": [{"name": v.name, "model": v.model, "traffic": v.traffic} for v in self.variants]}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "RolloutConfig":
+        if not isinstance(d, Mapping) or d.get("format") != ROLLOUT_FORMAT:
+            raise RolloutError(f"not a rollout config (format {d.get('format') if isinstance(d, Mapping) else None!r}, "
+                               f"expected {ROLLOUT_FORMAT})")
+        try:
+            variants = tuple(RolloutVariant(str(v["name"]), v["model"], v["traffic"]) for v in d["variants"])
+            return cls(str(d["experiment"]), variants, int(d.get("revision", 1)))
+        except (KeyError, TypeError, ValueError) as e:
+            raise RolloutError(f"malformed rollout config: {e!r}") from e
+
+    @classmethod
+    def load(cls, path: str | Path) -> "RolloutConfig":
+        try:
+            return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+        except (OSError, ValueError) as e:
+            raise RolloutError(f"cannot read rollout config {path}: {e}") from e
+
+    def save(self, path: str | Path) -> Path:
+        """Write atomically (temp file + rename): a device never reads half a config."""
+        import os
+
+        path = Path(path)
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(json.dumps(self.to_dict(), indent=1) + "\n", encoding="utf-8")
+        os.replace(tmp, path)
+        return path
+
+
+def resolve_model(config: RolloutConfig, user_id: str, models_dir: str | Path) -> Path:
+    """The bundle folder of the user's variant: ``models_dir/<model id>`` (a registry root or the SDK's models)."""
+    v = config.assign(user_id)
+    path = Path(models_dir) / v.model
+    if not (path / "manifest.json").is_file():
+        raise RolloutError(f"variant {v.name!r} of {config.experiment!r} needs model {v.model}, not found in {models_dir}")
+    return path
