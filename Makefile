@@ -26,7 +26,7 @@ help:
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[toolkit,dev]'
+	$(PY) -m pip install --quiet -e '.[toolkit,dev,spark]'
 	touch $@
 
 demo: $(STAMP)
@@ -58,7 +58,7 @@ model: $(STAMP)
 # model build; from a fresh clone the first `make bench` builds them (~13 min, without touching the shipped bundle).
 BENCH_STAMP := $(VENV)/.installed-bench
 $(BENCH_STAMP): $(STAMP)
-	$(PY) -m pip install --quiet -e '.[toolkit,dev,bench]'
+	$(PY) -m pip install --quiet -e '.[toolkit,dev,spark,bench]'
 	touch $@
 
 $(MODEL_DIR)/export/export_report.json: | $(STAMP)
