@@ -63,10 +63,16 @@ def norm_sf(z: float) -> float:
 
 @dataclass(frozen=True)
 class ArmStats:
-    """Successes out of trials of one arm (e.g. likes out of recommendations shown)."""
+    """Successes out of trials of one arm (e.g. likes out of recommendations shown).
+
+    ``variance`` is the variance of the rate estimate when trials are clustered (several recommendations per
+    user: the user is the unit of randomization, so impressions are not independent). :func:`clustered` computes
+    it from per-user counts; without it the binomial variance is used.
+    """
 
     n: int
     successes: int
+    variance: float | None = None
 
     def __post_init__(self) -> None:
         if self.n < 0 or not 0 <= self.successes <= self.n:
@@ -75,6 +81,21 @@ class ArmStats:
     @property
     def rate(self) -> float:
         return self.successes / self.n if self.n else float("nan")
+
+
+def clustered(trials: np.ndarray, successes: np.ndarray) -> ArmStats:
+    """An arm from per-user trials and successes, with the ratio estimator's cluster-robust variance
+    ``sum_u (s_u - p t_u)^2 / (n (n - 1) tbar^2)``."""
+    t = np.asarray(trials, np.float64)
+    s = np.asarray(successes, np.float64)
+    n_users = len(t)
+    total_t, total_s = float(t.sum()), float(s.sum())
+    if n_users < 2 or total_t == 0:
+        return ArmStats(int(total_t), int(total_s))
+    p = total_s / total_t
+    resid = s - p * t
+    var = float((resid ** 2).sum() / (n_users * (n_users - 1) * (total_t / n_users) ** 2))
+    return ArmStats(int(total_t), int(total_s), var)
 
 
 def margin_z(a: ArmStats, b: ArmStats, margin: float, direction: str) -> float:
@@ -87,9 +108,12 @@ def margin_z(a: ArmStats, b: ArmStats, margin: float, direction: str) -> float:
         return 0.0
     k = 1.0 + margin if direction == "better" else 1.0 - margin
     pa, pb = a.rate, b.rate
-    va = (a.successes + 1) / (a.n + 2)
-    vb = (b.successes + 1) / (b.n + 2)
-    se = math.sqrt(vb * (1 - vb) / b.n + k * k * va * (1 - va) / a.n)
+    if a.variance is not None and b.variance is not None and a.variance + b.variance > 0:
+        se = math.sqrt(b.variance + k * k * a.variance)
+    else:
+        va = (a.successes + 1) / (a.n + 2)
+        vb = (b.successes + 1) / (b.n + 2)
+        se = math.sqrt(vb * (1 - vb) / b.n + k * k * va * (1 - va) / a.n)
     diff = pb - k * pa if direction == "better" else k * pa - pb
     return diff / se
 
@@ -175,6 +199,11 @@ class SequentialDesign:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "SequentialDesign":
+        known = {k: d[k] for k in cls.__dataclass_fields__}
+        return cls(**{**known, "boundaries": tuple(float(b) for b in known["boundaries"])})
 
 
 @dataclass(frozen=True)
@@ -266,7 +295,8 @@ def simulate(p_control: float, p_treatment: float, design: SequentialDesign, rep
 
 # ---------------------------------------------------------------------------------------------- events -> metrics
 def arm_metrics(events: Iterable[Mapping[str, Any]], experiment: str) -> dict[str, dict[str, Any]]:
-    """Per variant: like rate on shown recommendations (``ArmStats``), mean rating, users, 7-day retention.
+    """Per variant: like rate on shown recommendations (``ArmStats`` with the per-user clustered variance),
+    mean rating, users, 7-day retention.
 
     Events follow ``taste2vec.feedback-event/1``: ``user_id``, ``experiment``, ``variant``, ``type`` (one of
     ``EVENT_TYPES``), optional ``item_id``, ``value`` (a rating), ``time`` (epoch seconds).
@@ -278,11 +308,12 @@ def arm_metrics(events: Iterable[Mapping[str, Any]], experiment: str) -> dict[st
         t = e.get("type")
         if t not in EVENT_TYPES:
             raise ValueError(f"event type {t!r} (allowed: {', '.join(EVENT_TYPES)})")
-        v = per.setdefault(e["variant"], {"shown": 0, "likes": 0, "ratings": [], "days": {}})
+        v = per.setdefault(e["variant"], {"shown": {}, "likes": {}, "ratings": [], "days": {}})
+        u = e["user_id"]
         if t == "shown":
-            v["shown"] += 1
+            v["shown"][u] = v["shown"].get(u, 0) + 1
         elif t == "like":
-            v["likes"] += 1
+            v["likes"][u] = v["likes"].get(u, 0) + 1
         elif t == "rating":
             v["ratings"].append(float(e["value"]))
         v["days"].setdefault(e["user_id"], set()).add(int(float(e.get("time", 0)) // 86400))
@@ -290,7 +321,10 @@ def arm_metrics(events: Iterable[Mapping[str, Any]], experiment: str) -> dict[st
     for name, v in per.items():
         users = v["days"]
         retained = sum(1 for d in users.values() if max(d) - min(d) >= 7)
-        out[name] = {"like_rate": ArmStats(v["shown"], min(v["likes"], v["shown"])),
+        shown_users = sorted(v["shown"])
+        trials = np.array([v["shown"][u] for u in shown_users])
+        likes = np.array([min(v["likes"].get(u, 0), v["shown"][u]) for u in shown_users])
+        out[name] = {"like_rate": clustered(trials, likes),
                      "mean_rating": float(np.mean(v["ratings"])) if v["ratings"] else None,
                      "ratings": len(v["ratings"]), "users": len(users),
                      "retention_7d": ArmStats(len(users), retained)}

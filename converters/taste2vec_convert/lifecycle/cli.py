@@ -1,0 +1,338 @@
+"""``taste2vec-lifecycle``: registry stages, rollout configs, experiment design / analysis / simulation, monitoring
+with automatic rollback, and the Spark batch jobs. Every command prints JSON; exit 2 on bad usage or input.
+
+    taste2vec-lifecycle register runs/model/export/bundles/taste2vec-edge-1.3.0 --registry runs/registry
+    taste2vec-lifecycle stage taste2vec-edge 1.3.0 staging --registry runs/registry
+    taste2vec-lifecycle rollout-init --experiment edge-13 --control taste2vec-edge-1.2.0 \\
+        --treatment taste2vec-edge-1.3.0 --traffic 10 --out rollout.json
+    taste2vec-lifecycle plan --p-control 0.30 --mde 0.10 --out design.json
+    taste2vec-lifecycle analyze --events feedback.jsonl --experiment edge-13 --design design.json \\
+        --rollout rollout.json --registry runs/registry --apply
+    taste2vec-lifecycle monitor --events device.jsonl --reference reference.json --rollout rollout.json \\
+        --registry runs/registry --apply
+    taste2vec-lifecycle simulate-world --users 600
+    taste2vec-lifecycle spark-embed --records records.jsonl --out vectors.parquet --master local[2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from taste2vec.errors import Taste2VecError
+from taste2vec.rollout import RolloutConfig, RolloutVariant
+
+
+def _print(obj: Any) -> None:
+    print(json.dumps(obj, indent=1, ensure_ascii=False, default=str))
+
+
+def _jsonl(path: str) -> list[dict[str, Any]]:
+    out = []
+    with open(path, encoding="utf-8") as f:
+        for i, line in enumerate(f, 1):
+            if line.strip():
+                try:
+                    out.append(json.loads(line))
+                except ValueError as e:
+                    raise ValueError(f"{path}:{i}: not JSON ({e})") from None
+    return out
+
+
+def _registry(args):
+    from .stages import StagedRegistry
+
+    return StagedRegistry(args.registry)
+
+
+def cmd_register(args) -> int:
+    _print(_registry(args).register(args.bundle, args.reason))
+    return 0
+
+
+def cmd_stage(args) -> int:
+    reg = _registry(args)
+    reg.transition(args.name, args.version, args.to, args.reason)
+    _print({"name": args.name, "version": args.version, "stage": reg.stage(args.name, args.version)})
+    return 0
+
+
+def cmd_promote(args) -> int:
+    old = _registry(args).promote(args.name, args.version, args.reason)
+    _print({"production": args.version, "archived": old})
+    return 0
+
+
+def cmd_rollback(args) -> int:
+    _print({"production": _registry(args).rollback(args.name, args.reason)})
+    return 0
+
+
+def cmd_status(args) -> int:
+    reg = _registry(args)
+    _print({"name": args.name, "versions": {v: reg.stage(args.name, v) for v in reg.versions(args.name)},
+            "history": reg.history(args.name)[-args.history:]})
+    return 0
+
+
+def cmd_rollout_init(args) -> int:
+    cfg = RolloutConfig(args.experiment, (RolloutVariant("control", args.control, 100.0 - args.traffic),
+                                          RolloutVariant("treatment", args.treatment, args.traffic)))
+    cfg.save(args.out)
+    _print(cfg.to_dict())
+    return 0
+
+
+def cmd_rollout_set(args) -> int:
+    shares = {}
+    for item in args.traffic:
+        name, _, pct = item.partition("=")
+        shares[name] = float(pct)
+    cfg = RolloutConfig.load(args.config).with_traffic(shares)
+    cfg.save(args.config)
+    _print(cfg.to_dict())
+    return 0
+
+
+def cmd_assign(args) -> int:
+    cfg = RolloutConfig.load(args.config)
+    v = cfg.assign(args.user)
+    _print({"experiment": cfg.experiment, "user": args.user, "variant": v.name, "model": v.model})
+    return 0
+
+
+def cmd_plan(args) -> int:
+    from .experiment import SequentialDesign
+
+    d = SequentialDesign.plan(args.p_control, args.mde, args.margin, args.alpha, args.power, args.looks)
+    if args.out:
+        Path(args.out).write_text(json.dumps(d.to_dict(), indent=1) + "\n", encoding="utf-8")
+    _print(d.to_dict())
+    return 0
+
+
+def cmd_analyze(args) -> int:
+    from .experiment import SequentialDesign, arm_metrics, decide
+
+    d = SequentialDesign.from_dict(json.loads(Path(args.design).read_text(encoding="utf-8")))
+    metrics = arm_metrics(_jsonl(args.events), args.experiment)
+    if args.control not in metrics or args.treatment not in metrics:
+        raise ValueError(f"events have variants {sorted(metrics)}, need {args.control} and {args.treatment}")
+    dec = decide(metrics[args.control]["like_rate"], metrics[args.treatment]["like_rate"], d)
+    out: dict[str, Any] = {"decision": dec.to_dict(), "metrics": {
+        k: {**v, "like_rate": v["like_rate"].rate, "retention_7d": v["retention_7d"].rate} for k, v in metrics.items()}}
+    if args.apply and dec.action in ("promote", "rollback"):
+        cfg = RolloutConfig.load(args.rollout)
+        treat = cfg.variant(args.treatment)
+        name, _, version = treat.model.rpartition("-")
+        reg = _registry(args)
+        if dec.action == "promote":
+            if reg.stage(name, version) == "candidate":
+                reg.transition(name, version, "staging", f"experiment {args.experiment}")
+            reg.promote(name, version, f"experiment {args.experiment}: {dec.reason}")
+            cfg = cfg.with_traffic({args.treatment: 100.0, args.control: 0.0})
+        else:
+            cfg = cfg.with_traffic({args.treatment: 0.0, args.control: 100.0})
+            if reg.stage(name, version) in ("candidate", "staging"):
+                reg.transition(name, version, "archived", f"experiment {args.experiment}: {dec.reason}")
+        cfg.save(args.rollout)
+        out["applied"] = {"rollout": cfg.to_dict(), "stage": reg.stage(name, version)}
+    _print(out)
+    return 0
+
+
+def cmd_reference(args) -> int:
+    import numpy as np
+
+    from taste2vec import Embedder
+
+    from .monitoring import EmbeddingStats
+
+    recs = _jsonl(args.records)
+    with Embedder.create_from_model_path(args.model) as emb:
+        vecs = np.stack([emb.embed(r.get("record", r)).embedding for r in recs])
+        doc = {"model": emb.model_version, **EmbeddingStats.of(vecs).to_dict()}
+    Path(args.out).write_text(json.dumps(doc) + "\n", encoding="utf-8")
+    _print({"written": args.out, "model": doc["model"], "count": doc["count"]})
+    return 0
+
+
+def cmd_monitor(args) -> int:
+    from .monitoring import EmbeddingStats, GuardRails, auto_rollback, check_guard_rails, model_health
+
+    refs = {}
+    for path in args.reference or []:
+        d = json.loads(Path(path).read_text())
+        refs[d["model"]] = EmbeddingStats.from_dict(d)
+    health = model_health(_jsonl(args.events), refs)
+    rails = GuardRails(args.p99_ms, args.max_error_rate, args.max_shift_sd)
+    violations = check_guard_rails(health, rails)
+    out: dict[str, Any] = {"health": {m: h.to_dict() for m, h in health.items()},
+                           "violations": [str(v) for v in violations]}
+    if args.apply:
+        out["actions"] = auto_rollback(violations, args.rollout, _registry(args) if args.registry else None)
+    _print(out)
+    return 1 if violations and not args.apply else 0
+
+
+def cmd_simulate(args) -> int:
+    from .experiment import SequentialDesign, simulate
+
+    d = SequentialDesign.plan(args.p_control, args.mde, args.margin, args.alpha, args.power, args.looks)
+    res = {}
+    for label, lift in (("equal", 0.0), ("better", args.true_lift), ("worse", -args.true_lift)):
+        r = simulate(args.p_control, args.p_control * (1 + lift), d, args.repeats, args.seed)
+        res[label] = {"true_lift": lift, **r.rates, "mean_n_per_arm": r.mean_n}
+    _print({"design": d.to_dict(), "results": res})
+    return 0
+
+
+def cmd_simulate_world(args) -> int:
+    from taste2vec import Embedder
+    from taste2vec_reference.synthetic import TasteWorld, WorldConfig
+
+    from .experiment import SequentialDesign
+    from .world_sim import ARMS, WorldSimConfig, like_probabilities, run_experiments
+
+    world = TasteWorld(WorldConfig(seed=args.world_seed))
+    cfg = WorldSimConfig(users=args.users)
+    with (Embedder.create_from_model_path(args.model) if args.model else Embedder.create_default()) as emb:
+        probs = {name: like_probabilities(world, emb, tf, cfg) for name, tf in ARMS.items()}
+    base = float(probs["shipped"].mean())
+    design = SequentialDesign.plan(base, -args.mde, args.margin, args.alpha, args.power, args.looks)
+    null = SequentialDesign.plan(base, -args.mde, 0.0, args.alpha, args.power, args.looks)
+    scenarios = {
+        "A/A (shipped vs shipped)": (probs["shipped"], probs["shipped"], design),
+        "A/A, margin 0 (false-alarm check)": (probs["shipped"], probs["shipped"], null),
+        "worse (shipped -> notes dropped)": (probs["shipped"], probs["notes-dropped"], design),
+        "better (notes dropped -> shipped)": (probs["notes-dropped"], probs["shipped"], design),
+    }
+    _print({"users": cfg.users, "design": design.to_dict(),
+            "results": {k: run_experiments(a, b, d, args.repeats, args.seed) for k, (a, b, d) in scenarios.items()}})
+    return 0
+
+
+def cmd_spark_embed(args) -> int:
+    from taste2vec.bundle import default_bundle_path
+
+    from .spark_jobs import embed_records, session
+
+    spark = session(args.master)
+    try:
+        df = embed_records(spark, args.records, args.model or default_bundle_path(), args.out)
+        _print({"written": args.out, "rows": df.count(), "errors": df.where("error is not null").count()})
+    finally:
+        spark.stop()
+    return 0
+
+
+def cmd_spark_pairs(args) -> int:
+    from .spark_jobs import preference_pairs, session
+
+    spark = session(args.master)
+    try:
+        df = preference_pairs(spark, args.events, args.out, args.max_pairs_per_user)
+        _print({"written": args.out, "pairs": df.count()})
+    finally:
+        spark.stop()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="taste2vec-lifecycle", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    reg = argparse.ArgumentParser(add_help=False)
+    reg.add_argument("--registry", default="runs/registry", help="staged registry folder (default runs/registry)")
+    reg.add_argument("--reason", default="", help="recorded in the stage history")
+
+    s = sub.add_parser("register", parents=[reg], help="verify and register a bundle as a candidate")
+    s.add_argument("bundle")
+    s.set_defaults(func=cmd_register)
+    s = sub.add_parser("stage", parents=[reg], help="manual stage change (candidate/staging/archived)")
+    s.add_argument("name"), s.add_argument("version"), s.add_argument("to")
+    s.set_defaults(func=cmd_stage)
+    s = sub.add_parser("promote", parents=[reg], help="staging -> production (old production -> archived)")
+    s.add_argument("name"), s.add_argument("version")
+    s.set_defaults(func=cmd_promote)
+    s = sub.add_parser("rollback", parents=[reg], help="production -> archived, previous production back")
+    s.add_argument("name")
+    s.set_defaults(func=cmd_rollback)
+    s = sub.add_parser("status", parents=[reg], help="versions, stages and recent history")
+    s.add_argument("name"), s.add_argument("--history", type=int, default=10)
+    s.set_defaults(func=cmd_status)
+
+    s = sub.add_parser("rollout-init", help="write a two-arm rollout config")
+    s.add_argument("--experiment", required=True), s.add_argument("--control", required=True)
+    s.add_argument("--treatment", required=True), s.add_argument("--traffic", type=float, default=10.0)
+    s.add_argument("--out", required=True)
+    s.set_defaults(func=cmd_rollout_init)
+    s = sub.add_parser("rollout-set", help="change variant traffic: --traffic treatment=50 control=50")
+    s.add_argument("--config", required=True), s.add_argument("--traffic", nargs="+", required=True)
+    s.set_defaults(func=cmd_rollout_set)
+    s = sub.add_parser("assign", help="which variant and model a user gets")
+    s.add_argument("--config", required=True), s.add_argument("--user", required=True)
+    s.set_defaults(func=cmd_assign)
+
+    design = argparse.ArgumentParser(add_help=False)
+    design.add_argument("--mde", type=float, default=0.10, help="relative effect to detect (default 0.10)")
+    design.add_argument("--margin", type=float, default=0.05, help="decision margin, relative (default 0.05)")
+    design.add_argument("--alpha", type=float, default=0.05)
+    design.add_argument("--power", type=float, default=0.8)
+    design.add_argument("--looks", type=int, default=5)
+    s = sub.add_parser("plan", parents=[design], help="sample size and sequential boundaries")
+    s.add_argument("--p-control", type=float, required=True), s.add_argument("--out")
+    s.set_defaults(func=cmd_plan)
+    s = sub.add_parser("analyze", parents=[reg], help="decide from feedback events; --apply acts on it")
+    s.add_argument("--events", required=True), s.add_argument("--experiment", required=True)
+    s.add_argument("--design", required=True), s.add_argument("--control", default="control")
+    s.add_argument("--treatment", default="treatment"), s.add_argument("--rollout")
+    s.add_argument("--apply", action="store_true")
+    s.set_defaults(func=cmd_analyze)
+    s = sub.add_parser("simulate", parents=[design], help="Bernoulli experiments: equal / better / worse")
+    s.add_argument("--p-control", type=float, default=0.3), s.add_argument("--true-lift", type=float, default=0.15)
+    s.add_argument("--repeats", type=int, default=1000), s.add_argument("--seed", type=int, default=0)
+    s.set_defaults(func=cmd_simulate)
+    s = sub.add_parser("simulate-world", parents=[design], help="experiments on the synthetic taste world")
+    s.add_argument("--users", type=int, default=600), s.add_argument("--repeats", type=int, default=300)
+    s.add_argument("--model", help="bundle (default: the shipped one)"), s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--world-seed", type=int, default=0)
+    s.set_defaults(func=cmd_simulate_world, mde=0.08)
+
+    s = sub.add_parser("reference-stats", help="embedding statistics of validation records (drift reference)")
+    s.add_argument("--records", required=True), s.add_argument("--model", required=True)
+    s.add_argument("--out", required=True)
+    s.set_defaults(func=cmd_reference)
+    s = sub.add_parser("monitor", parents=[reg], help="device health, guard rails; --apply rolls back")
+    s.add_argument("--events", required=True), s.add_argument("--reference", nargs="*")
+    s.add_argument("--rollout"), s.add_argument("--apply", action="store_true")
+    s.add_argument("--p99-ms", type=float, default=50.0), s.add_argument("--max-error-rate", type=float, default=0.01)
+    s.add_argument("--max-shift-sd", type=float, default=0.5)
+    s.set_defaults(func=cmd_monitor)
+
+    spark = argparse.ArgumentParser(add_help=False)
+    spark.add_argument("--master", default="local[2]", help="local[N], yarn, k8s://..., spark://...")
+    s = sub.add_parser("spark-embed", parents=[spark], help="embed a JSON-lines record file on Spark")
+    s.add_argument("--records", required=True), s.add_argument("--out", required=True), s.add_argument("--model")
+    s.set_defaults(func=cmd_spark_embed)
+    s = sub.add_parser("spark-pairs", parents=[spark], help="preference pairs from feedback events on Spark")
+    s.add_argument("--events", required=True), s.add_argument("--out", required=True)
+    s.add_argument("--max-pairs-per-user", type=int, default=50)
+    s.set_defaults(func=cmd_spark_pairs)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (Taste2VecError, ValueError, KeyError, OSError) as e:
+        print(f"taste2vec-lifecycle {args.command}: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

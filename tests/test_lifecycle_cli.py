@@ -1,0 +1,70 @@
+"""taste2vec-lifecycle end to end: register -> stage -> rollout -> plan -> analyze --apply (promote) -> monitor
+--apply (automatic rollback), each step through the CLI as an ML engineer runs it."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from taste2vec.rollout import RolloutConfig
+from taste2vec_convert.lifecycle.cli import main
+
+NAME = "taste2vec-test"
+
+
+def run(capsys, *argv) -> dict:
+    rc = main([str(a) for a in argv])
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    return json.loads(out)
+
+
+def test_lifecycle_from_registration_to_automatic_rollback(make_bundle, tmp_path, capsys):
+    reg = tmp_path / "reg"
+    for v in ("1.0.0", "1.1.0"):
+        assert run(capsys, "register", make_bundle(v).path, "--registry", reg)["version"] == v
+    run(capsys, "stage", NAME, "1.0.0", "staging", "--registry", reg)
+    run(capsys, "promote", NAME, "1.0.0", "--registry", reg, "--reason", "first release")
+    rollout = tmp_path / "rollout.json"
+    run(capsys, "rollout-init", "--experiment", "exp", "--control", f"{NAME}-1.0.0", "--treatment",
+        f"{NAME}-1.1.0", "--traffic", 50, "--out", rollout)
+    design = tmp_path / "design.json"
+    plan = run(capsys, "plan", "--p-control", 0.3, "--mde", 0.2, "--out", design)
+    assert plan["max_n"] > 0 and len(plan["boundaries"]) == 5
+
+    rng = np.random.default_rng(0)
+    cfg = RolloutConfig.load(rollout)
+    lines = []
+    for u in range(3000):
+        uid = f"user-{u}"
+        variant = cfg.assign(uid).name
+        for _ in range(3):
+            lines.append({"user_id": uid, "experiment": "exp", "variant": variant, "type": "shown"})
+            if rng.random() < (0.40 if variant == "treatment" else 0.30):
+                lines.append({"user_id": uid, "experiment": "exp", "variant": variant, "type": "like"})
+    events = tmp_path / "feedback.jsonl"
+    events.write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+    res = run(capsys, "analyze", "--events", events, "--experiment", "exp", "--design", design, "--rollout", rollout,
+              "--registry", reg, "--apply")
+    assert res["decision"]["action"] == "promote"
+    assert res["applied"]["stage"] == "production"
+    assert RolloutConfig.load(rollout).variant("treatment").traffic == 100.0
+    status = run(capsys, "status", NAME, "--registry", reg)
+    assert status["versions"] == {"1.1.0": "production", "1.0.0": "archived"}
+
+    device = tmp_path / "device.jsonl"
+    dev = [{"type": "latency", "model": f"{NAME}-1.1.0", "latency_ms": 2.0} for _ in range(300)]
+    dev += [{"type": "error", "model": f"{NAME}-1.1.0", "error": "ModelRuntimeError"} for _ in range(30)]
+    device.write_text("\n".join(json.dumps(x) for x in dev) + "\n")
+    assert main(["monitor", "--events", str(device), "--rollout", str(rollout), "--registry", str(reg)]) == 1
+    capsys.readouterr()
+    mon = run(capsys, "monitor", "--events", device, "--rollout", rollout, "--registry", reg, "--apply")
+    assert mon["violations"] and any("restored" in a for a in mon["actions"])
+    assert run(capsys, "status", NAME, "--registry", reg)["versions"] == {"1.1.0": "archived", "1.0.0": "production"}
+    assert RolloutConfig.load(rollout).variant("treatment").model == f"{NAME}-1.0.0"
+
+
+def test_bad_input_exits_2_with_a_message(tmp_path, capsys):
+    assert main(["assign", "--config", str(tmp_path / "missing.json"), "--user", "u"]) == 2
+    assert "cannot read rollout config" in capsys.readouterr().err
