@@ -11,6 +11,9 @@ with automatic rollback, and the Spark batch jobs. Every command prints JSON; ex
     taste2vec-lifecycle monitor --events device.jsonl --reference reference.json --rollout rollout.json \\
         --registry runs/registry --apply
     taste2vec-lifecycle simulate-world --users 600
+    taste2vec-lifecycle simulate-feedback --events feedback.jsonl --items items.jsonl
+    taste2vec-lifecycle finetune --checkpoint runs/model/teacher/checkpoint --events feedback.jsonl \
+        --items items.jsonl --out runs/finetune
     taste2vec-lifecycle spark-embed --records records.jsonl --out vectors.parquet --master local[2]
 """
 
@@ -215,6 +218,35 @@ def cmd_simulate_world(args) -> int:
     return 0
 
 
+def cmd_simulate_feedback(args) -> int:
+    from taste2vec_reference.synthetic import TasteWorld, WorldConfig
+
+    from .finetune import world_feedback
+
+    world = TasteWorld(WorldConfig(seed=args.world_seed))
+    splits = args.user_split.split(",")
+    users = [u for u in range(world.config.n_users) if world.user(u).split in splits]
+    coffees = [c.id for c in world.coffees(args.coffee_split)]
+    events, items = world_feedback(world, users, coffees, args.per_user, args.records_per_item, args.seed)
+    Path(args.events).write_text("".join(json.dumps(e) + "\n" for e in events), encoding="utf-8")
+    Path(args.items).write_text("".join(json.dumps({"item_id": i, "record": r}, ensure_ascii=False) + "\n"
+                                        for i, rs in items.items() for r in rs), encoding="utf-8")
+    _print({"events": len(events), "users": len(users), "items": len(items)})
+    return 0
+
+
+def cmd_finetune(args) -> int:
+    from .finetune import FinetuneConfig, finetune
+
+    items: dict[str, list[dict]] = {}
+    for row in _jsonl(args.items):
+        items.setdefault(str(row["item_id"]), []).append(row["record"])
+    cfg = FinetuneConfig(steps=args.steps, lr=args.lr, anchor_weight=args.anchor_weight, seed=args.seed)
+    rep = finetune(args.checkpoint, _jsonl(args.events), items, args.out, cfg)
+    _print({k: v for k, v in rep.items() if k != "history"})
+    return 0
+
+
 def cmd_spark_embed(args) -> int:
     from taste2vec.bundle import default_bundle_path
 
@@ -312,6 +344,19 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--p99-ms", type=float, default=50.0), s.add_argument("--max-error-rate", type=float, default=0.01)
     s.add_argument("--max-shift-sd", type=float, default=0.5)
     s.set_defaults(func=cmd_monitor)
+
+    s = sub.add_parser("simulate-feedback", help="synthetic app feedback events + item records from the world")
+    s.add_argument("--events", required=True), s.add_argument("--items", required=True)
+    s.add_argument("--user-split", default="val", help="comma-separated world splits"), s.add_argument("--coffee-split", default="train")
+    s.add_argument("--per-user", type=int, default=24), s.add_argument("--records-per-item", type=int, default=3)
+    s.add_argument("--seed", type=int, default=0), s.add_argument("--world-seed", type=int, default=0)
+    s.set_defaults(func=cmd_simulate_feedback)
+    s = sub.add_parser("finetune", help="fine-tune the reference model on feedback (preference + anchor loss)")
+    s.add_argument("--checkpoint", required=True), s.add_argument("--events", required=True)
+    s.add_argument("--items", required=True), s.add_argument("--out", required=True)
+    s.add_argument("--steps", type=int, default=300), s.add_argument("--lr", type=float, default=3e-4)
+    s.add_argument("--anchor-weight", type=float, default=1.0), s.add_argument("--seed", type=int, default=0)
+    s.set_defaults(func=cmd_finetune)
 
     spark = argparse.ArgumentParser(add_help=False)
     spark.add_argument("--master", default="local[2]", help="local[N], yarn, k8s://..., spark://...")

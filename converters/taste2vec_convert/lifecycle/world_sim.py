@@ -29,6 +29,7 @@ import numpy as np
 from taste2vec.curation import Catalog, CatalogItem, recommend
 from taste2vec.embedder import Embedder
 from taste2vec.profile import TasteProfile
+from taste2vec_reference.personalization import stars
 
 from .experiment import SequentialDesign, clustered, decide
 
@@ -58,10 +59,6 @@ class WorldSimConfig:
     seed: int = 0
 
 
-def _stars(z: float) -> float:
-    return float(np.clip(np.round(3.0 + 1.2 * z), 1, 5))
-
-
 def like_probabilities(world: Any, embedder: Embedder, transform: RecordTransform,
                        cfg: WorldSimConfig = WorldSimConfig()) -> np.ndarray:
     """[users, k]: each simulated user's probability of liking each of the ``k`` coffees this arm recommends."""
@@ -82,7 +79,7 @@ def like_probabilities(world: Any, embedder: Embedder, transform: RecordTransfor
         rated = rng.permutation(len(coffees))[:cfg.history]
         profile = TasteProfile(dim=catalog.embeddings.shape[1])
         for i in rated:
-            profile.rate(catalog.embeddings[i], _stars(z[i] + rng.normal(0, cfg.rating_noise)), item_id=str(coffees[i]))
+            profile.rate(catalog.embeddings[i], stars(z[i] + rng.normal(0, cfg.rating_noise)), item_id=str(coffees[i]))
         picks = recommend(profile, catalog, k=cfg.k, exclude={str(coffees[i]) for i in rated})
         zs = np.array([z[coffees.index(int(p.item.id))] for p in picks])
         out[row] = 1.0 / (1.0 + np.exp(-cfg.beta * zs))
