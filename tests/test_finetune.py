@@ -46,4 +46,6 @@ def test_finetune_learns_preferences_and_stays_anchored(tiny_checkpoint, featuri
     assert rep["heldout_auc_after"] > rep["heldout_auc_before"]  # new users' likes rank better
     assert rep["mean_cosine_drift"] < 0.2  # the anchor keeps the embedding space near the deployed one
     model, cfg_json = load_checkpoint(tmp_path / "ft" / "checkpoint")  # sha-checked safetensors, exportable
-    assert cfg_json["finetuned_from"] == load_checkpoint(ckpt)[1]["model_sha256"]
+    source = load_checkpoint(ckpt)[1]
+    assert cfg_json["finetuned_from"] == source["model_sha256"]
+    assert cfg_json["train_config"] == source["train_config"]  # provenance the exporter needs is carried over

@@ -161,7 +161,9 @@ def finetune(checkpoint: str | Path, events: Sequence[Mapping[str, Any]], item_r
               "items": len(items), "records_per_item": per_item, "train_users": len(train_u),
               "heldout_users": len(test_u), "heldout_auc_before": auc_before, "heldout_auc_after": auc_after,
               "mean_cosine_drift": drift, "history": history}
-    save_checkpoint(out / "checkpoint", model, extra={"finetuned_from": ck.get("model_sha256"),
+    # keep the source's provenance (training config, world, lexicon ...) so the toolkit exports it like the original
+    carried = {k: v for k, v in ck.items() if k not in ("format", "model", "scaler", "model_sha256")}
+    save_checkpoint(out / "checkpoint", model, extra={**carried, "finetuned_from": ck.get("model_sha256"),
                                                       "finetune": {k: v for k, v in report.items() if k != "history"}})
     (out / "finetune_report.json").write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
     return report
