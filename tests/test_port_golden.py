@@ -15,7 +15,7 @@ def test_port_goldens_cover_every_rule_and_are_deterministic(tmp_path):
     with Embedder.create_default() as emb:
         a = write_port_goldens(emb, tmp_path / "a", n_random=400)
         b = write_port_goldens(emb, tmp_path / "b", n_random=400)
-    for name in ("records.json", "texts.json", "profile.json"):
+    for name in ("records.json", "texts.json", "profile.json", "rollout.json"):
         assert a[name].read_bytes() == b[name].read_bytes(), name
     texts = json.loads(a["texts.json"].read_text(encoding="utf-8"))
     assert texts["format"] == "taste2vec.golden-text/1"
@@ -27,6 +27,11 @@ def test_port_goldens_cover_every_rule_and_are_deterministic(tmp_path):
     assert any(m["weight"] not in (1.0, -1.0) for m in matches)
     assert any(c["truncated"] for c in cases)
     assert all(len(c["lexicon"]) == 116 for c in cases)
+    rollout = json.loads(a["rollout.json"].read_text(encoding="utf-8"))
+    shares = {v["name"]: v["traffic"] for v in rollout["config"]["variants"]}
+    seen = {name: sum(x["variant"] == name for x in rollout["assignments"]) / len(rollout["assignments"]) * 100
+            for name in shares}
+    assert all(abs(seen[n] - shares[n]) < 2.5 for n in shares), seen
 
 
 def test_profile_golden_overflows_its_buffer_and_records_every_step():

@@ -9,6 +9,8 @@ mirror fails there):
 - ``texts.json`` (``taste2vec.golden-text/1``): a few thousand notes -> normalized text, WordPiece tokens and ids,
   lexicon matches and vector. Edge cases plus seeded random compositions of lexicon terms, negators, intensity
   words, particles, clause breaks, plurals, typos, punctuation, emoji, full-width and jamo characters.
+- ``rollout.json`` (``taste2vec.golden-rollout/1``): a three-arm rollout config and the variant of 5,000 user ids
+  (ASCII, Hangul, emoji), so the app assigns users exactly as the Python SDK and the server do.
 - ``profile.json`` (``taste2vec.golden-profile/1``): a seeded stream of likes / dislikes / ratings on catalog
   embeddings through a small :class:`~taste2vec.profile.TasteProfile` (its buffer overflows, so folding into the
   prior is covered) -> the preference vector after every event, final scores, cosine similarities and
@@ -194,15 +196,31 @@ def make_profile_golden(catalog: Catalog, n_events: int = 40, buffer_size: int =
                        for a, b in pairs]}
 
 
+def make_rollout_golden(n_users: int = 5000, seed: int = 0) -> dict[str, Any]:
+    """``taste2vec.golden-rollout/1``: a config and the variant ``RolloutConfig.assign`` gives each of ``n_users``."""
+    from .rollout import RolloutConfig, RolloutVariant, user_bucket
+
+    cfg = RolloutConfig("edge-rollout-é자🫐", (RolloutVariant("control", "taste2vec-edge-1.2.0", 72.5),
+                                               RolloutVariant("treatment", "taste2vec-edge-1.3.0", 17.5),
+                                               RolloutVariant("holdout", "taste2vec-edge-1.1.0", 10.0)), revision=4)
+    rng = random.Random(seed)
+    users = [f"user-{i}" for i in range(n_users - 200)] + \
+        ["".join(rng.choice("ab가힣🫐-_0") for _ in range(rng.randint(1, 12))) for _ in range(200)]
+    return {"format": "taste2vec.golden-rollout/1", "config": cfg.to_dict(),
+            "assignments": [{"user": u, "bucket": user_bucket(cfg.experiment, u), "variant": cfg.assign(u).name}
+                            for u in users]}
+
+
 def write_port_goldens(embedder: "Embedder", out_dir: str | Path, catalog: Catalog | None = None,
                        n_random: int = 3000) -> dict[str, Path]:
-    """Write ``records.json``, ``texts.json`` and ``profile.json`` into ``out_dir`` (see module docs)."""
+    """Write ``records.json``, ``texts.json``, ``profile.json`` and ``rollout.json`` into ``out_dir`` (module docs)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     catalog = catalog or Catalog.default()
     docs = {"records.json": make_golden(embedder),
             "texts.json": make_text_golden(embedder.bundle.tokenizer, embedder.bundle.lexicon, n_random),
-            "profile.json": make_profile_golden(catalog)}
+            "profile.json": make_profile_golden(catalog),
+            "rollout.json": make_rollout_golden()}
     paths = {}
     for name, doc in docs.items():
         p = out / name
