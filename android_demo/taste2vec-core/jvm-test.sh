@@ -18,13 +18,16 @@ JARS=/usr/share/java
 
 if ! command -v kotlinc >/dev/null || [ ! -f $JARS/junit4.jar ]; then
   if [ "$(id -u)" = 0 ]; then
-    echo "== installing kotlin + junit4 (Debian)" >&2
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q kotlin junit4 >/dev/null \
-      || { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q kotlin junit4 >/dev/null; }
+    SUDO=""
+  elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
+    SUDO="sudo -n"
   else
     echo "jvm-test: needs Debian's kotlin and junit4: sudo apt-get install kotlin junit4" >&2
     exit 2
   fi
+  echo "== installing kotlin + junit4 (Debian)" >&2
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q kotlin junit4 >/dev/null \
+    || { $SUDO apt-get update -q >/dev/null && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q kotlin junit4 >/dev/null; }
 fi
 
 echo "== goldens from the Python SDK -> $GOLDEN" >&2
