@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, NamedTuple, Sequence
+from typing import Any, Callable, NamedTuple, Sequence
 
 import numpy as np
 
@@ -80,9 +80,7 @@ def tokenize(normalized: str, clause_breaks: frozenset[str] = frozenset()) -> li
         text = m.group()
         if text in clause_breaks:
             clause += 1
-        c = text[0]
-        tokens.append(Token(text, start, end, clause, "\u1100" <= c <= "\u11ff" or "\u3130" <= c <= "\u318f"
-                            or "\uac00" <= c <= "\ud7a3"))
+        tokens.append(Token(text, start, end, clause, is_hangul(text)))
         prev_end = end
     return tokens
 
@@ -200,13 +198,17 @@ class SensoryLexicon:
             key = t.tokens[0][0] if is_hangul(t.tokens[0]) else t.tokens[0]
             self._by_first.setdefault(key, []).append(t)
         for lst in self._by_first.values():
-            lst.sort(key=lambda t: (-len(t.tokens), -len(t.text), t.text))
+            lst.sort(key=_term_order)
         self._fuzzy_terms = [t for t in self.terms if len(t.tokens) == 1 and not is_hangul(t.text)
                              and len(t.text) >= self.fuzzy_min_len]
         self._by_path = {n.path: n for n in self.nodes}
+        # per-word memos (words repeat across notes; bounded by _cached)
         self._fuzzy_cache: dict[str, Term | None] = {}
         self._cand_cache: dict[str, tuple[Term, ...]] = {}
-        self._word_memo: dict[tuple[str, str], Any] = {}
+        self._neg_after_table = tuple((n, 1.0) for n in self.neg_after)
+        self._neg_after_cache: dict[str, float | None] = {}
+        self._mod_before_cache: dict[str, float | None] = {}
+        self._mod_after_cache: dict[str, float | None] = {}
         self._del_index: dict[str, tuple[int, ...]] | None = None
         self._deletion_index()  # ~2 ms now rather than on the first unknown word of a user's first record
         self._ancestors = []
@@ -252,19 +254,17 @@ class SensoryLexicon:
         return last and term_tok in plural_bases(tok.text)
 
     def _candidates(self, tok: Token) -> tuple[Term, ...]:
-        """Terms that may start at ``tok``, longest first (memoized per token text, bounded)."""
-        cands = self._cand_cache.get(tok.text)
-        if cands is None:
-            key = tok.text[0] if tok.hangul else tok.text
-            found = list(self._by_first.get(key, ()))
-            if not tok.hangul:
-                for base in plural_bases(tok.text):
-                    found += self._by_first.get(base, ())
-                found.sort(key=lambda t: (-len(t.tokens), -len(t.text), t.text))
-            cands = tuple(found)
-            if len(self._cand_cache) < 100_000:
-                self._cand_cache[tok.text] = cands
-        return cands
+        """Terms that may start at ``tok``, longest first (memoized per token text)."""
+        return _cached(self._cand_cache, tok.text, self._find_candidates, tok)
+
+    def _find_candidates(self, tok: Token) -> tuple[Term, ...]:
+        key = tok.text[0] if tok.hangul else tok.text
+        found = list(self._by_first.get(key, ()))
+        if not tok.hangul:
+            for base in plural_bases(tok.text):
+                found += self._by_first.get(base, ())
+            found.sort(key=_term_order)
+        return tuple(found)
 
     def _find_term(self, tokens: Sequence[Token], i: int) -> Term | None:
         tok = tokens[i]
@@ -279,7 +279,7 @@ class SensoryLexicon:
     def _fuzzy(self, tok: Token) -> Term | None:
         if tok.hangul or len(tok.text) < self.fuzzy_min_len or tok.text in self.fuzzy_block:
             return None
-        return _fuzzy_lookup(self, tok.text)
+        return _cached(self._fuzzy_cache, tok.text, _fuzzy_lookup, self, tok.text)
 
     def _deletion_index(self) -> dict[str, tuple[int, ...]]:
         """Fuzzy term indices by the term and each of its one-deletion variants (built once, lazily)."""
@@ -364,8 +364,7 @@ class SensoryLexicon:
         if rest and any(n in rest for n in self.neg_after):
             return True
         for tok in self._after_tokens(tokens, e, self.neg_window, in_match):
-            if self._memo("neg_after", tok, lambda t: any(t.text.startswith(n) if t.hangul else t.text == n
-                                                            for n in self.neg_after)):
+            if _cached(self._neg_after_cache, tok.text, _first_weight, self._neg_after_table, tok) is not None:
                 return True
         return False
 
@@ -376,7 +375,7 @@ class SensoryLexicon:
                 break
             if k > 0 and in_match[k - 1] and tokens[k - 1].clause == clause and self._after_mod(tokens[k]):
                 break  # a Korean "after" word right behind the previous term belongs to that term
-            w = self._memo("mod_before", tokens[k], lambda t: _first_weight(self.mod_before, t))
+            w = _cached(self._mod_before_cache, tokens[k].text, _first_weight, self.mod_before, tokens[k])
             if w is not None:
                 return w
         if rest:
@@ -390,17 +389,27 @@ class SensoryLexicon:
         return 1.0
 
     def _after_mod(self, tok: Token) -> float | None:
-        return self._memo("mod_after", tok, lambda t: _first_weight(self.mod_after, t))
+        return _cached(self._mod_after_cache, tok.text, _first_weight, self.mod_after, tok)
 
-    def _memo(self, table: str, tok: Token, compute: Any) -> Any:
-        """``compute(tok)`` memoized per (table, token text); words repeat, so matching stays cheap."""
-        key = (table, tok.text)
-        memo = self._word_memo
-        if key not in memo:
-            if len(memo) >= 100_000:
-                return compute(tok)
-            memo[key] = compute(tok)
-        return memo[key]
+
+_MEMO_LIMIT = 100_000
+_MISSING = object()
+
+
+def _cached(cache: dict[str, Any], key: str, compute: Callable[..., Any], *args: Any) -> Any:
+    """``compute(*args)`` memoized in ``cache`` under ``key``; at most ``_MEMO_LIMIT`` entries, so adversarial
+    text cannot grow it without bound."""
+    value = cache.get(key, _MISSING)
+    if value is _MISSING:
+        value = compute(*args)
+        if len(cache) < _MEMO_LIMIT:
+            cache[key] = value
+    return value
+
+
+def _term_order(t: Term) -> tuple:
+    """Longest first: most tokens, then most characters, then the text (rule 3)."""
+    return -len(t.tokens), -len(t.text), t.text
 
 
 def _first_weight(table: Sequence[tuple[str, float]], tok: Token) -> float | None:
@@ -416,9 +425,7 @@ def _deletions(word: str) -> set[str]:
 
 
 def _fuzzy_lookup(lex: SensoryLexicon, token: str) -> Term | None:
-    cache = lex._fuzzy_cache
-    if token in cache:
-        return cache[token]
+    """The single node within ``fuzzy_max`` edits of ``token`` (its first term in lexicon order), else None."""
     found: dict[int, Term] = {}
     if lex.fuzzy_max == 1:
         # every term within OSA distance 1 shares the token itself or a one-deletion variant with it
@@ -431,10 +438,7 @@ def _fuzzy_lookup(lex: SensoryLexicon, token: str) -> Term | None:
     for t in terms:
         if abs(len(t.text) - len(token)) <= lex.fuzzy_max and osa_distance(t.text, token) <= lex.fuzzy_max:
             found.setdefault(t.node, t)
-    result = next(iter(found.values())) if len(found) == 1 else None
-    if len(cache) < 100_000:
-        cache[token] = result
-    return result
+    return next(iter(found.values())) if len(found) == 1 else None
 
 
 @lru_cache(maxsize=1)
