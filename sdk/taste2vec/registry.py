@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from .bundle import MANIFEST, BundleError, ModelBundle, bundle_dirname, sha256_path
+from .fileio import read_document, write_atomic
 
 INDEX = "index.json"
 INDEX_FORMAT = "taste2vec.registry/1"
@@ -44,16 +45,8 @@ class ModelRegistry:
 
     # --- reading -----------------------------------------------------------------------------------
     def _read_index(self) -> dict[str, Any]:
-        path = self.root / INDEX
-        if not path.exists():
-            return {"format": INDEX_FORMAT, "models": []}
-        try:
-            index = json.loads(path.read_text(encoding="utf-8"))
-        except ValueError as e:
-            raise RegistryError(f"{path}: corrupt index ({e})") from e
-        if index.get("format") != INDEX_FORMAT:
-            raise RegistryError(f"{path}: format {index.get('format')!r}, expected {INDEX_FORMAT}")
-        return index
+        return read_document(self.root / INDEX, INDEX_FORMAT, lambda: {"format": INDEX_FORMAT, "models": []},
+                             RegistryError, "index")
 
     def list(self) -> list[dict[str, Any]]:
         """Registered models, newest version of each name first."""
@@ -117,13 +110,7 @@ class ModelRegistry:
         return entry
 
     def _write_index(self, index: dict[str, Any]) -> None:
-        path = self.root / INDEX
-        tmp = self.root / f".tmp-{uuid.uuid4().hex}-{INDEX}"
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(json.dumps(index, indent=2, ensure_ascii=False))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        write_atomic(self.root / INDEX, json.dumps(index, indent=2, ensure_ascii=False))
 
     def _clean_leftovers(self) -> None:
         for p in self.root.glob(".tmp-*"):

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from .errors import Taste2VecError
+from .fileio import write_atomic
 
 ROLLOUT_FORMAT = "taste2vec.rollout/1"
 BUCKETS = 10_000
@@ -130,13 +131,7 @@ class RolloutConfig:
 
     def save(self, path: str | Path) -> Path:
         """Write atomically (temp file + rename): a device never reads half a config."""
-        import os
-
-        path = Path(path)
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(json.dumps(self.to_dict(), indent=1) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
-        return path
+        return write_atomic(path, json.dumps(self.to_dict(), indent=1) + "\n")
 
 
 def resolve_model(config: RolloutConfig, user_id: str, models_dir: str | Path) -> Path:

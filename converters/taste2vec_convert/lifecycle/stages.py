@@ -17,12 +17,11 @@ interrupted write leaves the previous state. Versions are never deleted: archivi
 from __future__ import annotations
 
 import json
-import os
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
+from taste2vec.fileio import read_document, write_atomic
 from taste2vec.registry import ModelRegistry, RegistryError
 
 STAGES_FILE = "stages.json"
@@ -46,16 +45,8 @@ class StagedRegistry:
 
     # ------------------------------------------------------------------ reading
     def _read(self) -> dict[str, Any]:
-        path = self.root / STAGES_FILE
-        if not path.exists():
-            return {"format": STAGES_FORMAT, "models": {}}
-        try:
-            doc = json.loads(path.read_text(encoding="utf-8"))
-        except ValueError as e:
-            raise StageError(f"{path}: corrupt stages file ({e})") from e
-        if doc.get("format") != STAGES_FORMAT:
-            raise StageError(f"{path}: format {doc.get('format')!r}, expected {STAGES_FORMAT}")
-        return doc
+        return read_document(self.root / STAGES_FILE, STAGES_FORMAT, lambda: {"format": STAGES_FORMAT, "models": {}},
+                             StageError, "stages file")
 
     def stage(self, name: str, version: str) -> str:
         """The stage of one registered version (``candidate`` when registered before stages were used)."""
@@ -133,17 +124,7 @@ class StagedRegistry:
 
     def _write(self, doc: dict[str, Any]) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
-        path = self.root / STAGES_FILE
-        tmp = self.root / f".tmp-{uuid.uuid4().hex}-{STAGES_FILE}"
-        try:
-            with open(tmp, "w", encoding="utf-8") as f:
-                f.write(json.dumps(doc, indent=1, ensure_ascii=False))
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        finally:
-            if tmp.exists():
-                tmp.unlink()
+        write_atomic(self.root / STAGES_FILE, json.dumps(doc, indent=1, ensure_ascii=False))
 
 
 def _event(version: str, frm: str | None, to: str, reason: str) -> dict[str, Any]:
