@@ -263,8 +263,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "file and compare (--check; exit 1 on a mismatch).")
     g.add_argument("--out", help="write the sample records' golden file")
     g.add_argument("--check", help="re-run a golden file and compare")
-    g.add_argument("--port-dir", help="write records.json, texts.json and profile.json for a language port "
-                                      "(the Kotlin module's tests read them)")
+    g.add_argument("--port-dir", help="write records.json, texts.json, profile.json and rollout.json for a "
+                                      "language port (the Kotlin module's tests read them)")
     g.add_argument("--atol", type=float, default=1e-5)
     g.set_defaults(func=cmd_golden)
 

@@ -88,34 +88,26 @@ def random_notes(lexicon: SensoryLexicon, n: int, seed: int = 0) -> list[str]:
     mods = [x["text"] for x in doc["intensifiers"]]
     particles = list(doc["ko_particles"])
     breaks = list(doc["clause_breaks"])
+    # (cumulative probability, word maker): one draw picks the kind of word
+    kinds = (
+        (0.22, lambda: rng.choice(en_terms)),
+        (0.36, lambda: rng.choice(ko_terms) + (rng.choice(particles) if rng.random() < 0.5 else "")),
+        (0.44, lambda: rng.choice(negators)),
+        (0.52, lambda: rng.choice(mods)),
+        (0.56, lambda: rng.choice(breaks)),
+        (0.62, lambda: _plural(rng.choice(en_terms).split(" ")[-1])),
+        (0.70, lambda: _typo(rng, rng.choice(en_terms))),
+        (0.80, lambda: rng.choice(_FILLER_EN)),
+        (0.86, lambda: rng.choice(_FILLER_KO)),
+        (0.95, lambda: rng.choice(_PUNCT)),
+        (1.01, lambda: rng.choice(_ODD)),
+    )
     out = []
     for _ in range(n):
         words: list[str] = []
         for _ in range(rng.randint(1, 18)):
             r = rng.random()
-            if r < 0.22:
-                words.append(rng.choice(en_terms))
-            elif r < 0.36:
-                t = rng.choice(ko_terms)
-                words.append(t + (rng.choice(particles) if rng.random() < 0.5 else ""))
-            elif r < 0.44:
-                words.append(rng.choice(negators))
-            elif r < 0.52:
-                words.append(rng.choice(mods))
-            elif r < 0.56:
-                words.append(rng.choice(breaks))
-            elif r < 0.62:
-                words.append(_plural(rng.choice(en_terms).split(" ")[-1]))
-            elif r < 0.70:
-                words.append(_typo(rng, rng.choice(en_terms)))
-            elif r < 0.80:
-                words.append(rng.choice(_FILLER_EN))
-            elif r < 0.86:
-                words.append(rng.choice(_FILLER_KO))
-            elif r < 0.95:
-                words.append(rng.choice(_PUNCT))
-            else:
-                words.append(rng.choice(_ODD))
+            words.append(next(make for edge, make in kinds if r < edge)())
         sep = rng.choice((" ", " ", " ", "", ", "))
         text = sep.join(words)
         if rng.random() < 0.3:

@@ -18,7 +18,7 @@ maximum sample is the fixed-horizon sample size times the inflation that keeps t
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Iterable, Mapping
 
 import numpy as np
@@ -269,10 +269,10 @@ def simulate(p_control: float, p_treatment: float, design: SequentialDesign, rep
     """
     rng = np.random.default_rng(seed)
     per_look = design.max_n // design.looks
-    flat = _norm_ppf(1 - design.alpha / 2)
-    d = design if not naive else SequentialDesign(design.looks, design.max_n, (flat,) * design.looks,
-                                                  design.alpha, design.power, design.margin, design.p_control,
-                                                  design.lift, design.inflation)
+    # looks fall exactly on per_look multiples; the naive variant uses the fixed-horizon value at every look
+    d = replace(design, max_n=per_look * design.looks)
+    if naive:
+        d = replace(d, boundaries=(_norm_ppf(1 - design.alpha / 2),) * design.looks)
     counts = {"promote": 0, "rollback": 0, "stop": 0, "continue": 0}
     used = 0
     for _ in range(repeats):
@@ -282,9 +282,7 @@ def simulate(p_control: float, p_treatment: float, design: SequentialDesign, rep
             sa += int(rng.binomial(per_look, p_control))
             sb += int(rng.binomial(per_look, p_treatment))
             n = per_look * k
-            dec = decide(ArmStats(n, sa), ArmStats(n, sb), SequentialDesign(
-                d.looks, per_look * d.looks, d.boundaries, d.alpha, d.power, d.margin, d.p_control, d.lift,
-                d.inflation))
+            dec = decide(ArmStats(n, sa), ArmStats(n, sb), d)
             if dec.action != "continue":
                 used += n
                 break

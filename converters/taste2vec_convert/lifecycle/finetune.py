@@ -38,7 +38,7 @@ from taste2vec.features import FeatureExtractor
 from taste2vec.lexicon import SensoryLexicon
 from taste2vec.records import TastingRecord
 from taste2vec_reference.checkpoint import load_checkpoint, save_checkpoint
-from taste2vec_reference.evaluate import auc
+from taste2vec_reference.evaluate import preference_auc
 from taste2vec_reference.model import TextFeaturizer, preference_loss
 from taste2vec_reference.train import Pool, make_pool
 
@@ -84,17 +84,6 @@ def _item_embeddings(model, pool: Pool, per_item: int) -> np.ndarray:
     return m / np.linalg.norm(m, axis=1, keepdims=True)
 
 
-def heldout_auc(emb: np.ndarray, users: Sequence[tuple[list[int], list[int]]], support: int) -> float:
-    """Mean per-user AUC: the profile (mean of ``support`` liked items) ranks the other liked above disliked."""
-    aucs = []
-    for liked, disliked in users:
-        if len(liked) <= support or not disliked:
-            continue
-        prof = emb[liked[:support]].mean(0)
-        aucs.append(auc(emb[liked[support:]] @ prof, emb[disliked] @ prof))
-    return float(np.mean(aucs)) if aucs else float("nan")
-
-
 def finetune(checkpoint: str | Path, events: Sequence[Mapping[str, Any]], item_records: Mapping[str, list[dict]],
              out_dir: str | Path, cfg: FinetuneConfig = FinetuneConfig(), featurizer: TextFeaturizer | None = None,
              progress: bool = True) -> dict[str, Any]:
@@ -125,7 +114,7 @@ def finetune(checkpoint: str | Path, events: Sequence[Mapping[str, Any]], item_r
         raise ValueError(f"no user has more than {cfg.support} liked and one disliked known item")
     with torch.no_grad():
         z_before = before(pool.all())
-    auc_before = heldout_auc(_item_embeddings(before, pool, per_item), test_u, cfg.support)
+    auc_before = preference_auc(_item_embeddings(before, pool, per_item), test_u, cfg.support)["auc"]
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.0)
     model.train()
     history = []
@@ -155,7 +144,7 @@ def finetune(checkpoint: str | Path, events: Sequence[Mapping[str, Any]], item_r
     model.eval()
     with torch.no_grad():
         drift = float((1 - F.cosine_similarity(model(pool.all()), z_before, dim=-1)).mean())
-    auc_after = heldout_auc(_item_embeddings(model, pool, per_item), test_u, cfg.support)
+    auc_after = preference_auc(_item_embeddings(model, pool, per_item), test_u, cfg.support)["auc"]
     out = Path(out_dir)
     report = {"finetuned_from": ck.get("model_sha256"), "config": asdict(cfg), "events": len(events),
               "items": len(items), "records_per_item": per_item, "train_users": len(train_u),

@@ -21,7 +21,7 @@ users with replacement and Bernoulli likes, so hundreds of repeated experiments 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable
 
 import numpy as np
@@ -69,6 +69,7 @@ def like_probabilities(world: Any, embedder: Embedder, transform: RecordTransfor
                      for j in range(cfg.tastings_per_coffee)], axis=0)
         vecs.append(v / np.linalg.norm(v))
     catalog = Catalog([CatalogItem(str(c), f"coffee {c}") for c in coffees], np.stack(vecs), embedder.model_version)
+    position = {str(c): i for i, c in enumerate(coffees)}
     users = list(range(world.config.n_users))[:cfg.users]
     out = np.zeros((len(users), cfg.k))
     for row, uid in enumerate(users):
@@ -81,7 +82,7 @@ def like_probabilities(world: Any, embedder: Embedder, transform: RecordTransfor
         for i in rated:
             profile.rate(catalog.embeddings[i], stars(z[i] + rng.normal(0, cfg.rating_noise)), item_id=str(coffees[i]))
         picks = recommend(profile, catalog, k=cfg.k, exclude={str(coffees[i]) for i in rated})
-        zs = np.array([z[coffees.index(int(p.item.id))] for p in picks])
+        zs = np.array([z[position[p.item.id]] for p in picks])
         out[row] = 1.0 / (1.0 + np.exp(-cfg.beta * zs))
     return out
 
@@ -92,6 +93,7 @@ def run_experiments(p_control: np.ndarray, p_treatment: np.ndarray, design: Sequ
     rng = np.random.default_rng(seed)
     k = p_control.shape[1]
     users_per_look = max(1, math.ceil(design.max_n / design.looks / k))
+    d = replace(design, max_n=users_per_look * k * design.looks)  # looks fall on whole batches of users
     counts = {"promote": 0, "rollback": 0, "stop": 0, "continue": 0}
     shown_used = []
     for _ in range(repeats):
@@ -106,9 +108,7 @@ def run_experiments(p_control: np.ndarray, p_treatment: np.ndarray, design: Sequ
             lb.append((rng.random((users_per_look, k)) < p_treatment[ub]).sum(1))
             n += users_per_look * k
             ya, yb = np.concatenate(la), np.concatenate(lb)
-            dec = decide(clustered(np.full(len(ya), k), ya), clustered(np.full(len(yb), k), yb), SequentialDesign(
-                design.looks, users_per_look * k * design.looks, design.boundaries, design.alpha, design.power,
-                design.margin, design.p_control, design.lift, design.inflation))
+            dec = decide(clustered(np.full(len(ya), k), ya), clustered(np.full(len(yb), k), yb), d)
             if dec.action != "continue":
                 break
         counts[dec.action] += 1

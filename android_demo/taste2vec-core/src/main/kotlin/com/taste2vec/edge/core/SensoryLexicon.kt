@@ -44,6 +44,7 @@ class SensoryLexicon(doc: Map<String, Any?>) {
     private val byFirst = HashMap<String, MutableList<Term>>()
     private val fuzzyTerms: List<Term>
     private val ancestors: List<IntArray>
+    private val depth: IntArray  // tier of each node: its number of ancestors
     private val fuzzyCache = java.util.Collections.synchronizedMap(HashMap<String, Term?>())
 
     init {
@@ -97,6 +98,7 @@ class SensoryLexicon(doc: Map<String, Any?>) {
             }
             chain.toIntArray()
         }
+        depth = IntArray(nodes.size) { ancestors[it].size }
     }
 
     /** Length of the attribute-weight vector (number of nodes). */
@@ -146,7 +148,6 @@ class SensoryLexicon(doc: Map<String, Any?>) {
      * first, the more specific node first among equals; a node whose descendant is already kept adds nothing.
      */
     fun topAttributes(vector: FloatArray, k: Int = 8): Map<String, Double> {
-        val depth = IntArray(dim) { nodes[it].path.split(" > ").size - 1 }
         val order = vector.indices.filter { vector[it] > 0f }.sortedWith(Comparator { a, b ->
             when {
                 vector[a] != vector[b] -> vector[b].compareTo(vector[a])
