@@ -46,6 +46,7 @@ class SensoryLexicon(doc: Map<String, Any?>) {
     private val ancestors: List<IntArray>
     private val depth: IntArray  // tier of each node: its number of ancestors
     private val fuzzyCache = java.util.Collections.synchronizedMap(HashMap<String, Term?>())
+    private val candidateCache = java.util.Collections.synchronizedMap(HashMap<String, List<Term>>())
 
     init {
         if (doc["lexicon"] != "taste2vec.sensory_lexicon") throw SpecException("not a taste2vec sensory lexicon (key 'lexicon')")
@@ -176,6 +177,13 @@ class SensoryLexicon(doc: Map<String, Any?>) {
     }
 
     private fun candidates(tok: LexToken): List<Term> {
+        candidateCache[tok.text]?.let { return it }
+        val found = findCandidates(tok)
+        if (candidateCache.size < 100_000) candidateCache[tok.text] = found
+        return found
+    }
+
+    private fun findCandidates(tok: LexToken): List<Term> {
         val key = if (tok.hangul) tok.text.substring(0, 1) else tok.text
         val found = ArrayList<Term>(byFirst[key] ?: emptyList<Term>())
         if (!tok.hangul) {
