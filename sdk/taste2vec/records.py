@@ -34,7 +34,10 @@ def _check_number(path: str, value: Any, lo: float, hi: float, allowed: str, int
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise InvalidTypeError(path, f"expected {'an integer' if integer else 'a number'}, got "
                                f"{type(value).__name__}", allowed, value)
-    x = float(value)
+    try:
+        x = float(value)
+    except OverflowError:  # an integer beyond float range (10**400) is out of range, not a crash
+        raise OutOfRangeError(path, "value is out of range", allowed, None) from None
     if not math.isfinite(x):
         raise NonFiniteValueError(path, f"value {value!r} is not finite", allowed, value)
     if integer and not x.is_integer():
