@@ -35,3 +35,30 @@ def test_ridge_probe_recovers_a_linear_target():
     assert probe(xs, ys, "regression")["r2"] > 0.99
     yc = {s: np.eye(2)[(x[:, 0] > 0).astype(int)] for s, x in xs.items()}
     assert probe(xs, yc, "classes")["accuracy"] > 0.9
+
+
+def test_ridge_dual_form_matches_primal():
+    """With more features than rows the probe solves the dual; same predictions as the primal solve."""
+    from taste2vec_reference.evaluate import ridge_fit, ridge_predict
+
+    rng = np.random.default_rng(1)
+    x, y = rng.normal(size=(30, 50)), rng.normal(size=30)
+    dual = ridge_fit(x, y, 3.0)
+    xs = np.hstack([(x - x.mean(0)) / (x.std(0) + 1e-6), np.ones((30, 1))])
+    reg = 3.0 * np.eye(51)
+    reg[-1, -1] = 0
+    primal = np.linalg.solve(xs.T @ xs + reg, xs.T @ y)
+    assert np.allclose(dual[0], primal, atol=1e-8)
+    assert np.allclose(ridge_predict(dual, x), xs @ primal, atol=1e-8)
+
+
+def test_tfidf_ranks_the_document_sharing_rare_words():
+    from taste2vec_reference.baselines import TfidfVectorizer
+
+    train = ["jasmine and peach", "dark chocolate and cedar", "peach and cedar", "jasmine tea and lemon"] * 2
+    vec = TfidfVectorizer().fit(train)
+    q, g = vec.transform(["jasmine with peach"]), vec.transform(["chocolate, cedar", "jasmine, peach", "and and"])
+    assert np.allclose(np.linalg.norm(g[:2], axis=1), 1.0)
+    assert (q @ g.T).argmax() == 1 and vec.transform(["unseen words only"]).sum() == 0
+    assert "jasmine peach" not in vec.vocab and "jasmine peach" in TfidfVectorizer(ngrams=2).fit(
+        ["jasmine peach"] * 2).vocab

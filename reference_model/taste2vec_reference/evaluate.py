@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -67,12 +67,19 @@ def auc(pos: np.ndarray, neg: np.ndarray) -> float:
 
 
 def ridge_fit(x: np.ndarray, y: np.ndarray, lam: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Ridge on standardized features with an unpenalized intercept; the dual form when features outnumber rows
+    (a TF-IDF baseline has thousands of columns)."""
     mu, sd = x.mean(0), x.std(0) + 1e-6
-    xs = np.hstack([(x - mu) / sd, np.ones((len(x), 1))])
+    z = (x - mu) / sd
+    y_mean = y.mean(0)
+    if z.shape[1] > z.shape[0]:  # z is centred, so the intercept is the mean target
+        coef = z.T @ np.linalg.solve(z @ z.T + lam * np.eye(len(z)), y - y_mean)
+        return np.concatenate([coef, np.asarray(y_mean)[None]], axis=0), mu, sd, y_mean
+    xs = np.hstack([z, np.ones((len(x), 1))])
     reg = lam * np.eye(xs.shape[1])
     reg[-1, -1] = 0
     w = np.linalg.solve(xs.T @ xs + reg, xs.T @ y)
-    return w, mu, sd, y.mean(0)
+    return w, mu, sd, y_mean
 
 
 def ridge_predict(model, x: np.ndarray) -> np.ndarray:
@@ -120,10 +127,73 @@ class EvalData:
     cqi_pools: dict[str, Pool]
     cqi_raw: dict[str, np.ndarray]
     cqi_total: dict[str, np.ndarray]
+    records: "RecordsEval | None" = None
+
+
+@dataclass
+class RecordsEval:
+    """Held-out items of a bring-your-own records file: two records per item (query / gallery), and per user
+    the records of their liked training items (profile) and of their liked / disliked held-out items."""
+
+    a: Pool
+    b: Pool
+    pref_pool: Pool
+    pref_users: list[tuple[list[int], list[int], list[int]]]  # rows: profile, liked held-out, disliked held-out
+
+    @classmethod
+    def build(cls, rf, extractor: FeatureExtractor, featurizer: TextFeaturizer, split: str = "test",
+              min_history: int = 2) -> "RecordsEval | None":
+        held = rf.split(split)
+        by_item: dict[str, list] = {}
+        for r in held:
+            by_item.setdefault(r.item_id, []).append(r.record)
+        pairs = [v[:2] for v in by_item.values() if len(v) >= 2]
+        if len(pairs) < 2:
+            return None
+        history: dict[str, list] = {}
+        liked: dict[str, list] = {}
+        disliked: dict[str, list] = {}
+        for r in rf.records:
+            if r.user_id is None or r.liked is None:
+                continue
+            if r.split == "train" and r.liked:
+                history.setdefault(r.user_id, []).append(r.record)
+            elif r.split == split:
+                (liked if r.liked else disliked).setdefault(r.user_id, []).append(r.record)
+        rows: list = []
+        users = []
+        for u in history:
+            if len(history[u]) >= min_history and u in liked and u in disliked:
+                idx = []
+                for part in (history[u], liked[u], disliked[u]):
+                    idx.append(list(range(len(rows), len(rows) + len(part))))
+                    rows += part
+                users.append(tuple(idx))
+        make = lambda recs: make_pool(recs, extractor, featurizer, "records eval")  # noqa: E731
+        return cls(make([p[0] for p in pairs]), make([p[1] for p in pairs]), make(rows), users)
+
+    def pools(self) -> list[Pool]:
+        return [self.a, self.b, self.pref_pool]
+
+
+def records_metrics(embed_pool: Callable[[Pool], np.ndarray], rec: RecordsEval) -> dict[str, Any]:
+    """Same-item retrieval and preference AUC on a records file's held-out items."""
+    out: dict[str, Any] = {"records_retrieval": {**recall_at_k(embed_pool(rec.a), embed_pool(rec.b)),
+                                                 "gallery": len(rec.b)}}
+    if rec.pref_users:
+        emb = embed_pool(rec.pref_pool)
+        aucs = []
+        for hist, liked, disliked in rec.pref_users:
+            prof = emb[hist].mean(0)
+            prof /= np.linalg.norm(prof) + 1e-12
+            aucs.append(auc(emb[liked] @ prof, emb[disliked] @ prof))
+        out["records_preference"] = {"auc": float(np.mean(aucs)), "users": len(aucs)}
+    return out
 
 
 def build_eval_data(world: TasteWorld, featurizer: TextFeaturizer, extractor: FeatureExtractor,
-                    real: bool = True, max_real: int | None = None) -> EvalData:
+                    real: bool = True, max_real: int | None = None, records_file=None) -> EvalData:
+    """Every evaluation pool; ``records_file``: a read bring-your-own file whose test items are evaluated too."""
     test = world.coffees("test")
     syn_a = make_pool([world.record(c.id, 100).record for c in test], extractor, featurizer, "eval A")
     syn_b = make_pool([world.record(c.id, 101).record for c in test], extractor, featurizer, "eval B")
@@ -160,6 +230,8 @@ def build_eval_data(world: TasteWorld, featurizer: TextFeaturizer, extractor: Fe
                 data["cqi_pools"][split] = make_pool([c.record() for c in cs], extractor, featurizer)
                 data["cqi_raw"][split] = np.array([[c.metrics[m] for m in sorted(c.metrics)] for c in cs])
                 data["cqi_total"][split] = np.array([c.total for c in cs], dtype=np.float64)
+    if records_file is not None:
+        data["records"] = RecordsEval.build(records_file, extractor, featurizer)
     return EvalData(syn_a, syn_b, np.array([c.top_category for c in test]), en, ko, pref_pool, users, **data)
 
 
@@ -183,6 +255,33 @@ def preference_auc(emb: np.ndarray, users: list[tuple[list[int], list[int]]], su
     return {"auc": float(np.mean(aucs)) if aucs else float("nan"), "users": len(aucs)}
 
 
+def real_metrics(embed_pool: Callable[[Pool], np.ndarray], data: EvalData) -> dict[str, Any]:
+    """The real-review tasks for any embedding of pools (a model, a baseline, a converted variant):
+    half-vs-half retrieval on test reviews, and ridge probes for the rating and the roast level."""
+    res: dict[str, Any] = {}
+    if data.real_a is not None:
+        res["real_review_retrieval"] = {**recall_at_k(embed_pool(data.real_a), embed_pool(data.real_b)),
+                                        "gallery": len(data.real_b)}
+    if len(data.review_pools) == 3:
+        xs = {s: embed_pool(p) for s, p in data.review_pools.items()}
+        res["probe_review_rating"] = probe(xs, data.review_rating, "regression")
+        res["probe_review_roast"] = probe(xs, data.review_roast, "classes")
+    return res
+
+
+def baseline_results(data: EvalData, base_featurizer: TextFeaturizer | None = None) -> dict[str, dict[str, Any]]:
+    """TF-IDF (fitted on the training reviews) and raw all-MiniLM-L6-v2 on the real tasks, measured now."""
+    from .baselines import minilm_embedder, tfidf_embedder
+
+    if data.real_a is None and not data.review_pools:
+        return {}
+    train = data.review_pools.get("train")
+    tfidf = tfidf_embedder(train.notes if train is not None else data.real_a.notes + data.real_b.notes)
+    minilm = minilm_embedder(base_featurizer or TextFeaturizer())
+    return {"TF-IDF": real_metrics(lambda p: tfidf(p.notes), data),
+            "raw MiniLM": real_metrics(lambda p: minilm(p.notes), data)}
+
+
 def evaluate_model(model: Taste2Vec, data: EvalData, ablation: bool = True) -> dict[str, Any]:
     """All metrics of one model on prepared evaluation data."""
     res: dict[str, Any] = {}
@@ -194,13 +293,9 @@ def evaluate_model(model: Taste2Vec, data: EvalData, ablation: bool = True) -> d
             res["ablation"][f"{m} only"] = recall_at_k(embed(model, data.syn_a, m), embed(model, data.syn_b, m))
     res["cross_lingual"] = cross_lingual(embed(model, data.en), embed(model, data.ko))
     res["preference"] = preference_auc(embed(model, data.pref_pool), data.pref_users)
-    if data.real_a is not None:
-        res["real_review_retrieval"] = {**recall_at_k(embed(model, data.real_a), embed(model, data.real_b)),
-                                        "gallery": len(data.real_b)}
-    if len(data.review_pools) == 3:
-        xs = {s: embed(model, p) for s, p in data.review_pools.items()}
-        res["probe_review_rating"] = probe(xs, data.review_rating, "regression")
-        res["probe_review_roast"] = probe(xs, data.review_roast, "classes")
+    res.update(real_metrics(lambda p: embed(model, p), data))
+    if data.records is not None:
+        res.update(records_metrics(lambda p: embed(model, p), data.records))
     if len(data.cqi_pools) == 3:
         xs = {s: embed(model, p) for s, p in data.cqi_pools.items()}
         res["probe_cqi_total"] = probe(xs, data.cqi_total, "regression")
@@ -219,16 +314,23 @@ def untrained_model(lexicon: SensoryLexicon, data: EvalData, seed: int = 0) -> T
 
 
 def run_evaluation(model: Taste2Vec, world_config: WorldConfig, out_dir: str | Path, real: bool = True,
-                   featurizer: TextFeaturizer | None = None, max_real: int | None = None) -> dict[str, Any]:
-    """Evaluate, write ``evaluation.json`` and ``evaluation.png`` into ``out_dir``, return the results."""
+                   featurizer: TextFeaturizer | None = None, max_real: int | None = None,
+                   records_file=None) -> dict[str, Any]:
+    """Evaluate, write ``evaluation.json`` and ``evaluation.png`` into ``out_dir``, return the results.
+
+    ``featurizer``: the model's text encoder (a checkpoint's: :func:`checkpoint.featurizer_for`); the real-data
+    baselines (TF-IDF, raw MiniLM) are measured in the same run."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     lexicon = SensoryLexicon.default()
     world = TasteWorld(world_config, lexicon)
-    data = build_eval_data(world, featurizer or TextFeaturizer(), FeatureExtractor(lexicon), real, max_real)
+    featurizer = featurizer or TextFeaturizer()
+    data = build_eval_data(world, featurizer, FeatureExtractor(lexicon), real, max_real, records_file)
     res = evaluate_model(model, data)
     base = evaluate_model(untrained_model(lexicon, data), data, ablation=False)
     res["ablation"]["untrained"] = base["synthetic_retrieval"]
+    if real:
+        res["baselines"] = baseline_results(data, None if featurizer.tuned else featurizer)
     res["untrained"] = {k: v for k, v in base.items() if not k.startswith("_")}
     emb = res.pop("_embeddings")
     res["categories"] = world.category_names
@@ -294,9 +396,33 @@ def format_table(res: dict[str, Any]) -> str:
     if "probe_cqi_total" in res:
         p = res["probe_cqi_total"]
         rows.append(("probe: CQI Total.Cup.Points from scores", f"R^2 {p['r2']:.3f}  (raw scores {p['raw_scores_r2']:.3f})"))
+    if "records_retrieval" in res:
+        rr = res["records_retrieval"]
+        rows.append(("your records: same-item retrieval (held-out)", f"R@1 {rr['recall@1']:.3f}  R@10 "
+                     f"{rr['recall@10']:.3f}  (gallery {rr['gallery']})"))
+    if "records_preference" in res:
+        rp = res["records_preference"]
+        rows.append(("your records: preference AUC (held-out)", f"{rp['auc']:.3f}  ({rp['users']} users)"))
     if "untrained" in res:
         u = res["untrained"]
         rows.append(("untrained: cross-lingual / preference AUC",
                      f"{u['cross_lingual']['agreement']:.3f} / {u['preference']['auc']:.3f}"))
     width = max(len(r[0]) for r in rows)
-    return "\n".join(f"{a.ljust(width)}  {b}" for a, b in rows)
+    table = "\n".join(f"{a.ljust(width)}  {b}" for a, b in rows)
+    if res.get("baselines") and "real_review_retrieval" in res:
+        table += "\n\n" + real_table({**res["baselines"], "this model (128-d)": res})
+    return table
+
+
+def real_table(rows: dict[str, dict[str, Any]]) -> str:
+    """Side-by-side real-data table: one row per model or baseline, measured in the same run."""
+    head = f"{'real data (dev test split)':<28} {'R@1':>6} {'R@10':>6} {'rating R^2':>10} {'roast acc':>9}"
+    lines = [head, "-" * len(head)]
+    for name, r in rows.items():
+        rr = r.get("real_review_retrieval", {})
+        rating = r.get("probe_review_rating", {}).get("r2")
+        roast = r.get("probe_review_roast", {}).get("accuracy")
+        cells = [rr.get("recall@1"), rr.get("recall@10"), rating, roast]
+        fmt = [f"{v:.3f}" if v is not None else "-" for v in cells]
+        lines.append(f"{name:<28} {fmt[0]:>6} {fmt[1]:>6} {fmt[2]:>10} {fmt[3]:>9}")
+    return "\n".join(lines)
