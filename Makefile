@@ -16,6 +16,7 @@ help:
 	@echo "              then the SDK tour: embed EN/KO records with the shipped bundle, similarities, a recommendation"
 	@echo "make test     the test suite (Python, then the Kotlin module's JVM tests against fresh goldens)"
 	@echo "make model    rebuild the shipped bundle: train teacher -> distill -> TFLite -> quantize -> gate -> bundle"
+	@echo "              (RECORDS=FILE.jsonl: the teacher also learns from your own labelled records)"
 	@echo "make lexicon  rebuild sdk/taste2vec/assets/sensory_lexicon.json from the flavour wheel"
 	@echo "make bench    latency suite (pytest-benchmark, saved), taste2vec-bench with the 50 ms p99 budget, and the"
 	@echo "              side-by-side table vs the variants, the PyTorch student and the teacher (torch + ONNX Runtime)"
@@ -46,7 +47,7 @@ jvm-test: $(STAMP)
 # table, compares the rebuild with the committed bundle (identical files, or the documented tolerance), then
 # installs it into $(SHIPPED).
 model: $(STAMP)
-	$(PY) -m taste2vec_reference train --out $(MODEL_DIR)/teacher --no-resume
+	$(PY) -m taste2vec_reference train --out $(MODEL_DIR)/teacher --no-resume $(if $(RECORDS),--records $(RECORDS))
 	$(PY) -m taste2vec_convert export --checkpoint $(MODEL_DIR)/teacher/checkpoint --out $(MODEL_DIR)/export \
 		--registry $(MODEL_DIR)/registry --no-resume
 	-test -d $(SHIPPED)/$(BUNDLE) && $(PY) -m taste2vec_convert compare $(SHIPPED)/$(BUNDLE) $(MODEL_DIR)/export/bundles/$(BUNDLE)

@@ -2,6 +2,8 @@
 
     taste2vec-reference generate --split train -n 5          # JSON lines of synthetic records
     taste2vec-reference train --out runs/ref --steps 1500     # resumable
+    taste2vec-reference train --records my_app.jsonl          # also learn from your own labelled records
+    taste2vec-reference generate --labelled --users 60 -o my_app.jsonl   # a records file from the synthetic world
     taste2vec-reference evaluate --checkpoint runs/ref/checkpoint --out runs/ref
     taste2vec-reference demo --out runs/demo                  # data -> train -> evaluate -> table
 """
@@ -42,6 +44,10 @@ def cmd_generate(args) -> int:
     world = TasteWorld(_world(args))
     out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
     try:
+        if args.labelled:
+            for row in world.labelled_records(args.users):
+                out.write(json.dumps(row, ensure_ascii=False) + "\n")
+            return 0
         for r in world.iter_records(args.split, n=args.n, start=args.start):
             c = world.coffee(r.coffee_id)
             out.write(json.dumps({"coffee_id": r.coffee_id, "origin": c.origin, "process": c.process,
@@ -54,37 +60,70 @@ def cmd_generate(args) -> int:
 
 
 def _train_config(args):
+    from .text_tuning import TextTuneConfig
     from .train import TrainConfig
 
+    layers = 0 if args.no_real else args.text_layers
     return TrainConfig(seed=args.seed, world=_world(args), steps=args.steps, pool_per_coffee=args.pool,
-                       use_real_reviews=not args.no_real)
+                       use_real_reviews=not args.no_real, records=args.records, skip_invalid=args.skip_invalid,
+                       text=TextTuneConfig(seed=args.seed, layers=layers, epochs=args.text_epochs))
+
+
+def _read_records(cfg):
+    """Read the config's records file once (validated; skipped lines reported), or None."""
+    if not cfg.records:
+        return None
+    from .train import read_training_records
+
+    rf = read_training_records(cfg)
+    s = rf.summary()
+    print(f"== records {cfg.records}: {s['records']} valid ({s['skipped']} skipped), {s['items']} items "
+          f"({s['items_with_pairs']} with two or more records), {s['users']} users; split by item "
+          f"{s['split_records']}")
+    for e in rf.skipped[:10]:
+        print(f"   skipped {e}")
+    if len(rf.skipped) > 10:
+        print(f"   ... and {len(rf.skipped) - 10} more")
+    return rf
 
 
 def cmd_train(args) -> int:
-    from .train import train
+    from .evaluate import format_table, run_evaluation
+    from .synthetic import TasteWorld
+    from .train import build_training_data, prepare_text_encoder, train
+    from taste2vec.features import FeatureExtractor
 
-    model, hist = train(_train_config(args), args.out, resume=not args.no_resume)
+    cfg = _train_config(args)
+    rf = _read_records(cfg)
+    world = TasteWorld(cfg.world)
+    featurizer = prepare_text_encoder(cfg, args.out, world)
+    data = build_training_data(cfg, world, featurizer, FeatureExtractor(world.lexicon), records_file=rf)
+    model, hist = train(cfg, args.out, resume=not args.no_resume, data=data, featurizer=featurizer)
     print(f"checkpoint: {Path(args.out) / 'checkpoint'}  final loss {hist[-1]['loss']:.4f}")
+    if rf is not None:  # the held-out items of the same file
+        res = run_evaluation(model, cfg.world, args.out, real=False, featurizer=featurizer, records_file=rf)
+        print(format_table(res))
     return 0
 
 
 def cmd_evaluate(args) -> int:
-    from .checkpoint import load_checkpoint
+    from .checkpoint import featurizer_for, load_checkpoint
     from .evaluate import format_table, run_evaluation
     from .train import TrainConfig
 
-    model, cfg = load_checkpoint(args.checkpoint)
-    world = TrainConfig.from_dict(cfg["train_config"]).world
-    res = run_evaluation(model, world, args.out or Path(args.checkpoint).parent, real=not args.no_real)
+    model, meta = load_checkpoint(args.checkpoint)
+    cfg = TrainConfig.from_dict(meta["train_config"])
+    rf = _read_records(cfg) if cfg.records and Path(cfg.records).exists() else None
+    res = run_evaluation(model, cfg.world, args.out or Path(args.checkpoint).parent, real=not args.no_real,
+                         featurizer=featurizer_for(args.checkpoint), records_file=rf)
     print(format_table(res))
     return 0
 
 
 def cmd_demo(args) -> int:
     from .evaluate import format_table, run_evaluation
-    from .model import TextFeaturizer
     from .synthetic import TasteWorld
-    from .train import build_training_data, train
+    from .train import build_training_data, prepare_text_encoder, train
     from taste2vec.features import FeatureExtractor
 
     t0 = time.time()
@@ -97,13 +136,18 @@ def cmd_demo(args) -> int:
         r = world.record(7, k)
         print(f"   coffee 7 ({world.coffee(7).origin}, {world.coffee(7).process}), tasting {k} [{r.lang}]: "
               f"{r.record.notes!r}  metrics={dict(list(r.record.metrics.items())[:4])}  context={len(r.record.context)}")
-    featurizer = TextFeaturizer()
-    data = build_training_data(cfg, world, featurizer, FeatureExtractor(world.lexicon))
-    print(f"== data ready in {time.time() - t0:.0f}s: {len(data.pool)} synthetic tastings, {len(data.users)} users, "
-          f"{0 if data.real is None else len(data.real) // 2} real review pairs")
-    model, hist = train(cfg, args.out, resume=not args.no_resume, data=data)
+    rf = _read_records(cfg)
+    featurizer = prepare_text_encoder(cfg, args.out, world)
+    if featurizer.tuned:
+        h = featurizer.tuning.get("history", [])
+        print(f"== text encoder fine-tuned on real reviews in {time.time() - t0:.0f}s: validation half-vs-half "
+              f"R@10 {h[0]['val_recall@10']:.3f} -> {h[-1]['val_recall@10']:.3f}")
+    data = build_training_data(cfg, world, featurizer, FeatureExtractor(world.lexicon), records_file=rf)
+    print(f"== data ready in {time.time() - t0:.0f}s: {len(data.synthetic_rows)} synthetic tastings, {len(data.users)} "
+          f"users, {len(data.real)} real review pairs, {len(data.records)} items from your records")
+    model, hist = train(cfg, args.out, resume=not args.no_resume, data=data, featurizer=featurizer)
     print(f"== trained in {time.time() - t0:.0f}s total; loss {hist[0]['loss']:.3f} -> {hist[-1]['loss']:.3f}")
-    res = run_evaluation(model, cfg.world, args.out, real=not args.no_real, featurizer=featurizer)
+    res = run_evaluation(model, cfg.world, args.out, real=not args.no_real, featurizer=featurizer, records_file=rf)
     print(f"== evaluation ({time.time() - t0:.0f}s total) -> {Path(args.out) / 'evaluation.json'}, "
           f"{Path(args.out) / 'evaluation.png'}")
     print(format_table(res))
@@ -124,6 +168,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-n", type=int, default=10, help="number of records")
     p.add_argument("--start", type=int, default=0, help="index of the first record in the stream")
     p.add_argument("--output", "-o", help="file to write (default stdout)")
+    p.add_argument("--labelled", action="store_true",
+                   help="write an app log in the bring-your-own records format instead (item_id, user_id, liked + "
+                        "record) for --users users, every split")
     p.set_defaults(func=cmd_generate)
     for name, func, helptext in (("train", cmd_train, "train (or resume) a reference model"),
                                  ("demo", cmd_demo, "data -> train a small reference -> evaluate, print the table")):
@@ -132,8 +179,17 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--out", default="runs/demo" if name == "demo" else "runs/reference")
         p.add_argument("--steps", type=int, default=1500)
         p.add_argument("--pool", type=int, default=6, help="tastings per training coffee (default 6)")
-        p.add_argument("--no-real", action="store_true", help="skip the real review / CQI data")
+        p.add_argument("--no-real", action="store_true", help="skip the real review / CQI data (and text tuning)")
         p.add_argument("--no-resume", action="store_true", help="start from scratch even if a checkpoint exists")
+        p.add_argument("--records", metavar="FILE.jsonl",
+                       help="also train on your own records: one JSON object per line, a record-spec record plus "
+                            "item_id, optional user_id and liked/rating (README: bring your own records)")
+        p.add_argument("--skip-invalid", action="store_true",
+                       help="skip (and count) invalid lines of --records instead of stopping at the first")
+        p.add_argument("--text-layers", type=int, default=6,
+                       help="top MiniLM layers fine-tuned on real text before training (0 = keep it frozen; "
+                            "default 6 = all)")
+        p.add_argument("--text-epochs", type=int, default=3, help="text-encoder fine-tuning epochs (default 3)")
         p.set_defaults(func=func)
     p = sub.add_parser("evaluate", help="evaluate a checkpoint -> evaluation.json / .png")
     p.add_argument("--checkpoint", required=True)
@@ -144,11 +200,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .records_file import RecordsFileError
+
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
     except FileNotFoundError as e:
         print(f"error: {e}", file=sys.stderr)
+        return 2
+    except RecordsFileError as e:
+        print(f"error: {e}\n(fix the line, or pass --skip-invalid to skip and count bad lines)", file=sys.stderr)
         return 2
     except BrokenPipeError:  # e.g. `generate | head`
         sys.stderr.close()

@@ -312,6 +312,18 @@ class TasteWorld:
             k1, k2 = rng.choice(10_000, size=2, replace=False)
             yield self.record(cid, int(k1)), self.record(cid, int(k2))
 
+    def labelled_records(self, n_users: int, per_split: int = 24) -> Iterator[dict]:
+        """An app's log in the bring-your-own format (see ``records_file``): for each of ``n_users`` users, a
+        tasting of each coffee they liked or disliked (top / bottom third of ``per_split`` coffees per split),
+        labelled with ``item_id``, ``user_id`` and ``liked``."""
+        for uid in range(n_users):
+            for split in SPLITS:
+                liked, disliked = self.feedback(uid, split, per_split)
+                for cid, like in [(c, True) for c in liked] + [(c, False) for c in disliked]:
+                    rec = self.record(cid, 10_000 + uid).record
+                    yield {"item_id": f"coffee-{cid:05d}", "user_id": f"user-{uid:04d}", "liked": like,
+                           **rec.to_dict()}
+
     def _context(self, rng: np.random.Generator) -> list[ContextSnapshot]:
         n = int(rng.choice(9, p=[0.15, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.15]))
         hour, day = int(rng.integers(6, 22)), int(rng.integers(7))
