@@ -145,3 +145,46 @@ def test_onnx_export_matches_onnxruntime_and_onnx_tf_failure_is_shown(tiny, tmp_
     # the onnx-tf route named in the brief: onnx >= 1.16 has no onnx.mapping, which onnx-tf 1.10 imports
     assert not hasattr(onnx, "mapping")
     assert "onnx" in check_onnx_tf()
+
+
+def test_real_data_gate_refuses_a_variant_not_clearly_above_tfidf(tiny):
+    """The real-data gate: half-vs-half R@10 must beat TF-IDF's (measured in the same run) by the margin."""
+    ps = tiny["ps"]
+    ref = reference_embeddings(tiny["student"], ps)
+    emb = {**ref, "real_a": ref["syn_a"], "real_b": ref["syn_b"]}
+    th = Thresholds(recall_retained=0.0)
+    real10 = summarize("x", emb, emb, emb, 1, {}, {}, th).real_recall10
+    low = summarize("low", emb, emb, emb, 1, {}, {}, th, {}, real10 - 0.05)
+    assert not low.passed and any("TF-IDF" in f for f in low.failures)
+    high = summarize("high", emb, emb, emb, 1, {}, {}, th, {}, real10 - 0.15)
+    assert high.passed, high.failures
+
+
+@pytest.mark.parametrize("bigrams", [0, 97])
+def test_bag_text_path_converts_with_builtin_ops_and_ignores_padding(bigrams, lexicon):
+    """The lexical student text path (weighted token / hashed-bigram bag): same vector in every bucket, and
+    its TFLite graph (GATHER, EXP, integer hashing) matches PyTorch with builtin ops only."""
+    torch.manual_seed(0)
+    cfg = StudentConfig(vocab_size=600, buckets=(8, 16), text_arch="bag", bigram_buckets=bigrams, bag_dim=32,
+                        ff_dim=64, lexicon_dim=lexicon.dim)
+    s = Student(cfg).eval()
+    with torch.no_grad():
+        for p in s.text.parameters():
+            p.add_(torch.randn_like(p) * 0.5)  # make the per-token weights matter
+    from taste2vec_convert.student import sample_inputs
+
+    x = sample_inputs(cfg, 16, batch=3)
+    x["token_ids"][:, 6:] = 0
+    with torch.no_grad():
+        long = s(x)
+        short = s({**x, "token_ids": x["token_ids"][:, :8]})
+        swapped = x["token_ids"].clone()
+        swapped[:, [0, 1]] = swapped[:, [1, 0]]
+        moved = s({**x, "token_ids": swapped})
+    assert torch.allclose(short, long, atol=1e-5)
+    assert torch.allclose(moved, long, atol=1e-5) != bool(bigrams)  # word order matters only through bigrams
+    m = TasteModel(to_tflite(s))
+    one = {k: v[:1].numpy() for k, v in x.items()}
+    out = m.run({**one, "token_ids": one["token_ids"][:, :8]})
+    assert float((out * long[:1].numpy()).sum()) > 0.9999
+    assert not list_ops(to_tflite(s)).custom

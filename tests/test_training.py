@@ -81,3 +81,25 @@ def test_missing_modalities_still_embed(tiny_data, featurizer, lexicon, tmp_path
                      FeatureExtractor(lexicon), featurizer)
     z = embed(model, pool)
     assert np.isfinite(z).all() and np.allclose(np.linalg.norm(z, axis=1), 1.0, atol=1e-5)
+
+
+def test_review_heads_skip_missing_labels_and_groups_pair_within_a_group(lexicon):
+    from taste2vec_reference.model import Taste2Vec
+    from taste2vec_reference.train import model_config_for, pair_rows, review_aux_loss
+
+    torch.manual_seed(0)
+    model = Taste2Vec(model_config_for(lexicon))
+    z = torch.nn.functional.normalize(torch.randn(4, 128), dim=-1)
+    rating = torch.tensor([0.5, float("nan"), -1.0, float("nan")])
+    roast = torch.tensor([1, -1, -1, 4])
+    loss = review_aux_loss(model, z, rating, roast)
+    assert torch.isfinite(loss) and loss > 0
+    loss.backward()
+    assert model.review_head.weight.grad.abs().sum() > 0
+    none = review_aux_loss(model, z, torch.full((4,), float("nan")), torch.full((4,), -1))
+    assert none.item() == 0.0
+    groups = [np.array([0, 1, 2]), np.array([3]), np.array([4, 5])]
+    gi, a, b = pair_rows(groups, 5, np.random.default_rng(0))
+    assert sorted(gi.tolist()) == [0, 2]  # the one-row group never pairs
+    for g, x, y in zip(gi, a, b):
+        assert x != y and x in groups[g] and y in groups[g]

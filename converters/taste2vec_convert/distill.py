@@ -54,12 +54,16 @@ class DistillConfig:
     seed: int = 0
     tastings_per_coffee: int = 8
     use_real_reviews: bool = True
+    recombined_texts: int = 20000  # review-like texts made of training-review sentences (see recombined_review_texts)
     vocab_size: int = 8192
     # token-length buckets; the longest caps the notes' tokens. 48 (not 64): the 64-token signature missed the
     # 50 ms p99 budget on emulated aarch64 (invoke p50 37 ms vs 25 ms at 48; benchmarks/README.md)
     buckets: tuple[int, ...] = (16, 32, 48)
+    text_arch: str = "transformer"  # student text path: "transformer" | "bag" | "hybrid" (see student.py)
     n_layers: int = 2
     d_model: int = 64
+    bag_dim: int = 64
+    bigram_buckets: int = 0
     steps: int = 3000
     batch: int = 256
     lr: float = 2e-3
@@ -96,8 +100,8 @@ class TransferSet:
     sources: dict[str, int] = field(default_factory=dict)
 
 
-def transfer_records(world: TasteWorld, per_coffee: int, real_reviews: bool) -> tuple[list[TastingRecord],
-                                                                                       dict[str, int]]:
+def transfer_records(world: TasteWorld, per_coffee: int, real_reviews: bool, recombined: int = 0,
+                     seed: int = 0) -> tuple[list[TastingRecord], dict[str, int]]:
     """Training-split records for distillation (never the teacher's test coffees or test reviews)."""
     coffees = world.coffees("train")
     recs = [world.record(c.id, 1000 + k).record for c in coffees for k in range(per_coffee)]
@@ -116,7 +120,31 @@ def transfer_records(world: TasteWorld, per_coffee: int, real_reviews: bool) -> 
         texts = [r.text for r in reviews] + [h for r in reviews if (hs := r.halves()) for h in hs]
         recs += [TastingRecord(notes=t) for t in texts]
         sources["real review texts"] = len(texts)
+        more = recombined_review_texts(reviews, recombined, seed)
+        recs += [TastingRecord(notes=t) for t in more]
+        sources["recombined review sentences"] = len(more)
     return recs, sources
+
+
+def recombined_review_texts(reviews, n: int, seed: int = 0, k: tuple[int, int] = (1, 5)) -> list[str]:
+    """``n`` unlabeled review-like texts: 1 to 4 sentences drawn from the training reviews (mostly from one review,
+    sometimes mixed from two), for the teacher to label. The student then learns the teacher's text function on far
+    more prose than the 1,199 training reviews, without a single test review."""
+    from taste2vec_reference.text_tuning import split_sentences
+
+    per_review = [s for r in reviews if (s := split_sentences(r.text))]
+    if not per_review or n <= 0:
+        return []
+    rng = np.random.default_rng([seed, 31])
+    out = []
+    for _ in range(n):
+        sents = per_review[rng.integers(len(per_review))]
+        if rng.random() < 0.25:
+            sents = sents + per_review[rng.integers(len(per_review))]
+        m = int(rng.integers(k[0], min(k[1], len(sents) + 1)))
+        pick = np.sort(rng.choice(len(sents), size=m, replace=False))
+        out.append(" ".join(sents[i] for i in pick))
+    return out
 
 
 def build_transfer_set(cfg: DistillConfig, world_config: WorldConfig, featurizer: TextFeaturizer,
@@ -124,7 +152,8 @@ def build_transfer_set(cfg: DistillConfig, world_config: WorldConfig, featurizer
     """Records -> features -> teacher text features; learn the vocabulary; add token ids."""
     lexicon = lexicon or SensoryLexicon.default()
     world = TasteWorld(world_config, lexicon)
-    recs, sources = transfer_records(world, cfg.tastings_per_coffee, cfg.use_real_reviews)
+    recs, sources = transfer_records(world, cfg.tastings_per_coffee, cfg.use_real_reviews, cfg.recombined_texts,
+                                     cfg.seed)
     pool = make_pool(recs, FeatureExtractor(lexicon), featurizer, "transfer features")
     tok = train_wordpiece(pool.notes, vocab_size=cfg.vocab_size, buckets=cfg.buckets,
                           extra_words=[t.text for t in lexicon.terms])
@@ -134,7 +163,9 @@ def build_transfer_set(cfg: DistillConfig, world_config: WorldConfig, featurizer
 
 def student_config(cfg: DistillConfig, teacher: Taste2Vec, tokenizer: WordPieceTokenizer) -> StudentConfig:
     return StudentConfig.from_teacher(teacher.cfg, vocab_size=tokenizer.vocab_size, buckets=tuple(cfg.buckets),
-                                      n_layers=cfg.n_layers, d_model=cfg.d_model, ff_dim=2 * cfg.d_model)
+                                      n_layers=cfg.n_layers, d_model=cfg.d_model, ff_dim=2 * cfg.d_model,
+                                      text_arch=cfg.text_arch, bag_dim=cfg.bag_dim,
+                                      bigram_buckets=cfg.bigram_buckets)
 
 
 def distill_losses(cfg: DistillConfig, student: Student, teacher: Taste2Vec, batch: dict[str, torch.Tensor],
@@ -199,7 +230,8 @@ def distill(cfg: DistillConfig, teacher: Taste2Vec, transfer: TransferSet, out_d
     pool, n = transfer.pool, len(transfer.pool)
     student.train()
     _freeze_batchnorm(student)
-    bar = tqdm(range(start, cfg.steps), desc="distill", initial=start, total=cfg.steps, disable=not progress)
+    bar = tqdm(range(start, cfg.steps), desc="distill", initial=start, total=cfg.steps,
+               disable=None if progress else True)  # a bar on a TTY only
     t0 = time.time()
     for step in bar:
         idx = rng.choice(n, size=min(cfg.batch, n), replace=False)

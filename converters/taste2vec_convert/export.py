@@ -23,9 +23,9 @@ from taste2vec.golden import compare_golden
 from taste2vec.lexicon import SensoryLexicon, default_lexicon_path
 from taste2vec.registry import ModelRegistry
 from taste2vec.runtime import TasteModel
-from taste2vec_reference.checkpoint import load_checkpoint, sha256_file
-from taste2vec_reference.evaluate import EvalData, build_eval_data, evaluate_model
-from taste2vec_reference.model import TextFeaturizer
+from taste2vec_reference.checkpoint import featurizer_for, load_checkpoint, sha256_file
+from taste2vec_reference.evaluate import EvalData, baseline_results, build_eval_data, evaluate_model, real_metrics, \
+    real_table, records_metrics
 from taste2vec_reference.synthetic import TasteWorld
 from taste2vec_reference.train import TrainConfig
 
@@ -82,6 +82,25 @@ def _all_pools(data: EvalData):
     yield from (p for p in (data.real_a, data.real_b) if p is not None)
     yield from data.review_pools.values()
     yield from data.cqi_pools.values()
+    if data.records is not None:
+        yield from data.records.pools()
+
+
+def _records_file(tmeta: dict[str, Any], log: Callable[[str], None]):
+    """The teacher's bring-your-own records file, read again for its held-out items (None if absent)."""
+    trained_on = tmeta.get("records_file")
+    if not trained_on:
+        return None
+    path = Path(trained_on["path"])
+    if not path.exists():
+        log(f"   records file {path} (used to train the teacher) is gone: its held-out items are not evaluated")
+        return None
+    from taste2vec_reference.records_file import read_records
+
+    rf = read_records(path, skip_invalid=TrainConfig.from_dict(tmeta["train_config"]).skip_invalid)
+    if rf.sha256 != trained_on.get("sha256"):
+        log(f"   warning: {path} changed since the teacher was trained on it")
+    return rf
 
 
 def export(cfg: ExportConfig, checkpoint: str | Path, out_dir: str | Path, registry: str | Path | None = None,
@@ -101,7 +120,7 @@ def export(cfg: ExportConfig, checkpoint: str | Path, out_dir: str | Path, regis
     teacher_sha = sha256_file(Path(checkpoint) / "model.safetensors")
     world_cfg = TrainConfig.from_dict(tmeta["train_config"]).world
     lexicon = SensoryLexicon.default()
-    featurizer = TextFeaturizer()
+    featurizer = featurizer_for(checkpoint)  # the teacher's own (fine-tuned) text encoder
     transfer = build_transfer_set(cfg.distill, world_cfg, featurizer, lexicon)
     tok = transfer.tokenizer
     step("transfer set", t0)
@@ -113,7 +132,10 @@ def export(cfg: ExportConfig, checkpoint: str | Path, out_dir: str | Path, regis
     step("distill", t0)
 
     t0 = time.time()
-    data = build_eval_data(TasteWorld(world_cfg, lexicon), featurizer, FeatureExtractor(lexicon), cfg.real_data)
+    data = build_eval_data(TasteWorld(world_cfg, lexicon), featurizer, FeatureExtractor(lexicon), cfg.real_data,
+                           records_file=_records_file(tmeta, log))
+    baselines = baseline_results(data, None if featurizer.tuned else featurizer) if cfg.real_data else {}
+    tfidf10 = baselines.get("TF-IDF", {}).get("real_review_retrieval", {}).get("recall@10")
     for p in _all_pools(data):
         p.add_token_ids(lambda notes: tok.encode_batch(notes, length=tok.max_tokens))
     q_teacher = evaluate_model(teacher, data)
@@ -155,17 +177,28 @@ def export(cfg: ExportConfig, checkpoint: str | Path, out_dir: str | Path, regis
     for name, model_bytes in variants.items():
         m = TasteModel(model_bytes, num_threads=1)
         emb = {k: embed_with(m.run, p, m.bucket_for) for k, p in ps.pools.items()}
+        run = lambda p, m=m: embed_with(m.run, p, m.bucket_for)  # noqa: E731
+        real = real_metrics(run, data)
+        if data.records is not None:
+            real.update(records_metrics(run, data.records))
         results.append(summarize(name, emb, ref_s, ref_t, len(model_bytes), list_ops(model_bytes).builtin,
-                                 latency(m, ps, cfg.latency_runs), cfg.thresholds))
+                                 latency(m, ps, cfg.latency_runs), cfg.thresholds, real, tfidf10))
     chosen = pick(results)
     step("parity gate", t0)
     vt = [r.to_dict() for r in results]
     log(variant_table(vt, chosen.name if chosen else None))
+    side = {**baselines, "teacher": q_teacher, "student (PyTorch)": q_student,
+            **{f"{r.name}" + (" (shipped)" if chosen is r else ""): r.real for r in results}}
+    if cfg.real_data and data.real_a is not None:
+        log(real_table(side))
 
     report: dict[str, Any] = {
         "name": cfg.name, "version": cfg.version, "config": cfg.to_dict(), "picked": chosen.name if chosen else None,
         "thresholds": asdict(cfg.thresholds), "parity_records": len(ps), "variants": vt,
-        "quality": {"teacher": q_teacher, "student": q_student},
+        "quality": {"teacher": q_teacher, "student": q_student}, "baselines": baselines,
+        "real_data": {k: {m: v[m] for m in ("real_review_retrieval", "probe_review_rating", "probe_review_roast",
+                                            "records_retrieval", "records_preference") if m in v}
+                      for k, v in side.items()},
         "student": {"parameters": student.num_parameters(), "config": student.cfg.to_dict()},
         "transfer": {"records": len(transfer.pool), "sources": transfer.sources, "vocab_size": tok.vocab_size},
         "distill": {"steps": cfg.distill.steps, "final": history[-1] if history else None},

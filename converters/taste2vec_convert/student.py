@@ -47,6 +47,9 @@ class StudentConfig:
     ff_dim: int = 128
     text_dim: int = 64
     mask_bias: float = -10.0
+    text_arch: str = "transformer"  # "transformer" | "bag" (lexical channel) | "hybrid" (both, summed)
+    bag_dim: int = 64
+    bigram_buckets: int = 0  # hashed bigram vectors in the bag (0 = unigrams only)
     # non-text branches: the teacher's shapes
     lexicon_dim: int = 116
     num_metrics: int = 20
@@ -145,6 +148,56 @@ class TextEncoder(nn.Module):
         return self.proj(pooled)
 
 
+BIGRAM_MULT = (1543, 7919)  # int32-safe bigram hash: (a * 1543 + b * 7919) mod bigram_buckets (ids < 2^13)
+
+
+class BagEncoder(nn.Module):
+    """Token ids [B, T] -> text features: a learned-weight mean of token (and hashed bigram) vectors, then an MLP.
+
+    A lexical channel: a few GATHERs and one weighted sum, so its cost hardly grows with the token count. Each
+    piece has a learned importance (exp of a scalar, like an IDF); bigram ids are hashed inside the graph from
+    adjacent token ids, so preprocessing (and the Kotlin port) stays the same.
+    """
+
+    def __init__(self, cfg: "StudentConfig") -> None:
+        super().__init__()
+        self.tok = nn.Embedding(cfg.vocab_size, cfg.bag_dim)
+        self.tok_w = nn.Embedding(cfg.vocab_size, 1)
+        nn.init.zeros_(self.tok_w.weight)
+        self.n_bigrams = cfg.bigram_buckets
+        if self.n_bigrams:
+            self.bi = nn.Embedding(cfg.bigram_buckets, cfg.bag_dim)
+            self.bi_w = nn.Embedding(cfg.bigram_buckets, 1)
+            nn.init.normal_(self.bi.weight, std=0.02)
+            nn.init.constant_(self.bi_w.weight, -1.0)
+        self.mlp = nn.Sequential(nn.LayerNorm(cfg.bag_dim), nn.Linear(cfg.bag_dim, cfg.ff_dim), nn.GELU(),
+                                 nn.Linear(cfg.ff_dim, cfg.text_dim))
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        mask = (ids > 0).float()
+        w = torch.exp(self.tok_w(ids).squeeze(-1)) * mask
+        num = (self.tok(ids) * w.unsqueeze(-1)).sum(1)
+        den = w.sum(1, keepdim=True)
+        if self.n_bigrams and ids.shape[1] > 1:
+            a, b = ids[:, :-1], ids[:, 1:]
+            h = torch.remainder(a * BIGRAM_MULT[0] + b * BIGRAM_MULT[1], self.n_bigrams)
+            wb = torch.exp(self.bi_w(h).squeeze(-1)) * mask[:, :-1] * mask[:, 1:]
+            num = num + (self.bi(h) * wb.unsqueeze(-1)).sum(1)
+            den = den + wb.sum(1, keepdim=True)
+        return self.mlp(num / (den + 1e-6))
+
+
+class HybridEncoder(nn.Module):
+    """The sum of the lexical bag and the transformer (each projecting to ``text_dim``)."""
+
+    def __init__(self, cfg: "StudentConfig") -> None:
+        super().__init__()
+        self.bag, self.seq = BagEncoder(cfg), TextEncoder(cfg)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.bag(ids) + self.seq(ids)
+
+
 class Student(nn.Module):
     """Record arrays -> 128-d L2-normalized taste vector. Same batch-dict interface as the teacher."""
 
@@ -154,7 +207,7 @@ class Student(nn.Module):
         super().__init__()
         self.cfg = cfg
         tcfg = cfg.teacher_shaped()
-        self.text = TextEncoder(cfg)
+        self.text = {"transformer": TextEncoder, "bag": BagEncoder, "hybrid": HybridEncoder}[cfg.text_arch](cfg)
         self.sensory = nn.Sequential(nn.Linear(cfg.lexicon_dim, 128), nn.GELU(), nn.Linear(128, cfg.sensory_dim))
         self.numeric = NumericEncoder(tcfg)
         self.context = ContextEncoder(tcfg)

@@ -189,7 +189,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--text-layers", type=int, default=6,
                        help="top MiniLM layers fine-tuned on real text before training (0 = keep it frozen; "
                             "default 6 = all)")
-        p.add_argument("--text-epochs", type=int, default=3, help="text-encoder fine-tuning epochs (default 3)")
+        epochs = 1 if name == "demo" else 3  # the demo keeps to a few minutes; one epoch gives most of the gain
+        p.add_argument("--text-epochs", type=int, default=epochs,
+                       help=f"text-encoder fine-tuning epochs (default {epochs})")
         p.set_defaults(func=func)
     p = sub.add_parser("evaluate", help="evaluate a checkpoint -> evaluation.json / .png")
     p.add_argument("--checkpoint", required=True)

@@ -65,7 +65,7 @@ class TrainConfig:
     real_weight: float = 0.5
     real_views: int = 2  # random sentence splits per training review beyond its odd/even halves (augmentation)
     review_aux_weight: float = 0.5  # heads for a review's rating and roast level (training reviews' labels)
-    text_block_weight: float = 0.0  # InfoNCE of real pairs on the text block alone (deep supervision)
+    text_block_weight: float = 1.0  # InfoNCE of real pairs on the text block alone (deep supervision)
     use_real_reviews: bool = True
     records: str | None = None  # a bring-your-own records file (JSON lines, see records_file)
     records_weight: float = 1.0
