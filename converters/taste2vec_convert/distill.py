@@ -130,7 +130,7 @@ def recombined_review_texts(reviews, n: int, seed: int = 0, k: tuple[int, int] =
     """``n`` unlabeled review-like texts: 1 to 4 sentences drawn from the training reviews (mostly from one review,
     sometimes mixed from two), for the teacher to label. The student then learns the teacher's text function on far
     more prose than the 1,199 training reviews, without a single test review."""
-    from taste2vec_reference.text_tuning import split_sentences
+    from taste2vec_reference.real_data import split_sentences
 
     per_review = [s for r in reviews if (s := split_sentences(r.text))]
     if not per_review or n <= 0:

@@ -27,6 +27,11 @@ CQI_METRICS = {"Aroma": "aroma", "Flavor": "flavor", "Aftertaste": "aftertaste",
 _SENT = re.compile(r"(?<=[.;!?])\s+")
 
 
+def split_sentences(text: str) -> list[str]:
+    """A review's sentences (split after . ; ! ?), empty pieces dropped."""
+    return [s for s in _SENT.split(text.strip()) if s]
+
+
 def split_of(key: str, val: float = 0.15, test: float = 0.15) -> str:
     """Stable split from a coffee key (sha256, not Python's salted hash)."""
     u = int(hashlib.sha256(key.encode("utf-8")).hexdigest()[:8], 16) / 0xFFFFFFFF
@@ -48,7 +53,7 @@ class Review:
 
     def halves(self) -> tuple[str, str] | None:
         """Two disjoint halves of the review's sentences (odd / even), standing for two tastings."""
-        sents = [s for s in _SENT.split(self.text.strip()) if s]
+        sents = split_sentences(self.text)
         if len(sents) < 2:
             return None
         return " ".join(sents[0::2]), " ".join(sents[1::2])

@@ -33,6 +33,7 @@ from tqdm.auto import tqdm
 
 from .checkpoint import _atomic_write, sha256_file
 from .model import TEXT_ENCODER_FILE, TEXT_ENCODER_FORMAT, TextFeaturizer, mean_pool
+from .real_data import split_sentences
 
 N_LAYERS = 6  # all-MiniLM-L6-v2
 
@@ -66,12 +67,6 @@ class TextPair:
     a: str
     b: str
     group: str  # pairs of one group are not each other's negatives
-
-
-def split_sentences(text: str) -> list[str]:
-    from .real_data import _SENT
-
-    return [s for s in _SENT.split(text.strip()) if s]
 
 
 def random_views(sentences: Sequence[str], rng: np.random.Generator) -> tuple[str, str] | None:

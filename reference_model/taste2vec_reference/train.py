@@ -234,8 +234,8 @@ def build_training_data(cfg: TrainConfig, world: TasteWorld, featurizer: TextFea
     real: Groups = []
     rating = roast = None
     if cfg.use_real_reviews:
-        from .real_data import ROAST_LEVELS, load_reviews
-        from .text_tuning import random_views, split_sentences
+        from .real_data import ROAST_LEVELS, load_reviews, split_sentences
+        from .text_tuning import random_views
 
         try:
             reviews = [r for r in load_reviews() if r.split == "train" and r.halves()]
