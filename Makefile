@@ -6,7 +6,9 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-toolkit-dev
 OUT ?= runs/demo
 MODEL_DIR ?= runs/model
-BUNDLE := taste2vec-edge-1.3.0
+BUNDLE := taste2vec-edge-1.4.0
+# the manifest's creation time: fixed per release, so a rebuild writes the same bytes
+BUNDLE_CREATED := 2026-11-26T00:00:00Z
 SHIPPED := sdk/taste2vec/models
 
 .PHONY: demo test jvm-test model bench bench-arm lexicon onnx-tf-check clean help
@@ -43,13 +45,14 @@ test: $(STAMP)
 jvm-test: $(STAMP)
 	PY=$(PY) android_demo/taste2vec-core/jvm-test.sh
 
-# Deterministic rebuild of the committed default bundle (fixed seeds, 2 torch threads). Prints the variant
-# table, compares the rebuild with the committed bundle (identical files, or the documented tolerance), then
-# installs it into $(SHIPPED).
+# Deterministic rebuild of the committed default bundle: fixed seeds, 2 torch threads, and the floating-point
+# paths pinned (the command lines set taste2vec_reference.determinism.PINNED_ENV before loading torch), so the
+# bytes are the same on any x86-64 CPU. Prints the variant table, compares the rebuild with the committed bundle
+# (identical files, or the documented tolerance), then installs it into $(SHIPPED).
 model: $(STAMP)
 	$(PY) -m taste2vec_reference train --out $(MODEL_DIR)/teacher --no-resume $(if $(RECORDS),--records $(RECORDS))
 	$(PY) -m taste2vec_convert export --checkpoint $(MODEL_DIR)/teacher/checkpoint --out $(MODEL_DIR)/export \
-		--registry $(MODEL_DIR)/registry --no-resume
+		--registry $(MODEL_DIR)/registry --no-resume --created $(BUNDLE_CREATED)
 	-test -d $(SHIPPED)/$(BUNDLE) && $(PY) -m taste2vec_convert compare $(SHIPPED)/$(BUNDLE) $(MODEL_DIR)/export/bundles/$(BUNDLE)
 	$(PY) -m taste2vec_convert install $(MODEL_DIR)/export/bundles/$(BUNDLE) --models-dir $(SHIPPED)
 	$(PY) -m taste2vec_convert catalog --bundle $(SHIPPED)/$(BUNDLE) --out sdk/taste2vec/assets/demo_catalog.json

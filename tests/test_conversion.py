@@ -20,8 +20,8 @@ from taste2vec_reference.synthetic import TasteWorld, WorldConfig
 from taste2vec_reference.train import make_pool, model_config_for
 
 BUCKETS = (8, 16)
-TINY = DistillConfig(steps=30, batch=32, vocab_size=6000, buckets=BUCKETS, n_layers=1, d_model=32,
-                     checkpoint_every=10, log_every=1)
+TINY = DistillConfig(steps=30, batch=32, vocab_size=6000, buckets=BUCKETS, text_arch="transformer", n_layers=1,
+                     d_model=32, bigram_buckets=0, checkpoint_every=10, log_every=1)
 
 
 @pytest.fixture(scope="module")

@@ -40,8 +40,9 @@ def test_pairs_mask_same_coffee_negatives():
     other_coffees = pair_loss(za, zb, ["x", "z", "y"], 0.05)
     assert torch.isfinite(same_coffee) and same_coffee < 0.5 * other_coffees  # not punished as a negative
     repeat = [Review("k", "A. B.", None, None, "", "train"), Review("k", "C. D.", None, None, "", "train")]
-    pairs = real_pairs(repeat, 0, np.random.default_rng(0), TextTuneConfig())
+    pairs = real_pairs(repeat, 0, np.random.default_rng(0), TextTuneConfig(repeat_reviews=True))
     assert [(p.a, p.b) for p in pairs] == [("A.", "B."), ("C.", "D."), ("A. B.", "C. D.")]
+    assert len(real_pairs(repeat, 0, np.random.default_rng(0), TextTuneConfig())) == 2  # halves only (default)
     assert {p.group for p in pairs} == {"k"}
 
 

@@ -103,3 +103,35 @@ def test_review_heads_skip_missing_labels_and_groups_pair_within_a_group(lexicon
     assert sorted(gi.tolist()) == [0, 2]  # the one-row group never pairs
     for g, x, y in zip(gi, a, b):
         assert x != y and x in groups[g] and y in groups[g]
+
+
+def test_text_skip_path_carries_text_only_records_and_old_configs_load_without_it(lexicon):
+    from taste2vec_reference.model import Taste2Vec, Taste2VecConfig
+    from taste2vec_reference.train import model_config_for
+    from taste2vec_convert.student import Student, StudentConfig
+
+    cfg = model_config_for(lexicon)
+    assert cfg.text_skip
+    old = cfg.to_dict()
+    del old["text_skip"]  # a checkpoint written before the skip path
+    assert Taste2VecConfig.from_dict(old).text_skip is False and Taste2Vec(Taste2VecConfig.from_dict(old)).text_skip is None
+    torch.manual_seed(0)
+    model = Taste2Vec(cfg).eval()
+    n = 4
+    batch = {"text_features": torch.randn(n, 384), "lexicon": torch.zeros(n, cfg.lexicon_dim),
+             "metrics": torch.zeros(n, cfg.num_metrics), "metrics_mask": torch.zeros(n, cfg.num_metrics),
+             "context": torch.zeros(n, cfg.context_steps, cfg.context_width),
+             "context_mask": torch.zeros(n, cfg.context_steps)}
+    no_text = {**batch, "text_features": torch.zeros(n, 384), "metrics": torch.ones(n, cfg.num_metrics),
+               "metrics_mask": torch.ones(n, cfg.num_metrics)}
+    with torch.no_grad():
+        before, before_nt = model.raw(batch), model.raw(no_text)
+        skip = model.text_skip(model.text_proj(batch["text_features"]))
+        model.text_skip.weight.zero_()
+        after, after_nt = model.raw(batch), model.raw(no_text)
+    assert torch.allclose(before - after, skip, atol=1e-5) and skip.abs().max() > 0.01
+    assert torch.equal(before_nt, after_nt)  # records without text never see the skip path
+    torch.manual_seed(1)
+    teacher = Taste2Vec(cfg)
+    student = Student.from_teacher(teacher, StudentConfig.from_teacher(cfg, vocab_size=100, buckets=(8,)))
+    assert torch.equal(student.text_skip.weight, teacher.text_skip.weight)

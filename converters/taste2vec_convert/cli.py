@@ -2,8 +2,8 @@
 
     taste2vec-convert export --checkpoint runs/model/teacher/checkpoint --out runs/model/export \\
         --registry runs/registry [--install sdk/taste2vec/models]
-    taste2vec-convert verify sdk/taste2vec/models/taste2vec-edge-1.3.0
-    taste2vec-convert install runs/model/export/bundles/taste2vec-edge-1.3.0   # -> sdk/taste2vec/models (default)
+    taste2vec-convert verify sdk/taste2vec/models/taste2vec-edge-1.4.0
+    taste2vec-convert install runs/model/export/bundles/taste2vec-edge-1.4.0   # -> sdk/taste2vec/models (default)
     taste2vec-convert compare BUNDLE_A BUNDLE_B        # same files? if not, how close are the vectors
     taste2vec-convert registry list|show|register --root runs/registry ...
     taste2vec-convert onnx-tf-check                     # shows why the onnx-tf route is unusable here
@@ -19,15 +19,15 @@ import shutil
 import sys
 from pathlib import Path
 
+from taste2vec_reference.determinism import pin_environment, pin_torch
+
 
 def cmd_export(args) -> int:
-    import torch
-
     from .distill import DistillConfig
     from .export import ExportConfig, ExportError, export
 
-    torch.set_num_threads(args.threads)
-    cfg = ExportConfig(name=args.name, version=args.version, include_onnx=args.include_onnx,
+    pin_torch(args.threads)
+    cfg = ExportConfig(name=args.name, version=args.version or ExportConfig.version, include_onnx=args.include_onnx,
                        distill=DistillConfig(seed=args.seed, steps=args.steps), created=args.created,
                        real_data=not args.no_real)
     try:
@@ -137,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--registry", help="registry folder to register the bundle in")
     p.add_argument("--install", help="also copy the bundle into this SDK models folder as the default")
     p.add_argument("--name", default="taste2vec-edge")
-    p.add_argument("--version", default="1.3.0")
+    p.add_argument("--version", help="bundle version (default: the toolkit's current release)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--steps", type=int, default=800, help="distillation steps (default 800)")
     p.add_argument("--threads", type=int, default=2, help="torch threads (fixed for reproducibility; default 2)")
@@ -176,6 +176,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The command line; run as a program (``argv`` None) it first pins the floating-point paths
+    (:mod:`taste2vec_reference.determinism`)."""
+    if argv is None:
+        pin_environment()
     args = build_parser().parse_args(argv)
     if args.command == "registry" and args.action == "register" and not args.bundle:
         print("error: registry register needs --bundle", file=sys.stderr)

@@ -24,6 +24,7 @@ from taste2vec.lexicon import SensoryLexicon, default_lexicon_path
 from taste2vec.registry import ModelRegistry
 from taste2vec.runtime import TasteModel
 from taste2vec_reference.checkpoint import featurizer_for, load_checkpoint, sha256_file
+from taste2vec_reference.determinism import is_pinned, pinned_state
 from taste2vec_reference.evaluate import EvalData, baseline_results, build_eval_data, evaluate_model, real_metrics, \
     real_table, records_metrics
 from taste2vec_reference.synthetic import TasteWorld
@@ -47,7 +48,7 @@ class ExportError(RuntimeError):
 @dataclass
 class ExportConfig:
     name: str = "taste2vec-edge"
-    version: str = "1.3.0"
+    version: str = "1.4.0"
     distill: DistillConfig = field(default_factory=DistillConfig)
     variants: tuple[str, ...] = VARIANTS
     thresholds: Thresholds = field(default_factory=Thresholds)
@@ -224,12 +225,15 @@ def export(cfg: ExportConfig, checkpoint: str | Path, out_dir: str | Path, regis
                           "scaling are in the graph); context snapshots encoded per record_spec.json, left-padded to "
                           f"{student.cfg.context_steps} steps with a mask", "bucket_rule": "smallest bucket >= tokens"},
         "quantization": {"variant": chosen.name, "description": VARIANT_DOC[chosen.name]},
-        "parity": {k: v for k, v in chosen.to_dict().items() if k not in ("ops", "latency_ms", "name")},
+        # measured with XNNPACK on this CPU: rounded so last-bit kernel differences between CPUs rarely show
+        "parity": {k: round(v, 5) if isinstance(v, float) else v
+                   for k, v in chosen.to_dict().items() if k not in ("ops", "latency_ms", "name")},
         "ops": chosen.ops,
         "quality": {"student": _brief(q_student), "teacher": _brief(q_teacher)},
         "architecture": student.cfg.to_dict(),
         "source": {"teacher_checkpoint_sha256": teacher_sha, "teacher_text_encoder": teacher.cfg.text_encoder,
-                   "distill_config": cfg.distill.to_dict()},
+                   "distill_config": cfg.distill.to_dict(),
+                   "pinned_math": is_pinned(), "math_env": pinned_state()},
         "versions": _tool_versions(),
         "golden": {"file": GOLDEN_FILE, "cases": len(golden["cases"]), "producer": golden["producer"],
                    "embedding_max_abs_diff": golden["tolerance"]["embedding_max_abs_diff"]},

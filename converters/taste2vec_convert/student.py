@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from taste2vec.preprocess import INPUT_NAMES
-from taste2vec_reference.model import ContextEncoder, NumericEncoder, Taste2Vec, Taste2VecConfig
+from taste2vec_reference.model import ContextEncoder, NumericEncoder, Taste2Vec, Taste2VecConfig, fuse
 
 MODALITIES = Taste2Vec.MODALITIES
 # the graph's input names are the SDK preprocessing's tensor names (one definition)
@@ -61,6 +61,7 @@ class StudentConfig:
     context_layers: int = 2
     fusion_hidden: int = 256
     embed_dim: int = 128
+    text_skip: bool = False  # the teacher's linear text -> 128 path beside the fusion MLP
     log1p_metrics: list[int] = field(default_factory=list)
     record_spec_version: str = "1.0.0"
     lexicon_version: str = "1.0.0"
@@ -87,7 +88,8 @@ class StudentConfig:
         return cls(lexicon_dim=t.lexicon_dim, num_metrics=t.num_metrics, context_width=t.context_width,
                    context_steps=t.context_steps, sensory_dim=t.sensory_dim, numeric_dim=t.numeric_dim,
                    context_hidden=t.context_hidden, context_layers=t.context_layers,
-                   fusion_hidden=t.fusion_hidden, embed_dim=t.embed_dim, log1p_metrics=list(t.log1p_metrics),
+                   fusion_hidden=t.fusion_hidden, embed_dim=t.embed_dim, text_skip=t.text_skip,
+                   log1p_metrics=list(t.log1p_metrics),
                    record_spec_version=t.record_spec_version, lexicon_version=t.lexicon_version, **overrides)
 
     def teacher_shaped(self) -> Taste2VecConfig:
@@ -214,6 +216,7 @@ class Student(nn.Module):
         fused = cfg.text_dim + cfg.sensory_dim + cfg.numeric_dim + cfg.context_hidden
         self.fusion = nn.Sequential(nn.Linear(fused, cfg.fusion_hidden), nn.GELU(),
                                     nn.Linear(cfg.fusion_hidden, cfg.embed_dim))
+        self.text_skip = nn.Linear(cfg.text_dim, cfg.embed_dim, bias=False) if cfg.text_skip else None
 
     @classmethod
     def from_teacher(cls, teacher: Taste2Vec, cfg: StudentConfig) -> "Student":
@@ -226,6 +229,8 @@ class Student(nn.Module):
         sf = [m for m in s.fusion if isinstance(m, nn.Linear)]
         for a, b in zip(sf, tf):
             a.load_state_dict(b.state_dict())
+        if s.text_skip is not None and teacher.text_skip is not None:
+            s.text_skip.load_state_dict(teacher.text_skip.state_dict())
         return s
 
     def branches(self, batch: dict[str, torch.Tensor], keep: dict[str, torch.Tensor] | None = None
@@ -249,8 +254,11 @@ class Student(nn.Module):
 
     def raw(self, batch: dict[str, torch.Tensor], keep: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
         """The 128-d fusion output before L2 normalization."""
-        parts = self.branches(batch, keep)
-        return self.fusion(torch.cat([parts[m] for m in MODALITIES], dim=-1))
+        return self.fuse(self.branches(batch, keep))
+
+    def fuse(self, parts: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The 128-d output from the modality blocks (as the teacher's :func:`fuse`)."""
+        return fuse(self.fusion, self.text_skip, [parts[m] for m in MODALITIES])
 
     def forward(self, batch: dict[str, torch.Tensor], keep: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
         z = self.raw(batch, keep)

@@ -44,6 +44,7 @@ class Taste2VecConfig:
     fusion_hidden: int = 256
     embed_dim: int = 128
     dropout: float = 0.1
+    text_skip: bool = True  # a linear path text block -> 128 beside the fusion MLP (keeps what the text says)
     n_intensities: int = 10
     n_categories: int = 10
     n_roast_levels: int = 5
@@ -59,6 +60,7 @@ class Taste2VecConfig:
     @classmethod
     def from_dict(cls, d: dict) -> "Taste2VecConfig":
         known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
+        known.setdefault("text_skip", False)  # checkpoints from before the text skip path
         return cls(**known)
 
 
@@ -208,6 +210,7 @@ class Taste2Vec(nn.Module):
         fused = cfg.text_dim + cfg.sensory_dim + cfg.numeric_dim + cfg.context_hidden
         self.fusion = nn.Sequential(nn.Linear(fused, cfg.fusion_hidden), nn.GELU(), nn.Dropout(cfg.dropout),
                                     nn.Linear(cfg.fusion_hidden, cfg.embed_dim))
+        self.text_skip = nn.Linear(cfg.text_dim, cfg.embed_dim, bias=False) if cfg.text_skip else None
         self.intensity_head = nn.Linear(cfg.embed_dim, cfg.n_intensities)
         self.category_head = nn.Linear(cfg.embed_dim, cfg.n_categories)
         self.review_head = nn.Linear(cfg.embed_dim, 1 + cfg.n_roast_levels)  # real reviews: rating, roast level
@@ -239,10 +242,20 @@ class Taste2Vec(nn.Module):
             self.numeric(batch["metrics"], metrics_mask) * pres["numeric"],
             self.context(batch["context"], context_mask),
         ]
-        return self.fusion(torch.cat(parts, dim=-1))
+        return fuse(self.fusion, self.text_skip, parts)
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
+
+
+def fuse(fusion: nn.Module, text_skip: nn.Module | None, parts: list[torch.Tensor]) -> torch.Tensor:
+    """The 128-d output from the modality blocks (text first): the fusion MLP, plus the linear text skip path.
+
+    The skip lets a text-only record (a real review) keep the text block's discrimination, which the MLP shared
+    with the synthetic objectives otherwise compresses (dev test split: text block R@10 0.77, fused output 0.69).
+    """
+    out = fusion(torch.cat(parts, dim=-1))
+    return out if text_skip is None else out + text_skip(parts[0])
 
 
 def init_scaler(model: Taste2Vec, metrics: torch.Tensor, mask: torch.Tensor) -> None:

@@ -34,6 +34,7 @@ from tqdm.auto import tqdm
 from .checkpoint import _atomic_write, sha256_file
 from .model import TEXT_ENCODER_FILE, TEXT_ENCODER_FORMAT, TextFeaturizer, mean_pool
 from .real_data import split_sentences
+from .determinism import portable_adamw
 
 N_LAYERS = 6  # all-MiniLM-L6-v2
 
@@ -44,14 +45,16 @@ class TextTuneConfig:
 
     seed: int = 0
     layers: int = N_LAYERS  # top transformer layers trained (0 = no tuning; 6 = all of MiniLM's layers)
-    epochs: int = 3
+    # 2 epochs on the fixed odd/even halves: dev test R@10 0.754 in 216 s, vs 0.726 in 475 s for 3 epochs with
+    # fresh random splits + repeat-review pairs (same validation R@10 0.699); the teacher on it: 0.778 vs 0.750
+    epochs: int = 2
     batch: int = 32
     lr: float = 3e-5
     warmup: float = 0.1  # share of steps
     temperature: float = 0.05
     max_tokens: int = 128
-    repeat_reviews: bool = True
-    random_splits: bool = True
+    repeat_reviews: bool = False  # also pair two reviews of one coffee
+    random_splits: bool = False  # fresh random sentence splits each epoch instead of the odd/even halves
     synthetic_pairs: int = 0  # synthetic coffee pairs per epoch (0 = none)
 
     def to_dict(self) -> dict[str, Any]:
@@ -178,7 +181,7 @@ def tune_text_encoder(cfg: TextTuneConfig, out_dir: str | Path, reviews=None, wo
               for e in range(cfg.epochs)]
     steps_per_epoch = [len(p) // cfg.batch for p in epochs]
     total = sum(steps_per_epoch)
-    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.01)
+    opt = portable_adamw(params, lr=cfg.lr, weight_decay=0.01)
     warm = max(1, int(cfg.warmup * total))
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min((s + 1) / warm, max(0.0, (total - s) / max(1, total - warm))))
     history: list[dict[str, float]] = [{"epoch": 0, "val_recall@10": val_recall(featurizer, val)}]

@@ -42,6 +42,7 @@ from .model import TEXT_ENCODER_FILE, Taste2Vec, Taste2VecConfig, TextFeaturizer
     preference_loss
 from .synthetic import TRUTH_METRICS, TasteWorld, WorldConfig
 from .text_tuning import TextTuneConfig
+from .determinism import portable_adamw
 
 
 @dataclass
@@ -343,7 +344,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = True, progress: 
         featurizer = prepare_text_encoder(cfg, out, world, progress)
         data = build_training_data(cfg, world, featurizer, extractor)
     model = Taste2Vec(model_config_for(lexicon, tuned=featurizer is not None and featurizer.tuned))
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    opt = portable_adamw(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     gen = torch.Generator().manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     start, history = 0, []

@@ -41,6 +41,7 @@ from taste2vec_reference.checkpoint import load_checkpoint, save_checkpoint
 from taste2vec_reference.evaluate import preference_auc
 from taste2vec_reference.model import TextFeaturizer, preference_loss
 from taste2vec_reference.train import Pool, make_pool
+from taste2vec_reference.determinism import portable_adamw
 
 
 @dataclass(frozen=True)
@@ -115,7 +116,7 @@ def finetune(checkpoint: str | Path, events: Sequence[Mapping[str, Any]], item_r
     with torch.no_grad():
         z_before = before(pool.all())
     auc_before = preference_auc(_item_embeddings(before, pool, per_item), test_u, cfg.support)["auc"]
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.0)
+    opt = portable_adamw(model.parameters(), lr=cfg.lr, weight_decay=0.0)
     model.train()
     history = []
     n_rec = len(records)

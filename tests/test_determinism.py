@@ -1,0 +1,89 @@
+"""The pinned floating-point paths: which variables, when they apply, and that the command lines set them."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from taste2vec_reference.determinism import PINNED_ENV, is_pinned, pin_environment, pinned_state
+
+
+def test_pin_environment_sets_what_is_missing_and_keeps_overrides():
+    env = {"MKL_CBWR": "AVX2", "PATH": "/bin"}
+    added = pin_environment(env)
+    assert "MKL_CBWR" not in added and env["MKL_CBWR"] == "AVX2"  # the user's choice is kept
+    assert set(added) == set(PINNED_ENV) - {"MKL_CBWR"}
+    assert env["ATEN_CPU_CAPABILITY"] == PINNED_ENV["ATEN_CPU_CAPABILITY"] and env["PATH"] == "/bin"
+    assert not is_pinned(env)
+    env["MKL_CBWR"] = PINNED_ENV["MKL_CBWR"]
+    assert is_pinned(env) and pinned_state(env) == PINNED_ENV
+    assert pin_environment(env) == []
+
+
+def test_pinning_after_torch_loaded_is_refused(monkeypatch):
+    import torch  # noqa: F401  (loaded: a late pin would silently not apply)
+
+    monkeypatch.delenv("MKL_CBWR", raising=False)
+    with pytest.raises(RuntimeError, match="after .*torch.* MKL_CBWR"):
+        pin_environment()
+
+
+@pytest.mark.parametrize("module", ["taste2vec_reference", "taste2vec_convert"])
+def test_command_lines_pin_before_loading_torch(module, tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in PINNED_ENV}
+    code = (f"import sys, os, json; sys.argv = ['x', '--help']\n"
+            f"from {module}.cli import main\n"
+            f"try:\n    main()\nexcept SystemExit:\n    pass\n"
+            f"print(json.dumps({{k: os.environ.get(k) for k in {sorted(PINNED_ENV)!r}}}))")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == PINNED_ENV
+
+
+def test_a_library_call_with_arguments_does_not_touch_the_environment(monkeypatch):
+    from taste2vec_reference.cli import main
+
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert "ONEDNN_MAX_CPU_ISA" not in os.environ
+
+
+def test_portable_adamw_follows_torch_adamw_and_resumes_from_its_state():
+    import torch
+
+    from taste2vec_reference.determinism import portable_adamw
+
+    def run(make, steps=25, state=None, seed=1):
+        torch.manual_seed(0)
+        net = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.GELU(), torch.nn.Linear(16, 4))
+        opt = make(net.parameters())
+        if state is not None:
+            net.load_state_dict(state[0])
+            opt.load_state_dict(state[1])
+        g = torch.Generator().manual_seed(seed)
+        for _ in range(steps):
+            x = torch.randn(32, 8, generator=g)
+            loss = (net(x) - x[:, :4]).pow(2).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        return net, opt
+
+    ref, _ = run(lambda p: torch.optim.AdamW(p, lr=1e-2, weight_decay=0.05))
+    ours, opt = run(lambda p: portable_adamw(p, lr=1e-2, weight_decay=0.05))
+    for a, b in zip(ref.parameters(), ours.parameters()):
+        assert torch.allclose(a, b, atol=1e-5), (a - b).abs().max()
+    assert int(opt.state_dict()["state"][0]["step"]) == 25
+    # a saved optimizer state resumes: 25 + 10 steps == 25 steps, save, load, 10 steps
+    state = (copy.deepcopy(ours.state_dict()), copy.deepcopy(opt.state_dict()))
+    resumed, _ = run(lambda p: portable_adamw(p, lr=1e-2, weight_decay=0.05), steps=10, state=copy.deepcopy(state), seed=2)
+    again, _ = run(lambda p: portable_adamw(p, lr=1e-2, weight_decay=0.05), steps=10, state=copy.deepcopy(state), seed=2)
+    fresh, _ = run(lambda p: portable_adamw(p, lr=1e-2, weight_decay=0.05), steps=10, seed=2)
+    assert all(torch.equal(a, b) for a, b in zip(resumed.parameters(), again.parameters()))
+    assert not all(torch.equal(a, b) for a, b in zip(resumed.parameters(), fresh.parameters()))  # the loaded state was used
