@@ -45,10 +45,14 @@ test: $(STAMP)
 jvm-test: $(STAMP)
 	PY=$(PY) android_demo/taste2vec-core/jvm-test.sh
 
-# Deterministic rebuild of the committed default bundle: fixed seeds, 2 torch threads, and the floating-point
-# paths pinned (the command lines set taste2vec_reference.determinism.PINNED_ENV before loading torch), so the
-# bytes are the same on any x86-64 CPU. Prints the variant table, compares the rebuild with the committed bundle
-# (identical files, or the documented tolerance), then installs it into $(SHIPPED).
+# Deterministic rebuild of the committed default bundle: fixed seeds, 2 torch threads, deterministic algorithms,
+# a portable optimizer and pinned numpy/TF paths (taste2vec_reference/determinism.py). STRICT_MATH=1 also pins
+# PyTorch's and MKL's kernels, so the bytes are the same on any x86-64 CPU, at several times the run time.
+# Prints the variant table, compares the rebuild with the committed bundle (identical files, or the documented
+# tolerance), then installs it into $(SHIPPED).
+ifdef STRICT_MATH
+export TASTE2VEC_STRICT_MATH := 1
+endif
 model: $(STAMP)
 	$(PY) -m taste2vec_reference train --out $(MODEL_DIR)/teacher --no-resume $(if $(RECORDS),--records $(RECORDS))
 	$(PY) -m taste2vec_convert export --checkpoint $(MODEL_DIR)/teacher/checkpoint --out $(MODEL_DIR)/export \

@@ -6,6 +6,7 @@
     taste2vec-reference generate --labelled --users 60 -o my_app.jsonl   # a records file from the synthetic world
     taste2vec-reference evaluate --checkpoint runs/ref/checkpoint --out runs/ref
     taste2vec-reference demo --out runs/demo                  # data -> train -> evaluate -> table
+    taste2vec-reference repro-check                           # same bytes natively and on emulated Intel CPUs?
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import time
 from pathlib import Path
 
 from .determinism import BUILD_THREADS, pin_environment, pin_torch
+from .repro_check import DEFAULT_CPUS
 
 
 def _world(args):
@@ -158,6 +160,29 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def cmd_repro_run(args) -> int:
+    from .repro_check import mini_build
+
+    pin_torch()
+    print(json.dumps(mini_build(args.out, args.steps)))
+    return 0
+
+
+def cmd_repro_check(args) -> int:
+    from .repro_check import ReproCheckError, repro_check
+
+    try:
+        res = repro_check(args.out, args.cpu if args.cpu is not None else DEFAULT_CPUS, args.steps, args.timeout,
+                          strict=not args.portable_only)
+    except ReproCheckError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    Path(args.out).mkdir(parents=True, exist_ok=True)
+    (Path(args.out) / "repro_check.json").write_text(json.dumps(res, indent=1) + "\n", encoding="utf-8")
+    print("identical on every CPU" if res["identical"] else "DIFFERENT bytes: the build is not reproducible here")
+    return 0 if res["identical"] else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="taste2vec-reference", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -204,6 +229,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="output folder (default: the checkpoint's parent)")
     p.add_argument("--no-real", action="store_true")
     p.set_defaults(func=cmd_evaluate)
+    p = sub.add_parser("repro-check", help="a tiny training run natively and under qemu-x86_64 as other CPUs: "
+                                           "same bytes? (exit 1 if not)")
+    p.add_argument("--cpu", action="append", help=f"a qemu CPU model, repeatable (default: {' '.join(DEFAULT_CPUS)})")
+    p.add_argument("--steps", type=int, default=20)
+    p.add_argument("--timeout", type=float, default=1800.0, help="seconds per run (default 1800)")
+    p.add_argument("--portable-only", action="store_true",
+                   help="only the always-on pins, not TASTE2VEC_STRICT_MATH (shows what strict mode is for)")
+    p.add_argument("--out", default="runs/repro-check")
+    p.set_defaults(func=cmd_repro_check)
+    p = sub.add_parser("repro-run", help=argparse.SUPPRESS)  # one run of repro-check (prints its hashes)
+    p.add_argument("--out", required=True)
+    p.add_argument("--steps", type=int, default=20)
+    p.set_defaults(func=cmd_repro_run)
     return ap
 
 
