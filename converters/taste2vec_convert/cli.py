@@ -27,9 +27,9 @@ def cmd_export(args) -> int:
     from .export import ExportConfig, ExportError, export
 
     pin_torch(args.threads)
+    distill_cfg = DistillConfig(seed=args.seed, **({"steps": args.steps} if args.steps else {}))
     cfg = ExportConfig(name=args.name, version=args.version or ExportConfig.version, include_onnx=args.include_onnx,
-                       distill=DistillConfig(seed=args.seed, steps=args.steps), created=args.created,
-                       real_data=not args.no_real)
+                       distill=distill_cfg, created=args.created, real_data=not args.no_real)
     try:
         res = export(cfg, args.checkpoint, args.out, registry=args.registry, progress=not args.quiet,
                      resume=not args.no_resume)
@@ -139,7 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", default="taste2vec-edge")
     p.add_argument("--version", help="bundle version (default: the toolkit's current release)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--steps", type=int, default=800, help="distillation steps (default 800)")
+    p.add_argument("--steps", type=int, help="distillation steps (default: DistillConfig's, 3000)")
     p.add_argument("--threads", type=int, default=2, help="torch threads (fixed for reproducibility; default 2)")
     p.add_argument("--created", help="creation time written to the manifest (default: now)")
     p.add_argument("--include-onnx", action="store_true", help="put model.onnx into the bundle too")

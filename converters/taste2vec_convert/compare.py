@@ -1,8 +1,8 @@
 """Compare two bundles: byte-identical files, or (if the models differ) how close their vectors are.
 
-Used by ``make model`` to check a rebuild against the committed bundle. ``created`` in the manifest always
-differs and is ignored. When model files differ (training is bit-reproducible on one machine and thread
-count, not across CPUs), the documented tolerance is: mean cosine >= 0.99 between the two models' vectors
+Used by ``make model`` to check a rebuild against the committed bundle. ``created`` in the manifest is ignored.
+When model files differ (training is bit-reproducible on one CPU kind and thread count; across CPUs only with
+``STRICT_MATH=1``, see ``taste2vec_reference.determinism``), the documented tolerance is: mean cosine >= 0.99 between the two models' vectors
 on 200 held-out synthetic records, with the same signatures and preprocessing files.
 """
 
