@@ -2,8 +2,8 @@
 
 Used by ``make model`` to check a rebuild against the committed bundle. ``created`` in the manifest is ignored.
 When model files differ (training is bit-reproducible on one CPU kind and thread count; across CPUs only with
-``STRICT_MATH=1``, see ``taste2vec_reference.determinism``), the documented tolerance is: mean cosine >= 0.99 between the two models' vectors
-on 200 held-out synthetic records, with the same signatures and preprocessing files.
+``STRICT_MATH=1``, see ``taste2vec_reference.determinism``), the documented tolerance is: mean cosine >= 0.99
+between the two models' vectors on 200 held-out synthetic records, with the same signatures and preprocessing files.
 """
 
 from __future__ import annotations

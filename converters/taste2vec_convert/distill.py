@@ -37,13 +37,13 @@ from taste2vec.lexicon import SensoryLexicon
 from taste2vec.records import TastingRecord
 from taste2vec.tokenizer import WordPieceTokenizer
 from taste2vec_reference.checkpoint import _atomic_write, load_train_state, save_train_state, sha256_file
+from taste2vec_reference.determinism import portable_adamw
 from taste2vec_reference.model import Taste2Vec, TextFeaturizer
 from taste2vec_reference.synthetic import TasteWorld, WorldConfig
 from taste2vec_reference.train import Pool, make_pool, modality_keep, warmup_cosine
 
 from .student import Student, StudentConfig
 from .vocab import train_wordpiece
-from taste2vec_reference.determinism import portable_adamw
 
 STUDENT_FORMAT = "taste2vec.student.checkpoint/1"
 

@@ -32,9 +32,9 @@ from safetensors.torch import save_file
 from tqdm.auto import tqdm
 
 from .checkpoint import _atomic_write, sha256_file
+from .determinism import portable_adamw
 from .model import TEXT_ENCODER_FILE, TEXT_ENCODER_FORMAT, TextFeaturizer, mean_pool
 from .real_data import split_sentences
-from .determinism import portable_adamw
 
 N_LAYERS = 6  # all-MiniLM-L6-v2
 

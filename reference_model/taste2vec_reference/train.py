@@ -38,11 +38,11 @@ from taste2vec.records import TastingRecord
 from taste2vec.spec import default_spec
 
 from .checkpoint import load_checkpoint, load_train_state, save_checkpoint
+from .determinism import portable_adamw
 from .model import TEXT_ENCODER_FILE, Taste2Vec, Taste2VecConfig, TextFeaturizer, info_nce, init_scaler, \
     preference_loss
 from .synthetic import TRUTH_METRICS, TasteWorld, WorldConfig
 from .text_tuning import TextTuneConfig
-from .determinism import portable_adamw
 
 
 @dataclass

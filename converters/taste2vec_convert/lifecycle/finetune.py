@@ -38,10 +38,10 @@ from taste2vec.features import FeatureExtractor
 from taste2vec.lexicon import SensoryLexicon
 from taste2vec.records import TastingRecord
 from taste2vec_reference.checkpoint import load_checkpoint, save_checkpoint
+from taste2vec_reference.determinism import portable_adamw
 from taste2vec_reference.evaluate import preference_auc
 from taste2vec_reference.model import TextFeaturizer, preference_loss
 from taste2vec_reference.train import Pool, make_pool
-from taste2vec_reference.determinism import portable_adamw
 
 
 @dataclass(frozen=True)
