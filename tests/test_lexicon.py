@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import random
+import re
 
 import numpy as np
 import pytest
@@ -106,6 +108,40 @@ def test_tokenizer_and_distance_basics():
     assert [t.text for t in toks] == ["choco", "산미가", "isn't"]
     assert [t.clause for t in toks] == [0, 1, 2]
     assert osa_distance("caramel", "caramle") == 1 and osa_distance("abc", "xyz") == 3
+
+
+def _reference_tokenize(text: str, breaks: frozenset[str]) -> list[tuple]:
+    """Rule 2 written plainly: tokens by the documented regex, a new clause after punctuation or a break word."""
+    latin_or_hangul = re.compile(r"[a-z0-9\u00c0-\u024f]+(?:'[a-z]+)?|[\u1100-\u11ff\u3130-\u318f\uac00-\ud7a3]+")
+    out, clause, prev_end = [], 0, 0
+    for m in latin_or_hangul.finditer(text):
+        if out and any(c in ".,;:!?()[]{}\n·…" for c in text[prev_end:m.start()]):
+            clause += 1
+        if m.group() in breaks:
+            clause += 1
+        out.append((m.group(), m.start(), m.end(), clause, "\uac00" <= m.group()[0] <= "\ud7a3"
+                    or "\u1100" <= m.group()[0] <= "\u11ff" or "\u3130" <= m.group()[0] <= "\u318f"))
+        prev_end = m.end()
+    return out
+
+
+def test_fast_tokenizer_equals_the_plain_rule(lexicon):
+    rng = random.Random(7)
+    pieces = ["bright", "but", "하지만", "산미가", "isn't", "café", "no", "42", "tea-like", "jasmine's", "x"]
+    seps = [" ", ", ", ". ", "!", "(", ")", "\n", "·", "…", "-", "'", "  ", ";", "]"]
+    for _ in range(3000):
+        text = "".join(rng.choice(seps) * rng.randint(0, 1) + rng.choice(pieces) + rng.choice(seps)
+                       for _ in range(rng.randint(0, 12)))
+        got = [tuple(t) for t in tokenize(text, lexicon.clause_breaks)]
+        assert got == _reference_tokenize(text, lexicon.clause_breaks), text
+
+
+def test_top_attributes_skip_ancestors_of_kept_nodes(lexicon):
+    v = lexicon.vector("raspberry, strong jasmine")
+    assert np.count_nonzero(v > 0) == 6  # two leaves, their subcategories and categories
+    # the ancestors (0.75, 0.5, 0.375, 0.25) are left out: their weight came from a kept descendant
+    assert lexicon.top_attributes(v, k=8) == {"Floral > Floral > Jasmine": 1.5, "Fruity > Berry > Raspberry": 1.0}
+    assert lexicon.top_attributes(v, k=1) == {"Floral > Floral > Jasmine": 1.5}
 
 
 def test_matching_is_deterministic(lexicon):

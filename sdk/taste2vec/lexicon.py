@@ -46,6 +46,10 @@ from .errors import Taste2VecError
 
 _TOKEN_RE = re.compile(r"[a-z0-9\u00c0-\u024f]+(?:'[a-z]+)?|[\u1100-\u11ff\u3130-\u318f\uac00-\ud7a3]+")
 _CLAUSE_PUNCT = frozenset(".,;:!?()[]{}\n·…")
+# One pass for tokenize(): group 1 a Latin token, group 2 a Hangul token, group 3 a clause punctuation mark
+# (the same classes as _TOKEN_RE and _CLAUSE_PUNCT; the punctuation is never part of a token).
+_SCAN_RE = re.compile(r"([a-z0-9\u00c0-\u024f]+(?:'[a-z]+)?)|([\u1100-\u11ff\u3130-\u318f\uac00-\ud7a3]+)"
+                      r"|([.,;:!?()\[\]{}\n·…])")
 
 
 def normalize_text(text: str) -> str:
@@ -71,17 +75,23 @@ class Token(NamedTuple):
 def tokenize(normalized: str, clause_breaks: frozenset[str] = frozenset()) -> list[Token]:
     """Split normalized text into tokens and assign clause numbers (see module docs, rule 2)."""
     tokens: list[Token] = []
+    append = tokens.append
+    new = tuple.__new__  # Token(...) without the NamedTuple's Python-level __new__ (hot path)
     clause = 0
-    prev_end = 0
-    for m in _TOKEN_RE.finditer(normalized):
-        start, end = m.span()
-        if tokens and start > prev_end and not _CLAUSE_PUNCT.isdisjoint(normalized[prev_end:start]):
+    punct = False  # a clause punctuation mark since the previous token
+    for m in _SCAN_RE.finditer(normalized):
+        kind = m.lastindex
+        if kind == 3:
+            punct = True
+            continue
+        if punct and tokens:
             clause += 1
-        text = m.group()
+        punct = False
+        text = m.group(kind)
         if text in clause_breaks:
             clause += 1
-        tokens.append(Token(text, start, end, clause, is_hangul(text)))
-        prev_end = end
+        start, end = m.span()
+        append(new(Token, (text, start, end, clause, kind == 2)))
     return tokens
 
 
@@ -210,6 +220,7 @@ class SensoryLexicon:
         self._mod_before_cache: dict[str, float | None] = {}
         self._mod_after_cache: dict[str, float | None] = {}
         self._del_index: dict[str, tuple[int, ...]] | None = None
+        self._tree: tuple[tuple[int, ...], tuple[frozenset[int], ...]] | None = None
         self._deletion_index()  # ~2 ms now rather than on the first unknown word of a user's first record
         self._ancestors = []
         for n in self.nodes:
@@ -266,9 +277,10 @@ class SensoryLexicon:
             found.sort(key=_term_order)
         return tuple(found)
 
-    def _find_term(self, tokens: Sequence[Token], i: int) -> Term | None:
+    def _find_term(self, tokens: Sequence[Token], i: int, candidates: tuple[Term, ...] | None = None
+                   ) -> Term | None:
         tok = tokens[i]
-        for term in self._candidates(tok):
+        for term in self._candidates(tok) if candidates is None else candidates:
             n = len(term.tokens)
             if i + n > len(tokens) or tokens[i + n - 1].clause != tok.clause:
                 continue
@@ -295,14 +307,21 @@ class SensoryLexicon:
         """Match notes and return the attribute-weight vector with the matches behind it."""
         tokens = tokenize(normalize_text(notes), self.clause_breaks)
         spans: list[tuple[int, int, Term, bool]] = []
-        i = 0
-        while i < len(tokens):
-            term = self._find_term(tokens, i)
+        cand_cache, fuzzy_cache = self._cand_cache, self._fuzzy_cache
+        i, n_tok = 0, len(tokens)
+        while i < n_tok:
+            tok = tokens[i]
+            cands = cand_cache.get(tok.text)
+            if cands is None:
+                cands = self._candidates(tok)
+            term = self._find_term(tokens, i, cands) if cands else None
             if term is not None:
                 spans.append((i, i + len(term.tokens), term, False))
                 i += len(term.tokens)
                 continue
-            fz = self._fuzzy(tokens[i])
+            fz = fuzzy_cache.get(tok.text, _MISSING)
+            if fz is _MISSING:
+                fz = self._fuzzy(tok)
             if fz is not None:
                 spans.append((i, i + 1, fz, True))
             i += 1
@@ -310,7 +329,7 @@ class SensoryLexicon:
         for s, e, _, _ in spans:
             for k in range(s, e):
                 in_match[k] = True
-        vec = np.zeros(self.dim, dtype=np.float64)
+        acc = [0.0] * self.dim  # float64 sums, as before; numpy at the end (per-item numpy ops are slow)
         matches = []
         for s, e, term, fuzzy in spans:
             last = tokens[e - 1]
@@ -318,11 +337,11 @@ class SensoryLexicon:
             negated = self._negated(tokens, s, e, rest, in_match)
             intensity = self._intensity(tokens, s, e, rest, in_match)
             w = -1.0 if negated else intensity
-            vec[term.node] += w
+            acc[term.node] += w
             for depth, anc in enumerate(self._ancestors[term.node], start=1):
-                vec[anc] += w * self.decay ** depth
+                acc[anc] += w * self.decay ** depth
             matches.append(Match(term.text, term.node, s, e, w, negated, intensity, fuzzy))
-        np.clip(vec, -self.clip, self.clip, out=vec)
+        vec = np.clip(np.array(acc, dtype=np.float64), -self.clip, self.clip)
         return LexiconMatch(vec.astype(np.float32), tuple(matches), tuple(tokens))
 
     def vector(self, notes: str) -> np.ndarray:
@@ -337,15 +356,29 @@ class SensoryLexicon:
         """
         vec = np.asarray(vector, np.float32)
         nodes = self.nodes
-        order = sorted((int(i) for i in np.flatnonzero(vec > 0)),
-                       key=lambda i: (-vec[i], -nodes[i].path.count(" > "), i))
+        depth, below = self._path_tree()
+        weights = vec.tolist()
+        order = sorted((i for i, w in enumerate(weights) if w > 0), key=lambda i: (-weights[i], -depth[i], i))
         kept: list[int] = []
         for i in order:
-            if not any(nodes[j].path.startswith(nodes[i].path + " > ") for j in kept):
+            if below[i].isdisjoint(kept):
                 kept.append(i)
             if len(kept) == k:
                 break
-        return {nodes[i].path: round(float(vec[i]), 4) for i in kept}
+        return {nodes[i].path: round(weights[i], 4) for i in kept}
+
+    def _path_tree(self) -> tuple[tuple[int, ...], tuple[frozenset[int], ...]]:
+        """Per node: its path depth (count of " > ") and the nodes whose path extends it (built once)."""
+        if self._tree is None:
+            below: list[set[int]] = [set() for _ in self.nodes]
+            for n in self.nodes:
+                parts = n.path.split(" > ")
+                for k in range(1, len(parts)):
+                    up = self._by_path.get(" > ".join(parts[:k]))
+                    if up is not None:
+                        below[up.index].add(n.index)
+            self._tree = (tuple(n.path.count(" > ") for n in self.nodes), tuple(frozenset(b) for b in below))
+        return self._tree
 
     def _after_tokens(self, tokens: Sequence[Token], e: int, window: int, in_match: list[bool]):
         clause = tokens[e - 1].clause

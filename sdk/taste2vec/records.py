@@ -108,10 +108,20 @@ class ContextSnapshot:
                 raise UnknownFieldError(f"{path}.{key}", "unknown context field",
                                         "one of " + ", ".join(known), key)
             values[key] = None if value is None else validate_context_value(known[key], value, f"{path}.{key}")
-        return cls(**values)
+        # every value is validated above (errors name context[index]); skip __post_init__'s second pass
+        names = _SNAPSHOT_FIELDS
+        if not names.issuperset(values):
+            return cls(**values)  # a spec with fields this class lacks: let the constructor say so
+        snap = cls.__new__(cls)
+        for name in names:
+            object.__setattr__(snap, name, values.get(name))
+        return snap
 
     def to_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
+
+
+_SNAPSHOT_FIELDS = frozenset(f.name for f in fields(ContextSnapshot))
 
 
 @dataclass(frozen=True)
@@ -159,7 +169,8 @@ class TastingRecord:
             if value is None:
                 continue  # explicit "not measured"
             clean[key] = validate_metric(spec.metric(key), value)
-        object.__setattr__(self, "metrics", MappingProxyType(dict(sorted(clean.items(), key=lambda kv: names.index(kv[0])))))
+        object.__setattr__(self, "metrics", MappingProxyType(dict(sorted(clean.items(),
+                                                                         key=lambda kv: spec.metric_position(kv[0])))))
         # context
         ctx = self.context
         if ctx is None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -34,7 +34,7 @@ class MetricSpec:
     group: str
     description: str
 
-    @property
+    @cached_property
     def allowed(self) -> str:
         return f"a finite number in [{_fmt(self.min)}, {_fmt(self.max)}] {self.unit}"
 
@@ -53,7 +53,7 @@ class ContextFieldSpec:
     unit: str = ""
     categories: tuple[str, ...] = ()
 
-    @property
+    @cached_property
     def width(self) -> int:
         """Number of feature columns this field occupies in an encoded snapshot."""
         if self.kind == "cyclic":
@@ -62,7 +62,7 @@ class ContextFieldSpec:
             return len(self.categories)
         return 2
 
-    @property
+    @cached_property
     def allowed(self) -> str:
         if self.kind == "categorical":
             return "one of " + ", ".join(repr(c) for c in self.categories)
@@ -83,15 +83,15 @@ class RecordSpec:
     context_max_steps: int
     raw: dict
 
-    @property
+    @cached_property
     def metric_names(self) -> tuple[str, ...]:
         return tuple(m.name for m in self.metrics)
 
-    @property
+    @cached_property
     def num_metrics(self) -> int:
         return len(self.metrics)
 
-    @property
+    @cached_property
     def context_width(self) -> int:
         """Columns of one encoded context snapshot."""
         return sum(f.width for f in self.context_fields)
@@ -100,11 +100,16 @@ class RecordSpec:
     def major(self) -> int:
         return int(self.version.split(".")[0])
 
+    @cached_property
+    def _metric_index(self) -> dict[str, int]:
+        return {m.name: i for i, m in enumerate(self.metrics)}
+
     def metric(self, name: str) -> MetricSpec:
-        for m in self.metrics:
-            if m.name == name:
-                return m
-        raise KeyError(name)
+        return self.metrics[self._metric_index[name]]
+
+    def metric_position(self, name: str) -> int:
+        """The column of metric ``name`` in the metrics vector (KeyError if unknown)."""
+        return self._metric_index[name]
 
     def context_columns(self) -> list[str]:
         """Human-readable names of the encoded context columns, in order."""

@@ -141,7 +141,7 @@ class WordPieceTokenizer:
                 break
         truncated = len(toks) > limit
         toks = toks[:limit]
-        return Encoding(tuple(self._index[t] for t in toks), tuple(toks), truncated)
+        return Encoding(tuple(map(self._index.__getitem__, toks)), tuple(toks), truncated)
 
     def bucket_for(self, n_tokens: int) -> int:
         """The smallest bucket length that holds ``n_tokens`` tokens (the largest if none does)."""
