@@ -16,13 +16,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 from typing import Any, Sequence
 
 from .bundle import ModelBundle, default_bundle_path
 from .curation import Catalog, recommend
 from .embedder import BaseOptions, Embedder, EmbedderOptions
 from .errors import RecordValidationError, Taste2VecError
+from .fileio import parse_json, read_json
 from .golden import compare_golden, sample_records, write_golden
 from .port_golden import write_port_goldens
 from .profile import TasteProfile
@@ -37,15 +37,14 @@ def _embedder(args: argparse.Namespace, **options: Any) -> Embedder:
     return Embedder.create_from_options(EmbedderOptions(base, **options))
 
 
+MAX_INPUT_BYTES = 64 * 1024 * 1024  # a JSON list of records; each record is validated on its own
+
+
 def _read_json(src: str) -> Any:
-    try:
-        text = sys.stdin.read() if src == "-" else Path(src).read_text(encoding="utf-8")
-    except OSError as e:
-        raise UsageError(f"cannot read {src}: {e.strerror or e}") from e
-    try:
-        return json.loads(text)
-    except ValueError as e:
-        raise UsageError(f"{src} is not valid JSON: {e}") from e
+    """JSON from a file or ``-`` (stdin), bounded in size and depth; UsageError otherwise."""
+    if src == "-":
+        return parse_json(sys.stdin.buffer.read(MAX_INPUT_BYTES + 1), UsageError, "stdin", MAX_INPUT_BYTES)
+    return read_json(src, UsageError, "JSON input", MAX_INPUT_BYTES)
 
 
 def _parse_metric(text: str) -> tuple[str, float]:
@@ -69,7 +68,8 @@ def _records_from_args(args: argparse.Namespace) -> tuple[list[Any], bool]:
     if args.metric:
         rec["metrics"] = dict(_parse_metric(m) for m in args.metric)
     if args.context:
-        ctx = json.loads(args.context) if args.context.lstrip().startswith(("[", "{")) else _read_json(args.context)
+        ctx = parse_json(args.context, UsageError, "--context") if args.context.lstrip().startswith(("[", "{")) \
+            else _read_json(args.context)
         rec["context"] = ctx if isinstance(ctx, list) else [ctx]
     return [rec], True
 

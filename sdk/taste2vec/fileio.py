@@ -1,13 +1,110 @@
-"""Small file helpers shared by the registry, the stages file and rollout configs: crash-safe writes and
-versioned JSON documents."""
+"""Small file helpers shared by profiles, the registry, the stages file and rollout configs: bounded JSON
+reading, crash-safe writes, an inter-process lock, and versioned JSON documents.
+
+Everything read from outside is bounded: :func:`read_json` reads at most ``max_bytes`` (a larger file is refused
+without being read whole) and :func:`parse_json` refuses nesting deeper than ``max_depth`` and the non-standard
+constants ``NaN`` / ``Infinity``, with the caller's error type naming the file.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import sys
 import uuid
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
+
+MAX_JSON_BYTES = 16 * 1024 * 1024  # state files (profiles, rollouts, the registry index) are kilobytes
+MAX_JSON_DEPTH = 32  # the deepest document this package writes nests 6 levels
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"non-finite number {name} is not JSON")
+
+
+def json_depth(value: Any) -> int:
+    """Nesting depth of a parsed JSON value (a scalar is 0, ``[]`` is 1), without recursion."""
+    depth, stack = 0, [(value, 0)]
+    while stack:
+        v, d = stack.pop()
+        if isinstance(v, dict):
+            v = list(v.values())
+        if isinstance(v, list):
+            depth = max(depth, d + 1)
+            stack.extend((x, d + 1) for x in v if isinstance(x, (dict, list)))
+    return depth
+
+
+def parse_json(text: str | bytes, error: Callable[[str], Exception], what: str, max_bytes: int = MAX_JSON_BYTES,
+               max_depth: int = MAX_JSON_DEPTH) -> Any:
+    """Parse JSON text with a size and nesting limit; ``error("<what>: ...")`` for anything else than a bounded,
+    standard JSON document (bad UTF-8, syntax, NaN / Infinity, too large, too deep)."""
+    if len(text) > max_bytes:
+        raise error(f"{what}: {len(text)} bytes is more than the {max_bytes} allowed")
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise error(f"{what}: not UTF-8 ({e})") from None
+    try:
+        value = json.loads(text, parse_constant=_reject_constant)
+    except RecursionError:
+        raise error(f"{what}: nested deeper than {max_depth} levels") from None
+    except ValueError as e:  # JSONDecodeError, and integers longer than Python's digit limit
+        raise error(f"{what}: not valid JSON ({e})") from None
+    if json_depth(value) > max_depth:
+        raise error(f"{what}: nested deeper than {max_depth} levels")
+    return value
+
+
+def read_json(path: str | Path, error: Callable[[str], Exception], what: str, max_bytes: int = MAX_JSON_BYTES,
+              max_depth: int = MAX_JSON_DEPTH) -> Any:
+    """:func:`parse_json` of a file, reading no more than ``max_bytes + 1`` bytes of it."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            data = f.read(max_bytes + 1)
+    except OSError as e:
+        raise error(f"{path}: cannot read {what} ({e.strerror or e})") from None
+    return parse_json(data, error, f"{path}: {what}", max_bytes, max_depth)
+
+
+@contextlib.contextmanager
+def file_lock(path: str | Path) -> Iterator[None]:
+    """Hold an exclusive inter-process lock on ``path`` + ``.lock`` (blocking) for a read-modify-write.
+
+    ``fcntl.flock`` on POSIX, ``msvcrt.locking`` on Windows: standard library only, released by the OS if the
+    process dies. The lock file stays (removing it would race with a waiting process).
+    """
+    lock = Path(path).with_name(Path(path).name + ".lock")
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
+            import msvcrt
+
+            while True:
+                try:
+                    msvcrt.locking(fd, msvcrt.LK_LOCK, 1)
+                    break
+                except OSError:
+                    continue
+            try:
+                yield
+            finally:
+                os.lseek(fd, 0, os.SEEK_SET)
+                msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
+        else:
+            import fcntl
+
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
 
 
 def write_atomic(path: str | Path, text: str) -> Path:
@@ -37,10 +134,7 @@ def read_document(path: str | Path, fmt: str, empty: Callable[[], dict[str, Any]
     path = Path(path)
     if not path.exists():
         return empty()
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except ValueError as e:
-        raise error(f"{path}: corrupt {what} ({e})") from e
+    doc = read_json(path, error, f"corrupt {what}")
     if not isinstance(doc, dict) or doc.get("format") != fmt:
         raise error(f"{path}: format {doc.get('format') if isinstance(doc, dict) else None!r}, expected {fmt}")
     return doc

@@ -24,11 +24,12 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
 from .errors import InvalidTypeError, NonFiniteValueError, OutOfRangeError, Taste2VecError
+from .fileio import file_lock, read_json, write_atomic
 
 PROFILE_FORMAT = "taste2vec.profile/1"
 RATING_MIN, RATING_MAX = 1.0, 5.0
@@ -128,9 +129,12 @@ class TasteProfile:
             elif version != self.model_version:
                 raise ProfileError(f"feedback embedding comes from {version}, this profile holds {self.model_version} "
                                    "vectors (re-embed, or start a new profile for the new model)")
+        if item_id is not None and not _valid_id(item_id):
+            raise InvalidTypeError("item_id", "not a saveable id", f"a string of at most {MAX_ID_CHARS} characters "
+                                   "of valid Unicode", item_id)
         attrs = {}
         for k, w in (attributes or {}).items():
-            if not isinstance(k, str) or isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(w):
+            if not _valid_id(k) or isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(w):
                 raise InvalidTypeError(f"attributes.{k}", f"bad attribute weight {w!r}", "name -> finite number", w)
             attrs[k] = float(w)
         fb = Feedback(v.astype(np.float32), target, item_id, attrs, time.time())
@@ -203,45 +207,134 @@ class TasteProfile:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "TasteProfile":
+        """A profile from its :meth:`to_dict` form; :class:`ProfileError` naming the field for anything that is
+        not a profile this package could have written (types, sizes, ranges, non-finite numbers)."""
         if not isinstance(d, Mapping) or d.get("format") != PROFILE_FORMAT:
             raise ProfileError(f"not a taste profile (format {d.get('format') if isinstance(d, Mapping) else None!r}, "
                                f"expected {PROFILE_FORMAT})")
-        try:
-            p = cls(int(d["dim"]), d.get("model_version"), int(d["buffer_size"]), float(d["ridge"]),
-                    float(d["fold_rate"]))
-            prior = np.asarray(d["prior"], np.float64)
-            if prior.shape != (p.dim,) or not np.isfinite(prior).all():
-                raise ValueError("prior has the wrong size or non-finite values")
-            p.prior = prior
-            for f in d["buffer"][-p.buffer_size:]:
-                v = np.asarray(f["embedding"], np.float32)
-                t = float(f["target"])
-                if v.shape != (p.dim,) or not np.isfinite(v).all() or not -1.0 <= t <= 1.0:
-                    raise ValueError("a buffered event has a bad embedding or target")
-                p.buffer.append(Feedback(v, t, f.get("item_id"), dict(f.get("attributes") or {}),
-                                         float(f.get("time", 0.0))))
-            p.attribute_affinity = {str(k): float(v) for k, v in d.get("attribute_affinity", {}).items()}
-            p.n_events = int(d.get("n_events", len(p.buffer)))
-        except (KeyError, TypeError, ValueError, Taste2VecError) as e:
-            raise ProfileError(f"malformed taste profile: {e}") from e
+        dim = _int_field(d, "dim", 1, MAX_DIM)
+        p = cls(dim, _str_field(d, "model_version", optional=True), _int_field(d, "buffer_size", 1, MAX_BUFFER),
+                _num_field(d, "ridge", 1e-9, 1e9), _num_field(d, "fold_rate", 0.0, 1.0))
+        p.prior = _vector_field(d, "prior", dim, MAX_WEIGHT).astype(np.float64)
+        buffer = d.get("buffer", [])
+        if not isinstance(buffer, list) or len(buffer) > MAX_BUFFER:
+            raise ProfileError(f"profile.buffer: expected a list of at most {MAX_BUFFER} events")
+        for i, f in enumerate(buffer[-p.buffer_size:]):
+            where = f"buffer[{i}]"
+            if not isinstance(f, Mapping):
+                raise ProfileError(f"profile.{where}: expected an object")
+            v = _vector_field(f, "embedding", dim, 1.0 + 1e-3, where)
+            p.buffer.append(Feedback(v.astype(np.float32), _num_field(f, "target", -1.0, 1.0, where),
+                                     _str_field(f, "item_id", optional=True, where=where),
+                                     _attributes(f.get("attributes") or {}, f"{where}.attributes"),
+                                     _num_field(f, "time", 0.0, 1e11, where) if f.get("time") is not None else 0.0))
+        p.attribute_affinity = _attributes(d.get("attribute_affinity") or {}, "attribute_affinity")
+        p.n_events = _int_field(d, "n_events", len(p.buffer), MAX_EVENTS) if "n_events" in d else len(p.buffer)
         p._refit()
         return p
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), ensure_ascii=False)
+        return json.dumps(self.to_dict(), ensure_ascii=False, allow_nan=False)
 
     def save(self, path: str | Path) -> Path:
-        """Write atomically (temp file + rename), so a crash never leaves half a profile."""
-        path = Path(path)
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(self.to_json(), encoding="utf-8")
-        tmp.replace(path)
-        return path
+        """Write atomically (a uniquely named, fsynced temporary file + rename) under the file's lock, so a crash
+        or a second process never leaves half a profile. For read-modify-write from several processes use
+        :meth:`update`."""
+        with file_lock(path):
+            return write_atomic(path, self.to_json())
 
     @classmethod
     def load(cls, path: str | Path) -> "TasteProfile":
-        try:
-            d = json.loads(Path(path).read_text(encoding="utf-8"))
-        except (OSError, ValueError) as e:
-            raise ProfileError(f"cannot read taste profile {path}: {e}") from e
-        return cls.from_dict(d)
+        """Read a saved profile (bounded: at most 16 MB, 32 levels); :class:`ProfileError` if it is not one."""
+        return cls.from_dict(read_json(path, ProfileError, "taste profile"))
+
+    @classmethod
+    def update(cls, path: str | Path, change: Callable[["TasteProfile"], Any], **new: Any) -> "TasteProfile":
+        """Read-modify-write the profile at ``path`` under an inter-process lock: load it (or start
+        ``TasteProfile(**new)`` when the file does not exist), apply ``change(profile)``, save atomically. Safe
+        with several processes updating one file: no update is lost. Returns the saved profile."""
+        with file_lock(path):
+            p = cls.load(path) if Path(path).exists() else cls(**new)
+            change(p)
+            write_atomic(path, p.to_json())
+        return p
+
+
+MAX_DIM = 4096
+MAX_BUFFER = 4096
+MAX_EVENTS = 2 ** 53  # counts stay exact in a float64 / JSON number
+MAX_WEIGHT = 1e6  # |prior| entries: far beyond what feedback on unit vectors can reach
+MAX_ATTRIBUTES = 10_000
+MAX_ID_CHARS = 256
+
+
+def _fail(where: str | None, name: str, msg: str) -> ProfileError:
+    return ProfileError(f"profile.{where + '.' if where else ''}{name}: {msg}")
+
+
+def _num_field(d: Mapping[str, Any], name: str, lo: float, hi: float, where: str | None = None) -> float:
+    v = d.get(name)
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise _fail(where, name, f"expected a number in [{lo:g}, {hi:g}], got {type(v).__name__}")
+    try:
+        x = float(v)
+    except OverflowError:
+        raise _fail(where, name, f"out of range (allowed [{lo:g}, {hi:g}])") from None
+    if not (math.isfinite(x) and lo <= x <= hi):
+        raise _fail(where, name, f"{x!r} is out of range (allowed [{lo:g}, {hi:g}])")
+    return x
+
+
+def _int_field(d: Mapping[str, Any], name: str, lo: int, hi: int) -> int:
+    v = d.get(name)
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise _fail(None, name, f"expected an integer in [{lo}, {hi}], got {type(v).__name__}")
+    if not lo <= v <= hi:
+        raise _fail(None, name, f"{v if abs(v) < 10 ** 20 else 'a huge number'} is out of range "
+                                f"(allowed [{lo}, {hi}])")
+    return v
+
+
+def _str_field(d: Mapping[str, Any], name: str, optional: bool = False, where: str | None = None) -> str | None:
+    v = d.get(name)
+    if v is None and optional:
+        return None
+    if not _valid_id(v):
+        raise _fail(where, name, f"expected a string of at most {MAX_ID_CHARS} characters of valid Unicode")
+    return v
+
+
+def _vector_field(d: Mapping[str, Any], name: str, dim: int, bound: float, where: str | None = None) -> np.ndarray:
+    v = d.get(name)
+    if not isinstance(v, list) or len(v) != dim or \
+            not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v):
+        raise _fail(where, name, f"expected a list of {dim} numbers")
+    try:
+        a = np.asarray(v, np.float64)
+    except OverflowError:
+        raise _fail(where, name, "has a number beyond float range") from None
+    if not np.isfinite(a).all() or np.abs(a).max(initial=0.0) > bound:
+        raise _fail(where, name, f"entries must be finite with |x| <= {bound:g}")
+    return a
+
+
+def _attributes(a: Any, name: str) -> dict[str, float]:
+    if not isinstance(a, Mapping) or len(a) > MAX_ATTRIBUTES:
+        raise _fail(None, name, f"expected an object of at most {MAX_ATTRIBUTES} attribute -> number entries")
+    out = {}
+    for k, w in a.items():
+        if not _valid_id(k):
+            raise _fail(None, name, f"attribute names are strings of at most {MAX_ID_CHARS} characters")
+        out[k] = _num_field(a, k, -1e12, 1e12, name)
+    return out
+
+
+def _valid_id(v: Any) -> bool:
+    """A string this package can save: at most MAX_ID_CHARS characters, encodable as UTF-8."""
+    if not isinstance(v, str) or len(v) > MAX_ID_CHARS:
+        return False
+    try:
+        v.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

@@ -12,7 +12,6 @@ that names the field and its allowed range.
 
 from __future__ import annotations
 
-import json
 import math
 import numbers
 from dataclasses import dataclass, field, fields
@@ -26,6 +25,7 @@ from .errors import (
     UnknownCategoryError,
     UnknownFieldError,
 )
+from .fileio import parse_json
 from .spec import ContextFieldSpec, MetricSpec, RecordSpec, default_spec
 
 
@@ -207,8 +207,8 @@ class TastingRecord:
         for key in data:
             if key not in ("notes", "metrics", "context"):
                 raise UnknownFieldError(key, "unknown record field", "notes, metrics, context", key)
-        return cls(notes=data.get("notes") or "", metrics=data.get("metrics") or {},
-                   context=data.get("context") or ())
+        # only a missing key or null means "not given"; a falsy value of the wrong type ([], false, 0) is refused
+        return cls(notes=data.get("notes"), metrics=data.get("metrics"), context=data.get("context"))
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready mapping that :meth:`from_dict` reads back to an equal record."""
@@ -220,10 +220,13 @@ def as_record(obj: TastingRecord | Mapping[str, Any] | str | bytes) -> TastingRe
     if isinstance(obj, TastingRecord):
         return obj
     if isinstance(obj, (str, bytes)):
-        try:
-            obj = json.loads(obj)
-        except ValueError as e:
-            raise InvalidTypeError("record", f"text is not a JSON object ({e})",
-                                   "a TastingRecord, a dict, or JSON text of an object with keys notes, metrics, "
-                                   "context", None) from None
+        def refuse(msg: str) -> InvalidTypeError:
+            return InvalidTypeError("record", msg, "a TastingRecord, a dict, or JSON text of an object with keys "
+                                    "notes, metrics, context", None)
+
+        obj = parse_json(obj, refuse, "text", max_bytes=MAX_RECORD_JSON_BYTES, max_depth=MAX_RECORD_JSON_DEPTH)
     return TastingRecord.from_dict(obj)
+
+
+MAX_RECORD_JSON_BYTES = 1024 * 1024  # notes are refused past spec.notes_reject_chars long before this
+MAX_RECORD_JSON_DEPTH = 8  # record -> context -> snapshot -> value is 3 levels

@@ -1,0 +1,152 @@
+"""Hostile input to the SDK's state files and record parsing: typed errors naming the field, nothing lost when
+several processes write one profile, nothing read past its bound."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import os
+
+import numpy as np
+import pytest
+
+from taste2vec import InvalidTypeError, OutOfRangeError, TastingRecord
+from taste2vec.fileio import json_depth, parse_json, read_json
+from taste2vec.profile import ProfileError, TasteProfile
+from taste2vec.records import as_record
+
+
+def _profile_doc(dim: int = 4) -> dict:
+    p = TasteProfile(dim=dim, buffer_size=4, model_version="m-1")
+    e = np.eye(dim)
+    p.like(e[0], item_id="a", attributes={"Floral": 1.0})
+    p.dislike(e[1], item_id="b")
+    return json.loads(p.to_json())
+
+
+# --------------------------------------------------------------------------- bounded JSON
+def test_parse_json_refuses_deep_nesting_nan_and_oversize_with_the_callers_error():
+    class E(Exception):
+        pass
+
+    with pytest.raises(E, match="nested deeper than 32"):
+        parse_json("[" * 100 + "]" * 100, E, "doc")
+    with pytest.raises(E, match="nested deeper than"):  # past the interpreter's recursion limit too
+        parse_json("[" * 200_000 + "]" * 200_000, E, "doc", max_bytes=10 ** 6)
+    with pytest.raises(E, match="not valid JSON.*NaN"):
+        parse_json('{"x": NaN}', E, "doc")
+    with pytest.raises(E, match="more than the 10 allowed"):
+        parse_json("[" + "1," * 20 + "1]", E, "doc", max_bytes=10)
+    with pytest.raises(E, match="not UTF-8"):
+        parse_json(b'{"x": "\xff"}', E, "doc")
+    assert json_depth({"a": [1, {"b": []}]}) == 4 and json_depth(5) == 0
+
+
+def test_read_json_never_reads_past_its_bound(tmp_path):
+    big = tmp_path / "big.json"
+    with open(big, "wb") as f:  # a sparse 1 GB file: reading it whole would take a gigabyte of memory
+        f.truncate(1024 ** 3)
+
+    class E(Exception):
+        pass
+
+    with pytest.raises(E, match="more than the 1000 allowed"):
+        read_json(big, E, "state", max_bytes=1000)
+    with pytest.raises(E, match="cannot read"):
+        read_json(tmp_path / "missing.json", E, "state")
+
+
+# --------------------------------------------------------------------------- records
+@pytest.mark.parametrize("doc, field, error", [
+    ({"notes": []}, "notes", InvalidTypeError),
+    ({"metrics": False}, "metrics", InvalidTypeError),
+    ({"metrics": []}, "metrics", InvalidTypeError),
+    ({"context": 0}, "context", InvalidTypeError),
+    ({"context": ""}, "context", InvalidTypeError),
+    ({"notes": 0}, "notes", InvalidTypeError),
+    ({"metrics": {"acidity": 10 ** 400}}, "metrics.acidity", OutOfRangeError),
+])
+def test_falsy_or_huge_values_of_the_wrong_type_are_refused(doc, field, error):
+    with pytest.raises(error) as e:
+        TastingRecord.from_dict(doc)
+    assert e.value.field == field
+
+
+def test_missing_or_null_fields_still_mean_not_given():
+    assert TastingRecord.from_dict({"notes": None, "metrics": None, "context": None}) == TastingRecord()
+    assert TastingRecord.from_dict({}) == TastingRecord()
+
+
+def test_record_json_text_is_bounded():
+    deep = '{"notes": ' + "[" * 50_000 + "]" * 50_000 + "}"
+    with pytest.raises(InvalidTypeError, match="record: text: nested deeper"):
+        as_record(deep)
+    with pytest.raises(InvalidTypeError, match="record: text: .* allowed"):
+        as_record('{"notes": "' + "a" * (2 * 1024 * 1024) + '"}')
+    assert as_record('{"notes": "jasmine"}').notes == "jasmine"
+
+
+# --------------------------------------------------------------------------- profiles
+@pytest.mark.parametrize("change, field", [
+    (lambda d: d.update(dim=10 ** 13), "profile.dim"),
+    (lambda d: d.update(dim=True), "profile.dim"),
+    (lambda d: d.update(buffer_size=-1), "profile.buffer_size"),
+    (lambda d: d.update(n_events=1e400), "Infinity"),  # json writes Infinity: refused while parsing
+    (lambda d: d.update(n_events=-3), "profile.n_events"),
+    (lambda d: d.update(n_events="7"), "profile.n_events"),
+    (lambda d: d.update(ridge=0), "profile.ridge"),
+    (lambda d: d["prior"].__setitem__(0, 1e200), "profile.prior"),
+    (lambda d: d.update(prior=[0.0] * 3), "profile.prior"),
+    (lambda d: d.update(model_version=["x"]), "profile.model_version"),
+    (lambda d: d["buffer"][0].update(item_id="\ud800"), "profile.buffer[0].item_id"),
+    (lambda d: d["buffer"][0].update(item_id="x" * 300), "profile.buffer[0].item_id"),
+    (lambda d: d["buffer"][1].update(target=2.0), "profile.buffer[1].target"),
+    (lambda d: d["buffer"][1].update(embedding=[1e9, 0, 0, 0]), "profile.buffer[1].embedding"),
+    (lambda d: d["buffer"][0].update(time=-5.0), "profile.buffer[0].time"),
+    (lambda d: d.update(buffer={"a": 1}), "profile.buffer"),
+    (lambda d: d.update(attribute_affinity={"Floral": "high"}), "profile.attribute_affinity.Floral"),
+    (lambda d: d.update(attribute_affinity={"\udfff": 1.0}), "profile.attribute_affinity"),
+])
+def test_absurd_profile_files_raise_profile_errors_naming_the_field(tmp_path, change, field):
+    doc = _profile_doc()
+    change(doc)
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps(doc), encoding="utf-8", errors="surrogatepass")
+    with pytest.raises(ProfileError) as e:
+        TasteProfile.load(path)
+    assert str(e.value).startswith(field + ":") if field.startswith("profile") else field in str(e.value), e.value
+
+
+def test_feedback_with_an_unsaveable_id_is_refused_before_it_corrupts_a_save(tmp_path):
+    p = TasteProfile(dim=4)
+    with pytest.raises(InvalidTypeError, match="item_id"):
+        p.like(np.eye(4)[0], item_id="\ud800")
+    with pytest.raises(InvalidTypeError, match="attributes"):
+        p.like(np.eye(4)[0], attributes={"\ud800": 1.0})
+    assert len(p) == 0
+    TasteProfile.load(p.save(tmp_path / "p.json"))
+
+
+def _hammer(path: str, worker: int, n: int) -> None:
+    rng = np.random.default_rng(worker)
+    for i in range(n):
+        e = rng.normal(size=8)
+        TasteProfile.update(path, lambda p: p.like(e, item_id=f"w{worker}-{i}"), dim=8, buffer_size=16)
+        if i % 10 == 0:  # a plain reader in between never sees half a file
+            TasteProfile.load(path)
+
+
+def test_concurrent_read_modify_write_loses_no_update(tmp_path):
+    path = str(tmp_path / "shared.json")
+    workers, n = 4, 150
+    ctx = mp.get_context("spawn" if os.name == "nt" else "fork")
+    procs = [ctx.Process(target=_hammer, args=(path, w, n)) for w in range(workers)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+    assert [p.exitcode for p in procs] == [0] * workers
+    prof = TasteProfile.load(path)
+    assert prof.n_events == workers * n  # every update landed
+    assert len(prof.buffer) == 16 and np.isfinite(prof.preference).all()
+    assert not [f for f in os.listdir(tmp_path) if f.startswith(".tmp-")]  # no temporary file left behind
