@@ -150,3 +150,91 @@ def test_concurrent_read_modify_write_loses_no_update(tmp_path):
     assert prof.n_events == workers * n  # every update landed
     assert len(prof.buffer) == 16 and np.isfinite(prof.preference).all()
     assert not [f for f in os.listdir(tmp_path) if f.startswith(".tmp-")]  # no temporary file left behind
+
+
+# --------------------------------------------------------------------------- registry and rollout
+def _register(root: str, bundle: str) -> None:
+    from taste2vec.registry import ModelRegistry
+
+    ModelRegistry(root).register(bundle)
+
+
+def test_concurrent_registrations_all_land(make_bundle, tmp_path):
+    from taste2vec.registry import ModelRegistry
+
+    bundles = [str(make_bundle(f"1.{i}.0", root=tmp_path / f"b{i}").path) for i in range(8)]
+    root = str(tmp_path / "reg")
+    ctx = mp.get_context("fork")
+    procs = [ctx.Process(target=_register, args=(root, b)) for b in bundles]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+    assert [p.exitcode for p in procs] == [0] * len(bundles)
+    listed = ModelRegistry(root).list()
+    assert sorted(m["version"] for m in listed) == sorted(f"1.{i}.0" for i in range(8))
+    assert all(ModelRegistry(root).load("taste2vec-test", m["version"]) for m in listed)
+
+
+@pytest.mark.parametrize("path", ["../outside", "/etc", "a/../../b", ".hidden", "sub/dir", "", 7, "\ud800"])
+def test_index_paths_must_stay_inside_the_registry(make_bundle, tmp_path, path):
+    from taste2vec.registry import ModelRegistry, RegistryError
+
+    reg = ModelRegistry(tmp_path / "reg")
+    reg.register(make_bundle("1.0.0").path)
+    index = json.loads((tmp_path / "reg" / "index.json").read_text())
+    index["models"][0]["path"] = path
+    (tmp_path / "reg" / "index.json").write_text(json.dumps(index), errors="surrogatepass")
+    with pytest.raises(RegistryError, match=r"index.models\[0\]"):
+        reg.load("taste2vec-test")
+
+
+def test_a_symlink_out_of_the_registry_is_refused(make_bundle, tmp_path):
+    from taste2vec.registry import ModelRegistry, RegistryError
+
+    reg = ModelRegistry(tmp_path / "reg")
+    reg.register(make_bundle("1.0.0").path)
+    elsewhere = make_bundle("1.0.0", root=tmp_path / "elsewhere").path
+    (tmp_path / "reg" / "link").symlink_to(elsewhere, target_is_directory=True)
+    index = json.loads((tmp_path / "reg" / "index.json").read_text())
+    index["models"][0]["path"] = "link"
+    (tmp_path / "reg" / "index.json").write_text(json.dumps(index))
+    with pytest.raises(RegistryError, match="outside"):
+        reg.load("taste2vec-test")
+
+
+@pytest.mark.parametrize("model", ["../../etc/x-1", "/abs/x-1.0.0", "..", "a/b-1.0.0", ".x-1.0.0", "x-1\x00"])
+def test_rollout_model_ids_cannot_leave_the_models_folder(tmp_path, model):
+    from taste2vec.rollout import RolloutConfig, RolloutError
+
+    doc = {"format": "taste2vec.rollout/1", "experiment": "e", "revision": 1,
+           "variants": [{"name": "control", "model": model, "traffic": 100}]}
+    (tmp_path / "r.json").write_text(json.dumps(doc))
+    with pytest.raises(RolloutError, match="plain folder name"):
+        RolloutConfig.load(tmp_path / "r.json")
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda d: d.update(revision=10 ** 30), "rollout.revision"),
+    (lambda d: d.update(revision="2"), "rollout.revision"),
+    (lambda d: d["variants"][0].update(traffic=10 ** 400), "traffic"),
+    (lambda d: d["variants"][0].update(traffic=float("nan")), "not valid JSON"),
+    (lambda d: d.update(variants=[{"name": "c"}]), r"rollout.variants\[0\]"),
+    (lambda d: d.update(variants=[]), "rollout.variants"),
+    (lambda d: d.update(experiment=["x"]), "rollout.experiment"),
+    (lambda d: d["variants"][0].update(name="\ud800"), "variant name"),
+    (lambda d: d.update(variants="[" * 10_000), "rollout.variants"),
+])
+def test_absurd_rollout_files_raise_rollout_errors(tmp_path, change, message):
+    from taste2vec.rollout import RolloutConfig, RolloutError
+
+    doc = {"format": "taste2vec.rollout/1", "experiment": "e", "revision": 1,
+           "variants": [{"name": "control", "model": "m-1.0.0", "traffic": 100}]}
+    change(doc)
+    (tmp_path / "r.json").write_text(json.dumps(doc), errors="surrogatepass")
+    with pytest.raises(RolloutError, match=message):
+        RolloutConfig.load(tmp_path / "r.json")
+    deep = tmp_path / "deep.json"
+    deep.write_text('{"format": "taste2vec.rollout/1", "variants": ' + "[" * 5000 + "]" * 5000 + "}")
+    with pytest.raises(RolloutError, match="nested deeper"):
+        RolloutConfig.load(deep)

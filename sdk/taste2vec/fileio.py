@@ -71,6 +71,35 @@ def read_json(path: str | Path, error: Callable[[str], Exception], what: str, ma
     return parse_json(data, error, f"{path}: {what}", max_bytes, max_depth)
 
 
+MAX_NAME_CHARS = 200
+
+
+def plain_name(name: Any) -> bool:
+    """A single, ordinary path component: a non-empty string of at most 200 characters without separators,
+    NUL, leading dot or surrogates (so ``..``, absolute paths and hidden files are out)."""
+    if not isinstance(name, str) or not name or len(name) > MAX_NAME_CHARS or name.startswith("."):
+        return False
+    if any(c in name for c in ("/", "\\", "\x00", ":")):
+        return False
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def inside(root: str | Path, name: Any, error: Callable[[str], Exception], what: str) -> Path:
+    """``root / name`` for a :func:`plain_name` that, after resolving symlinks, stays inside ``root``;
+    ``error(...)`` naming ``what`` otherwise."""
+    if not plain_name(name):
+        raise error(f"{what} {name!r}: not a plain folder name inside {root} (no separators, '..' or leading dot)")
+    base = Path(root).resolve()
+    path = (base / name).resolve()
+    if path.parent != base:
+        raise error(f"{what} {name!r}: resolves to {path}, outside {base}")
+    return Path(root) / name
+
+
 @contextlib.contextmanager
 def file_lock(path: str | Path) -> Iterator[None]:
     """Hold an exclusive inter-process lock on ``path`` + ``.lock`` (blocking) for a read-modify-write.

@@ -7,7 +7,8 @@
 Writes are atomic: ``register`` verifies the bundle, copies it into a temporary folder inside the registry,
 renames it into place, then rewrites the index through a temporary file + ``os.replace``. A crash at any
 point leaves the previous index and bundles intact; leftover ``.tmp-*`` folders are ignored and cleaned on
-the next write. A registered version is immutable: registering different content under the same
+the next write. Writers hold an inter-process lock (``index.json.lock``), so concurrent registrations from
+several processes all land. Index paths must name a folder directly inside the registry (symlinks resolved). A registered version is immutable: registering different content under the same
 name and version is refused.
 """
 
@@ -22,10 +23,11 @@ from pathlib import Path
 from typing import Any
 
 from .bundle import MANIFEST, BundleError, ModelBundle, bundle_dirname, sha256_path
-from .fileio import read_document, write_atomic
+from .fileio import file_lock, inside, read_document, write_atomic
 
 INDEX = "index.json"
 INDEX_FORMAT = "taste2vec.registry/1"
+MAX_MODELS = 10_000
 
 
 class RegistryError(BundleError):
@@ -45,8 +47,24 @@ class ModelRegistry:
 
     # --- reading -----------------------------------------------------------------------------------
     def _read_index(self) -> dict[str, Any]:
-        return read_document(self.root / INDEX, INDEX_FORMAT, lambda: {"format": INDEX_FORMAT, "models": []},
-                             RegistryError, "index")
+        doc = read_document(self.root / INDEX, INDEX_FORMAT, lambda: {"format": INDEX_FORMAT, "models": []},
+                            RegistryError, "index")
+        models = doc.get("models")
+        if not isinstance(models, list) or len(models) > MAX_MODELS:
+            raise RegistryError(f"{self.root / INDEX}: index.models: expected a list of at most {MAX_MODELS} entries")
+        for i, m in enumerate(models):
+            where = f"{self.root / INDEX}: index.models[{i}]"
+            if not isinstance(m, dict):
+                raise RegistryError(f"{where}: expected an object")
+            for key in ("name", "version", "path", "manifest_sha256"):
+                if not isinstance(m.get(key), str) or not m[key] or len(m[key]) > 200:
+                    raise RegistryError(f"{where}.{key}: expected a non-empty string of at most 200 characters")
+            try:
+                _version_key(m["version"])
+            except ValueError:
+                raise RegistryError(f"{where}.version: {m['version']!r} is not a MAJOR.MINOR.PATCH version") from None
+            inside(self.root, m["path"], RegistryError, f"{where}.path")
+        return doc
 
     def list(self) -> list[dict[str, Any]]:
         """Registered models, newest version of each name first."""
@@ -69,7 +87,7 @@ class ModelRegistry:
     def load(self, name: str, version: str | None = None) -> ModelBundle:
         """Load (and verify) a registered bundle."""
         e = self.entry(name, version)
-        bundle = ModelBundle.load(self.root / e["path"])
+        bundle = ModelBundle.load(inside(self.root, e["path"], RegistryError, "index path"))
         if sha256_path(bundle.path / MANIFEST) != e["manifest_sha256"]:
             raise RegistryError(f"{bundle.path}: manifest differs from the one registered")
         return bundle
@@ -79,9 +97,14 @@ class ModelRegistry:
         """Verify a bundle and add it (copied) to the registry; returns its index entry."""
         src = ModelBundle.load(bundle_path)
         self.root.mkdir(parents=True, exist_ok=True)
+        with file_lock(self.root / INDEX):  # one writer at a time, across processes
+            return self._register_locked(src, extra)
+
+    def _register_locked(self, src: ModelBundle, extra: dict[str, Any] | None) -> dict[str, Any]:
         self._clean_leftovers()
         index = self._read_index()
         dirname = bundle_dirname(src.name, src.version)
+        final = inside(self.root, dirname, RegistryError, "bundle folder")
         man_sha = sha256_path(src.path / MANIFEST)
         for m in index["models"]:
             if m["name"] == src.name and m["version"] == src.version:
@@ -89,7 +112,6 @@ class ModelRegistry:
                     return m  # idempotent
                 raise RegistryError(f"{src.name} {src.version} is already registered with different content; "
                                     f"bump the version")
-        final = self.root / dirname
         if final.exists():  # an unindexed leftover from an interrupted register
             shutil.rmtree(final)
         tmp = self.root / f".tmp-{uuid.uuid4().hex}"

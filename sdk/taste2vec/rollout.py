@@ -27,10 +27,11 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from .errors import Taste2VecError
-from .fileio import write_atomic
+from .fileio import inside, plain_name, read_json, write_atomic
 
 ROLLOUT_FORMAT = "taste2vec.rollout/1"
 BUCKETS = 10_000
+MAX_VARIANTS = 100
 
 
 class RolloutError(Taste2VecError):
@@ -69,11 +70,14 @@ class RolloutConfig:
         if len(set(names)) != len(names):
             raise RolloutError(f"rollout: variant names must be unique, got {names}")
         for v in self.variants:
-            if not isinstance(v.traffic, (int, float)) or isinstance(v.traffic, bool) or not math.isfinite(v.traffic) \
-                    or not 0 <= v.traffic <= 100:
+            if not isinstance(v.traffic, (int, float)) or isinstance(v.traffic, bool) or not 0 <= v.traffic <= 100 \
+                    or not math.isfinite(v.traffic):  # the range first: math.isfinite(10**400) would overflow
                 raise RolloutError(f"rollout: variant {v.name!r} traffic {v.traffic!r} (allowed: a number in [0, 100])")
-            if not isinstance(v.model, str) or "-" not in v.model:
-                raise RolloutError(f"rollout: variant {v.name!r} model {v.model!r} is not a <name>-<version> id")
+            if not plain_name(v.model) or "-" not in v.model:
+                raise RolloutError(f"rollout: variant {v.name!r} model {v.model!r} is not a <name>-<version> id "
+                                   "(a plain folder name: no separators, '..' or leading dot)")
+            if not plain_name(v.name):
+                raise RolloutError(f"rollout: variant name {v.name!r} must be a plain name of at most 200 characters")
         if abs(sum(self._basis_points()) - BUCKETS) > 0:
             raise RolloutError(f"rollout: traffic adds up to {sum(v.traffic for v in self.variants):g} %, not 100 %")
 
@@ -116,18 +120,24 @@ class RolloutConfig:
         if not isinstance(d, Mapping) or d.get("format") != ROLLOUT_FORMAT:
             raise RolloutError(f"not a rollout config (format {d.get('format') if isinstance(d, Mapping) else None!r}, "
                                f"expected {ROLLOUT_FORMAT})")
-        try:
-            variants = tuple(RolloutVariant(str(v["name"]), v["model"], v["traffic"]) for v in d["variants"])
-            return cls(str(d["experiment"]), variants, int(d.get("revision", 1)))
-        except (KeyError, TypeError, ValueError) as e:
-            raise RolloutError(f"malformed rollout config: {e!r}") from e
+        variants = d.get("variants")
+        if not isinstance(variants, list) or not 1 <= len(variants) <= MAX_VARIANTS:
+            raise RolloutError(f"rollout.variants: expected a list of 1 to {MAX_VARIANTS} variants")
+        for i, v in enumerate(variants):
+            if not isinstance(v, Mapping) or not all(k in v for k in ("name", "model", "traffic")):
+                raise RolloutError(f"rollout.variants[{i}]: expected an object with name, model, traffic")
+        if not isinstance(d.get("experiment"), str) or len(d["experiment"]) > 200:
+            raise RolloutError("rollout.experiment: expected a string of at most 200 characters")
+        revision = d.get("revision", 1)
+        if isinstance(revision, bool) or not isinstance(revision, int) or not 0 <= revision <= 2 ** 53:
+            raise RolloutError(f"rollout.revision: expected an integer in [0, 2**53], got {type(revision).__name__}")
+        return cls(d["experiment"], tuple(RolloutVariant(v["name"], v["model"], v["traffic"]) for v in variants),
+                   revision)
 
     @classmethod
     def load(cls, path: str | Path) -> "RolloutConfig":
-        try:
-            return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
-        except (OSError, ValueError) as e:
-            raise RolloutError(f"cannot read rollout config {path}: {e}") from e
+        """Read a rollout config (bounded JSON); :class:`RolloutError` naming the field otherwise."""
+        return cls.from_dict(read_json(path, RolloutError, "rollout config"))
 
     def save(self, path: str | Path) -> Path:
         """Write atomically (temp file + rename): a device never reads half a config."""
@@ -137,7 +147,7 @@ class RolloutConfig:
 def resolve_model(config: RolloutConfig, user_id: str, models_dir: str | Path) -> Path:
     """The bundle folder of the user's variant: ``models_dir/<model id>`` (a registry root or the SDK's models)."""
     v = config.assign(user_id)
-    path = Path(models_dir) / v.model
+    path = inside(models_dir, v.model, RolloutError, f"variant {v.name!r} model")
     if not (path / "manifest.json").is_file():
         raise RolloutError(f"variant {v.name!r} of {config.experiment!r} needs model {v.model}, not found in {models_dir}")
     return path

@@ -16,12 +16,13 @@ interrupted write leaves the previous state. Versions are never deleted: archivi
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
-from taste2vec.fileio import read_document, write_atomic
+from taste2vec.fileio import file_lock, read_document, write_atomic
 from taste2vec.registry import ModelRegistry, RegistryError
 
 STAGES_FILE = "stages.json"
@@ -30,6 +31,16 @@ STAGES = ("candidate", "staging", "production", "archived")
 # allowed manual transitions; production is entered only by promote / rollback, and left by them
 _ALLOWED = {("candidate", "staging"), ("candidate", "archived"), ("staging", "archived"), ("archived", "staging"),
             ("staging", "candidate")}
+
+
+def _locked(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Run a read-modify-write of the stages file under its inter-process lock (no lost transition)."""
+    @functools.wraps(method)
+    def wrapper(self: "StagedRegistry", *args: Any, **kwargs: Any) -> Any:
+        self.root.mkdir(parents=True, exist_ok=True)
+        with file_lock(self.root / STAGES_FILE):
+            return method(self, *args, **kwargs)
+    return wrapper
 
 
 class StageError(RegistryError):
@@ -66,6 +77,7 @@ class StagedRegistry:
         return list(self._read()["models"].get(name, {}).get("history", []))
 
     # ------------------------------------------------------------------ writing
+    @_locked
     def register(self, bundle_path: str | Path, reason: str = "registered") -> dict[str, Any]:
         """Register a bundle (verified, copied) as a ``candidate``; idempotent for the same content."""
         entry = self.registry.register(bundle_path)
@@ -77,6 +89,7 @@ class StagedRegistry:
             self._write(doc)
         return entry
 
+    @_locked
     def transition(self, name: str, version: str, to: str, reason: str = "") -> None:
         """A manual stage change (candidate <-> staging, to archived, archived -> staging)."""
         if to not in STAGES:
@@ -89,6 +102,7 @@ class StagedRegistry:
         self._set(doc, name, version, cur, to, reason)
         self._write(doc)
 
+    @_locked
     def promote(self, name: str, version: str, reason: str = "") -> str | None:
         """Staging -> production; the current production version (returned) goes to archived, in one write."""
         cur = self.stage(name, version)
@@ -102,6 +116,7 @@ class StagedRegistry:
         self._write(doc)
         return old
 
+    @_locked
     def rollback(self, name: str, reason: str = "") -> str:
         """Production -> archived and the previous production version back to production; returns it."""
         cur = self.production(name)
