@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-toolkit-dev
 OUT ?= runs/demo
 MODEL_DIR ?= runs/model
-BUNDLE := taste2vec-edge-1.4.0
+BUNDLE := taste2vec-edge-1.4.1
 # the manifest's creation time: fixed per release, so a rebuild writes the same bytes
 BUNDLE_CREATED := 2026-11-26T00:00:00Z
 SHIPPED := sdk/taste2vec/models
@@ -53,12 +53,21 @@ jvm-test: $(STAMP)
 ifdef STRICT_MATH
 export TASTE2VEC_STRICT_MATH := 1
 endif
-model: $(STAMP)
+# Bundles are signed (Ed25519): SIGNING_KEY=path/to/release.pem for a release; by default a development key pair
+# made on first use in runs/keys (never committed). The shipped copy is installed without the signature: inside the
+# package it is trusted as part of the package, so rebuilds with different keys install the same bytes.
+SIGNING_KEY ?= runs/keys/dev.pem
+TRUST := --trusted-key $(SIGNING_KEY:.pem=.pub.pem)
+runs/keys/dev.pem: | $(STAMP)
+	$(PY) -m taste2vec_convert keygen --out runs/keys --name dev
+
+model: $(STAMP) $(SIGNING_KEY)
 	$(PY) -m taste2vec_reference train --out $(MODEL_DIR)/teacher --no-resume $(if $(RECORDS),--records $(RECORDS))
 	$(PY) -m taste2vec_convert export --checkpoint $(MODEL_DIR)/teacher/checkpoint --out $(MODEL_DIR)/export \
-		--registry $(MODEL_DIR)/registry --no-resume --created $(BUNDLE_CREATED)
-	-test -d $(SHIPPED)/$(BUNDLE) && $(PY) -m taste2vec_convert compare $(SHIPPED)/$(BUNDLE) $(MODEL_DIR)/export/bundles/$(BUNDLE)
-	$(PY) -m taste2vec_convert install $(MODEL_DIR)/export/bundles/$(BUNDLE) --models-dir $(SHIPPED)
+		--registry $(MODEL_DIR)/registry --signing-key $(SIGNING_KEY) --no-resume --created $(BUNDLE_CREATED)
+	-test -d $(SHIPPED)/$(BUNDLE) && $(PY) -m taste2vec_convert compare $(SHIPPED)/$(BUNDLE) \
+		$(MODEL_DIR)/export/bundles/$(BUNDLE) $(TRUST)
+	$(PY) -m taste2vec_convert install $(MODEL_DIR)/export/bundles/$(BUNDLE) --models-dir $(SHIPPED) $(TRUST)
 	$(PY) -m taste2vec_convert catalog --bundle $(SHIPPED)/$(BUNDLE) --out sdk/taste2vec/assets/demo_catalog.json
 	mkdir -p sdk/golden && $(PY) -m taste2vec golden --out sdk/golden/$(BUNDLE).json
 
@@ -69,10 +78,10 @@ $(BENCH_STAMP): $(STAMP)
 	$(PY) -m pip install --quiet -e '.[toolkit,dev,spark,bench]'
 	touch $@
 
-$(MODEL_DIR)/export/export_report.json: | $(STAMP)
+$(MODEL_DIR)/export/export_report.json: | $(STAMP) $(SIGNING_KEY)
 	$(PY) -m taste2vec_reference train --out $(MODEL_DIR)/teacher --no-resume
 	$(PY) -m taste2vec_convert export --checkpoint $(MODEL_DIR)/teacher/checkpoint --out $(MODEL_DIR)/export \
-		--registry $(MODEL_DIR)/registry --no-resume
+		--registry $(MODEL_DIR)/registry --signing-key $(SIGNING_KEY) --no-resume
 
 bench: $(BENCH_STAMP) $(MODEL_DIR)/export/export_report.json
 	mkdir -p runs/bench

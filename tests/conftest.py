@@ -40,16 +40,32 @@ def tiny_bundle_parts(lexicon):
     return to_tflite(student), tok, meta
 
 
+@pytest.fixture(scope="session")
+def signing_key(tmp_path_factory):
+    """A fresh Ed25519 key pair for this test session: (private key path, public key path)."""
+    from taste2vec_convert.signing import generate_keypair
+
+    return generate_keypair(tmp_path_factory.mktemp("keys"), "test")
+
+
+@pytest.fixture(scope="session")
+def trusted(signing_key):
+    """``trusted_keys`` / ``allow_unsigned`` keyword arguments that accept bundles signed by the test key."""
+    return {"trusted_keys": (signing_key[1],), "allow_unsigned": False}
+
+
 @pytest.fixture()
-def make_bundle(tiny_bundle_parts, tmp_path):
-    """Write a verified bundle into tmp_path (optionally under another version)."""
+def make_bundle(tiny_bundle_parts, tmp_path, signing_key):
+    """Write a verified bundle into tmp_path (optionally under another version), signed by the session's test
+    key unless ``signed=False``."""
     from taste2vec.lexicon import default_lexicon_path
     from taste2vec_convert.bundle_writer import write_bundle
 
     model, tok, meta = tiny_bundle_parts
 
-    def make(version: str = "1.0.0", root=None, model_bytes: bytes | None = None):
+    def make(version: str = "1.0.0", root=None, model_bytes: bytes | None = None, signed: bool = True):
         return write_bundle(root or tmp_path / "bundles", "taste2vec-test", version, model_bytes or model, tok,
-                            default_lexicon_path(), meta, created="2026-01-01T00:00:00Z")
+                            default_lexicon_path(), meta, created="2026-01-01T00:00:00Z",
+                            signing_key=signing_key[0] if signed else None)
 
     return make

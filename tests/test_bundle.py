@@ -36,7 +36,7 @@ def test_changed_byte_is_refused(make_bundle):
     raw[len(raw) // 2] ^= 0x01
     (b.path / "model.tflite").write_bytes(bytes(raw))
     with pytest.raises(BundleError, match="model.tflite: sha256 does not match"):
-        ModelBundle.load(b.path)
+        ModelBundle.load(b.path, allow_unsigned=True)
 
 
 def test_model_changed_after_loading_is_refused(make_bundle):
@@ -59,7 +59,7 @@ def test_wrong_versions_in_the_manifest_are_refused(make_bundle, edit, message):
     edit(m)
     (b.path / "manifest.json").write_text(json.dumps(m))
     with pytest.raises(BundleError, match=message):
-        ModelBundle.load(b.path)
+        ModelBundle.load(b.path, allow_unsigned=True)
 
 
 def test_record_spec_of_another_major_version_is_refused(make_bundle):
@@ -75,23 +75,23 @@ def test_record_spec_of_another_major_version_is_refused(make_bundle):
     m["record_spec"]["version"] = "2.0.0"
     (b.path / "manifest.json").write_text(json.dumps(m))
     with pytest.raises(BundleError, match="major version 2 is not supported"):
-        ModelBundle.load(b.path)
+        ModelBundle.load(b.path, allow_unsigned=True)
 
 
 def test_missing_and_unlisted_files_are_refused(make_bundle, tmp_path):
     b = make_bundle()
     (b.path / "tokenizer.json").unlink()
     with pytest.raises(BundleError, match="tokenizer.json: listed in the manifest but missing"):
-        ModelBundle.load(b.path)
+        ModelBundle.load(b.path, allow_unsigned=True)
     c = make_bundle(version="1.0.1")
     shutil.copy(c.path / "model.tflite", c.path / "other.tflite")
     with pytest.raises(BundleError, match="not listed"):
-        ModelBundle.load(c.path)
+        ModelBundle.load(c.path, allow_unsigned=True)
     (c.path / "manifest.json").unlink()
     with pytest.raises(BundleError, match="no manifest.json"):
-        ModelBundle.load(c.path)
+        ModelBundle.load(c.path, allow_unsigned=True)
     with pytest.raises(BundleError, match="not a bundle folder"):
-        ModelBundle.load(tmp_path / "nowhere")
+        ModelBundle.load(tmp_path / "nowhere", allow_unsigned=True)
 
 
 def test_shipped_default_bundle_verifies_and_embeds():

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from taste2vec import BaseOptions, Embedder, EmbedderOptions, TastingRecord
-from taste2vec.bundle import BundleError, ModelBundle, default_bundle_path, pack_bundle
+from taste2vec.bundle import BundleError, BundleSignatureError, ModelBundle, default_bundle_path, pack_bundle
 from taste2vec.embedder import EmbedderClosedError, quantize_embedding
 from taste2vec.errors import (InvalidTypeError, NonFiniteValueError, OutOfRangeError, RecordValidationError,
                               UnknownCategoryError, UnknownFieldError)
@@ -85,9 +85,11 @@ def test_model_from_path_zip_and_buffer_give_identical_vectors(tmp_path, embedde
     want = embedder.embed(rec).embedding
     data = pack_bundle(default_bundle_path(), tmp_path / "b.zip")
     assert data == pack_bundle(default_bundle_path())  # reproducible archive
-    with Embedder.create_from_model_path(tmp_path / "b.zip") as z:
+    with pytest.raises(BundleSignatureError, match="not signed"):  # outside the package: origin unknown
+        Embedder.create_from_model_path(tmp_path / "b.zip")
+    with Embedder.create_from_model_path(tmp_path / "b.zip", allow_unsigned=True) as z:
         np.testing.assert_array_equal(z.embed(rec).embedding, want)
-    opts = EmbedderOptions(BaseOptions(model_asset_buffer=data, num_threads=2))
+    opts = EmbedderOptions(BaseOptions(model_asset_buffer=data, num_threads=2, allow_unsigned=True))
     with Embedder.create_from_options(opts) as buf:
         assert buf.bundle.path is None
         np.testing.assert_allclose(buf.embed(rec).embedding, want, atol=1e-6)
@@ -224,7 +226,7 @@ def test_json_text_is_accepted_as_a_record(embedder):
     rec = SAMPLES["negation_ko"]
     np.testing.assert_array_equal(embedder.embed(json.dumps(rec, ensure_ascii=False)).embedding,
                                   embedder.embed(rec).embedding)
-    with pytest.raises(InvalidTypeError, match="not a JSON object") as exc:
+    with pytest.raises(InvalidTypeError, match="not valid JSON") as exc:
         embedder.embed("{notes: bad")
     assert exc.value.field == "record"
     with pytest.raises(InvalidTypeError) as exc:

@@ -35,12 +35,12 @@ def test_committed_sdk_golden_file_is_what_the_sdk_writes_now():
         np.testing.assert_allclose(a["embedding"], b["embedding"], atol=1e-6, rtol=0)
 
 
-def test_toolkit_path_and_sdk_path_agree_on_a_fresh_tiny_bundle(make_bundle, lexicon):
+def test_toolkit_path_and_sdk_path_agree_on_a_fresh_tiny_bundle(make_bundle, lexicon, trusted):
     from taste2vec_convert.golden import toolkit_golden
 
     b = make_bundle()
     doc = toolkit_golden(b.model_bytes(), b.model_id, b.tokenizer, lexicon)
-    with Embedder.create_from_model_path(b.path) as e:
+    with Embedder.create_from_model_path(b.path, **trusted) as e:
         res = compare_golden(e, doc)
         assert res.ok and res.max_abs_diff <= 1e-5, res.mismatches
         # a changed tensor in the golden file is caught
@@ -53,10 +53,10 @@ def test_toolkit_path_and_sdk_path_agree_on_a_fresh_tiny_bundle(make_bundle, lex
     assert any("embedding max abs diff" in m for m in res.mismatches)
 
 
-def test_golden_of_another_model_is_refused(make_bundle):
+def test_golden_of_another_model_is_refused(make_bundle, trusted):
     with Embedder.create_default() as e:
         doc = make_golden(e, sample_records()[:2])
-    with Embedder.create_from_model_path(make_bundle().path) as other:
+    with Embedder.create_from_model_path(make_bundle().path, **trusted) as other:
         with pytest.raises(GoldenError, match="golden file is for taste2vec-edge"):
             compare_golden(other, doc)
 

@@ -153,34 +153,34 @@ def test_concurrent_read_modify_write_loses_no_update(tmp_path):
 
 
 # --------------------------------------------------------------------------- registry and rollout
-def _register(root: str, bundle: str) -> None:
+def _register(root: str, bundle: str, key: str) -> None:
     from taste2vec.registry import ModelRegistry
 
-    ModelRegistry(root).register(bundle)
+    ModelRegistry(root, trusted_keys=[key]).register(bundle)
 
 
-def test_concurrent_registrations_all_land(make_bundle, tmp_path):
+def test_concurrent_registrations_all_land(make_bundle, tmp_path, signing_key, trusted):
     from taste2vec.registry import ModelRegistry
 
     bundles = [str(make_bundle(f"1.{i}.0", root=tmp_path / f"b{i}").path) for i in range(8)]
     root = str(tmp_path / "reg")
     ctx = mp.get_context("fork")
-    procs = [ctx.Process(target=_register, args=(root, b)) for b in bundles]
+    procs = [ctx.Process(target=_register, args=(root, b, str(signing_key[1]))) for b in bundles]
     for p in procs:
         p.start()
     for p in procs:
         p.join(120)
     assert [p.exitcode for p in procs] == [0] * len(bundles)
-    listed = ModelRegistry(root).list()
+    listed = ModelRegistry(root, **trusted).list()
     assert sorted(m["version"] for m in listed) == sorted(f"1.{i}.0" for i in range(8))
-    assert all(ModelRegistry(root).load("taste2vec-test", m["version"]) for m in listed)
+    assert all(ModelRegistry(root, **trusted).load("taste2vec-test", m["version"]) for m in listed)
 
 
 @pytest.mark.parametrize("path", ["../outside", "/etc", "a/../../b", ".hidden", "sub/dir", "", 7, "\ud800"])
-def test_index_paths_must_stay_inside_the_registry(make_bundle, tmp_path, path):
+def test_index_paths_must_stay_inside_the_registry(make_bundle, tmp_path, path, trusted):
     from taste2vec.registry import ModelRegistry, RegistryError
 
-    reg = ModelRegistry(tmp_path / "reg")
+    reg = ModelRegistry(tmp_path / "reg", **trusted)
     reg.register(make_bundle("1.0.0").path)
     index = json.loads((tmp_path / "reg" / "index.json").read_text())
     index["models"][0]["path"] = path
@@ -189,10 +189,10 @@ def test_index_paths_must_stay_inside_the_registry(make_bundle, tmp_path, path):
         reg.load("taste2vec-test")
 
 
-def test_a_symlink_out_of_the_registry_is_refused(make_bundle, tmp_path):
+def test_a_symlink_out_of_the_registry_is_refused(make_bundle, tmp_path, trusted):
     from taste2vec.registry import ModelRegistry, RegistryError
 
-    reg = ModelRegistry(tmp_path / "reg")
+    reg = ModelRegistry(tmp_path / "reg", **trusted)
     reg.register(make_bundle("1.0.0").path)
     elsewhere = make_bundle("1.0.0", root=tmp_path / "elsewhere").path
     (tmp_path / "reg" / "link").symlink_to(elsewhere, target_is_directory=True)

@@ -20,8 +20,8 @@ NAME = "taste2vec-test"
 
 
 @pytest.fixture()
-def staged(make_bundle, tmp_path):
-    reg = StagedRegistry(tmp_path / "reg")
+def staged(make_bundle, tmp_path, trusted):
+    reg = StagedRegistry(tmp_path / "reg", **trusted)
     for v in ("1.0.0", "1.1.0", "1.2.0"):
         reg.register(make_bundle(v).path)
     return reg

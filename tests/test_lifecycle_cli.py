@@ -20,8 +20,12 @@ def run(capsys, *argv) -> dict:
     return json.loads(out)
 
 
-def test_lifecycle_from_registration_to_automatic_rollback(make_bundle, tmp_path, capsys):
+def test_lifecycle_from_registration_to_automatic_rollback(make_bundle, tmp_path, capsys, monkeypatch, signing_key):
     reg = tmp_path / "reg"
+    unsigned = make_bundle("0.9.0", root=tmp_path / "unsigned", signed=False)
+    assert main(["register", str(unsigned.path), "--registry", str(reg)]) == 2  # refused: unsigned candidate
+    assert "not signed" in capsys.readouterr().err
+    monkeypatch.setenv("TASTE2VEC_TRUSTED_KEYS", str(signing_key[1]))  # what a CI job would set
     for v in ("1.0.0", "1.1.0"):
         assert run(capsys, "register", make_bundle(v).path, "--registry", reg)["version"] == v
     run(capsys, "stage", NAME, "1.0.0", "staging", "--registry", reg)

@@ -8,11 +8,12 @@ import shutil
 
 import pytest
 
+from taste2vec.bundle import BundleSignatureError
 from taste2vec.registry import ModelRegistry, RegistryError
 
 
-def test_register_list_show(make_bundle, tmp_path):
-    reg = ModelRegistry(tmp_path / "reg")
+def test_register_list_show(make_bundle, tmp_path, trusted):
+    reg = ModelRegistry(tmp_path / "reg", **trusted)
     assert reg.list() == []
     e1 = reg.register(make_bundle("1.0.0").path)
     e2 = reg.register(make_bundle("1.2.0").path)
@@ -26,8 +27,11 @@ def test_register_list_show(make_bundle, tmp_path):
         reg.entry("taste2vec-test", "3.0.0")
 
 
-def test_same_version_with_different_content_is_refused(make_bundle, tiny_bundle_parts, tmp_path):
-    reg = ModelRegistry(tmp_path / "reg")
+def test_same_version_with_different_content_is_refused(make_bundle, tiny_bundle_parts, tmp_path, trusted,
+                                                        signing_key):
+    from taste2vec_convert.signing import sign_bundle
+
+    reg = ModelRegistry(tmp_path / "reg", **trusted)
     reg.register(make_bundle("1.0.0").path)
     model, _, _ = tiny_bundle_parts
     other = make_bundle("1.0.0", root=tmp_path / "other", model_bytes=model + b"")  # same bytes -> same hash
@@ -36,12 +40,15 @@ def test_same_version_with_different_content_is_refused(make_bundle, tiny_bundle
     m = json.loads((changed.path / "manifest.json").read_text())
     m["description"] = "something else"
     (changed.path / "manifest.json").write_text(json.dumps(m))
+    with pytest.raises(BundleSignatureError, match="does not verify"):  # the signature no longer fits the manifest
+        reg.register(changed.path)
+    sign_bundle(changed.path, signing_key[0])  # re-signed by the same (trusted) key
     with pytest.raises(RegistryError, match="already registered"):
         reg.register(changed.path)
 
 
-def test_registry_survives_an_interrupted_copy(make_bundle, tmp_path, monkeypatch):
-    reg = ModelRegistry(tmp_path / "reg")
+def test_registry_survives_an_interrupted_copy(make_bundle, tmp_path, monkeypatch, trusted):
+    reg = ModelRegistry(tmp_path / "reg", **trusted)
     reg.register(make_bundle("1.0.0").path)
     before = (tmp_path / "reg" / "index.json").read_bytes()
     bundle = make_bundle("1.1.0")  # built before the crash is staged
@@ -65,8 +72,8 @@ def test_registry_survives_an_interrupted_copy(make_bundle, tmp_path, monkeypatc
     assert not list((tmp_path / "reg").glob(".tmp-*"))
 
 
-def test_registry_survives_an_interrupted_index_write(make_bundle, tmp_path, monkeypatch):
-    reg = ModelRegistry(tmp_path / "reg")
+def test_registry_survives_an_interrupted_index_write(make_bundle, tmp_path, monkeypatch, trusted):
+    reg = ModelRegistry(tmp_path / "reg", **trusted)
     reg.register(make_bundle("1.0.0").path)
     before = (tmp_path / "reg" / "index.json").read_bytes()
     real_replace = os.replace

@@ -33,6 +33,13 @@ fi
 echo "== goldens from the Python SDK -> $GOLDEN" >&2
 "$PY" -m taste2vec golden --model "$BUNDLE" --port-dir "$GOLDEN" >/dev/null
 
+echo "== a signed copy of the bundle and two fresh keys -> $GOLDEN/signed" >&2
+rm -rf "$GOLDEN/signed" && mkdir -p "$GOLDEN/signed"
+"$PY" -m taste2vec_convert keygen --out "$GOLDEN/signed" --name test >/dev/null
+"$PY" -m taste2vec_convert keygen --out "$GOLDEN/signed" --name other >/dev/null
+cp -r "$BUNDLE" "$GOLDEN/signed/bundle"
+"$PY" -m taste2vec_convert sign "$GOLDEN/signed/bundle" --key "$GOLDEN/signed/test.pem" >/dev/null
+
 # main + test sources in one compilation: the tests see `internal` API, as in one Gradle module
 mkdir -p "$BUILD"
 stamp="$BUILD/.sources.sha"

@@ -16,18 +16,23 @@ from typing import Any
 from taste2vec.bundle import MANIFEST, MANIFEST_FORMAT, ModelBundle, bundle_dirname, sha256_path, \
     validate_name_version
 from taste2vec.lexicon import SensoryLexicon
+from taste2vec.signing import SIGNATURE_FILE
 from taste2vec.spec import spec_path
 from taste2vec.tokenizer import WordPieceTokenizer
+
+from .signing import load_private_key, public_pem, signature_document
 
 
 def write_bundle(out_root: str | Path, name: str, version: str, model: bytes, tokenizer: WordPieceTokenizer,
                  lexicon_path: str | Path, metadata: dict[str, Any], onnx_path: str | Path | None = None,
-                 created: str | None = None, extra_files: dict[str, bytes] | None = None) -> ModelBundle:
+                 created: str | None = None, extra_files: dict[str, bytes] | None = None,
+                 signing_key: str | Path | None = None) -> ModelBundle:
     """Write ``out_root/<name>-<version>/`` and return it loaded (verified). Replaces an existing folder.
 
     ``metadata`` goes into the manifest as is (signatures, quantization, parity, quality, source, ...);
     ``created`` is an ISO time (pass a fixed one for byte-identical rebuilds); ``extra_files`` (plain name ->
-    bytes, e.g. ``golden_outputs.json``) are written and listed like the others.
+    bytes, e.g. ``golden_outputs.json``) are written and listed like the others. ``signing_key`` (an Ed25519
+    private key PEM) signs the manifest (``manifest.sig``); without it the bundle is unsigned.
     """
     validate_name_version(name, version)
     out_root = Path(out_root)
@@ -57,7 +62,12 @@ def write_bundle(out_root: str | Path, name: str, version: str, model: bytes, to
                     "lexicon": {"file": "sensory_lexicon.json", "version": lex.version, "dim": lex.dim},
                     **metadata}
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        ModelBundle.load(tmp)
+        trust: dict[str, Any] = {"allow_unsigned": True}
+        if signing_key is not None:
+            key = load_private_key(signing_key)
+            (tmp / SIGNATURE_FILE).write_text(signature_document((tmp / MANIFEST).read_bytes(), key))
+            trust = {"trusted_keys": [public_pem(key)]}
+        ModelBundle.load(tmp, **trust)
         if final.exists():
             old = out_root / f".old-{uuid.uuid4().hex}"
             os.replace(final, old)
@@ -68,4 +78,4 @@ def write_bundle(out_root: str | Path, name: str, version: str, model: bytes, to
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
-    return ModelBundle.load(final)
+    return ModelBundle.load(final, **trust)

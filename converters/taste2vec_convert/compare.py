@@ -37,8 +37,12 @@ def _embed(bundle: ModelBundle, records) -> np.ndarray:
     return np.stack(out)
 
 
-def compare_bundles(a: Path, b: Path, n_records: int = 200) -> dict[str, Any]:
-    ba, bb = ModelBundle.load(a), ModelBundle.load(b)
+def compare_bundles(a: Path, b: Path, n_records: int = 200, trusted_keys: Any = None,
+                    allow_unsigned: bool = False) -> dict[str, Any]:
+    """Same files? If not, how close are the two bundles' vectors on ``n_records`` synthetic test records.
+    Both bundles are verified (origin as in ``ModelBundle.load``)."""
+    trust = {"trusted_keys": trusted_keys, "allow_unsigned": allow_unsigned}
+    ba, bb = ModelBundle.load(a, **trust), ModelBundle.load(b, **trust)
     fa, fb = ba.manifest["files"], bb.manifest["files"]
     differing = sorted(k for k in set(fa) | set(fb) if fa.get(k, {}).get("sha256") != fb.get(k, {}).get("sha256"))
     ma = {k: v for k, v in ba.manifest.items() if k != "created"}

@@ -36,6 +36,7 @@ from .golden import GOLDEN_FILE, golden_bytes, toolkit_golden
 from .onnx_export import check_onnx_tf, onnx_session, run_onnx, to_onnx
 from .parity import ParitySet, Thresholds, embed_with, latency, pick, reference_embeddings, summarize
 from .report import variant_table, write_report
+from .signing import load_private_key, public_pem
 from .student import INPUT_NAMES, OUTPUT_NAME, input_signature
 from .tflite import VARIANT_DOC, VARIANTS, calibration_inputs, list_ops, quantize_variants, signature_name, \
     to_tflite
@@ -48,7 +49,7 @@ class ExportError(RuntimeError):
 @dataclass
 class ExportConfig:
     name: str = "taste2vec-edge"
-    version: str = "1.4.0"
+    version: str = "1.4.1"
     distill: DistillConfig = field(default_factory=DistillConfig)
     variants: tuple[str, ...] = VARIANTS
     thresholds: Thresholds = field(default_factory=Thresholds)
@@ -57,6 +58,7 @@ class ExportConfig:
     latency_runs: int = 200
     real_data: bool = True
     created: str | None = None
+    signing_key: str | None = None  # Ed25519 private key PEM that signs the bundle (needed to register it)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -107,6 +109,11 @@ def _records_file(tmeta: dict[str, Any], log: Callable[[str], None]):
 def export(cfg: ExportConfig, checkpoint: str | Path, out_dir: str | Path, registry: str | Path | None = None,
            progress: bool = True, log: Callable[[str], None] = print, resume: bool = True) -> ExportResult:
     """Run the whole pipeline (see module docs)."""
+    if registry is not None and not cfg.signing_key:
+        raise ExportError("a registry takes signed bundles only: give a signing key (taste2vec-convert keygen; "
+                          "export --signing-key)")
+    if cfg.signing_key:
+        load_private_key(cfg.signing_key)  # a bad key fails now, not after the distillation
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}
@@ -241,16 +248,18 @@ def export(cfg: ExportConfig, checkpoint: str | Path, out_dir: str | Path, regis
     created = cfg.created or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     bundle = write_bundle(out / "bundles", cfg.name, cfg.version, variants[chosen.name], tok, default_lexicon_path(),
                           metadata, onnx_path if cfg.include_onnx else None, created=created,
-                          extra_files={GOLDEN_FILE: golden_bytes(golden)})
-    with Embedder.create_from_model_path(bundle.path) as sdk:  # the SDK's own preprocessing must agree
+                          extra_files={GOLDEN_FILE: golden_bytes(golden)}, signing_key=cfg.signing_key)
+    own_key = [public_pem(load_private_key(cfg.signing_key))] if cfg.signing_key else []
+    trust = {"trusted_keys": own_key, "allow_unsigned": not own_key}  # the bundle this run just wrote
+    with Embedder.create_from_model_path(bundle.path, **trust) as sdk:  # the SDK's own preprocessing must agree
         agree = compare_golden(sdk, golden)
     if not agree.ok:
         raise ExportError("the SDK's preprocessing disagrees with the toolkit's: " + "; ".join(agree.mismatches))
     report["golden"] = {"cases": agree.cases, "sdk_max_abs_diff": agree.max_abs_diff}
     log(f"   golden outputs: {agree.cases} sample records, SDK vs toolkit max abs diff {agree.max_abs_diff:.2g}")
     report["bundle"] = {"path": str(bundle.path), "files": bundle.manifest["files"]}
-    if registry is not None:
-        report["registry"] = ModelRegistry(registry).register(bundle.path)
+    if registry is not None:  # the registry refuses unsigned candidates; it trusts this run's own key
+        report["registry"] = ModelRegistry(registry, trusted_keys=own_key).register(bundle.path)
     step("bundle", t0)
     timings["total"] = round(time.time() - t_all, 1)
     paths = write_report(out, report)

@@ -28,6 +28,8 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from .signing import add_trust_arguments, trust_from_args
+
 RECORDS = {
     "short": {"notes": "jasmine, bright"},
     "typical": None,  # the sample record en_washed_ethiopia (notes + 11 metrics + 1 context snapshot)
@@ -77,7 +79,8 @@ def time_calls(fn: Callable[[], object], runs: int, warmup: int) -> list[float]:
 
 
 def run_benchmark(model: str | Path | None = None, num_threads: int = 1, stage: str = "embed",
-                  record: str = "typical", runs: int = 200, warmup: int = 20) -> dict[str, Any]:
+                  record: str = "typical", runs: int = 200, warmup: int = 20, trusted_keys: Any = (),
+                  allow_unsigned: bool = False) -> dict[str, Any]:
     """Load the bundle and time ``stage`` on ``record``; the result dict is what the CLI prints."""
     if stage not in STAGES:
         raise ValueError(f"stage {stage!r}: one of {', '.join(STAGES)}")
@@ -89,7 +92,9 @@ def run_benchmark(model: str | Path | None = None, num_threads: int = 1, stage: 
     rec = bench_record(record)
     t0 = time.perf_counter()
     emb = Embedder.create_from_options(EmbedderOptions(BaseOptions(model_asset_path=model or default_bundle_path(),
-                                                                   num_threads=num_threads)))
+                                                                   num_threads=num_threads,
+                                                                   trusted_keys=tuple(trusted_keys or ()),
+                                                                   allow_unsigned=allow_unsigned)))
     load_ms = (time.perf_counter() - t0) * 1e3
     try:
         inputs = emb.preprocess(rec)
@@ -172,6 +177,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="taste2vec-bench", description=__doc__.split("\n\n")[0] + " Prints JSON.",
                                  epilog="Subcommand: taste2vec-bench plot RESULT.json [...] OUT.png")
     ap.add_argument("--model", help="bundle folder or .zip (default: the bundled model)")
+    add_trust_arguments(ap)
     ap.add_argument("--num-threads", type=int, default=1)
     ap.add_argument("--stage", choices=STAGES, default="embed")
     ap.add_argument("--record", choices=list(RECORDS), default="typical")
@@ -190,7 +196,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         from .errors import Taste2VecError
 
-        res = run_benchmark(a.model, a.num_threads, a.stage, a.record, a.runs, a.warmup)
+        res = run_benchmark(a.model, a.num_threads, a.stage, a.record, a.runs, a.warmup, **trust_from_args(a))
     except (Taste2VecError, ValueError, OSError) as e:
         print(f"taste2vec-bench: error: {e}", file=sys.stderr)
         return 2

@@ -25,14 +25,17 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import re
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 from .errors import Taste2VecError
+from .fileio import parse_json
+from .signing import (MAX_SIGNATURE_BYTES, SIGNATURE_FILE, PublicKeyLike, SignatureError, TrustedKey,
+                      load_trusted_keys, verify_manifest)
 from .lexicon import SensoryLexicon
 from .spec import RecordSpec, default_spec, parse_spec
 from .tokenizer import TokenizerError, WordPieceTokenizer
@@ -46,6 +49,25 @@ _NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 
 class BundleError(Taste2VecError):
     """A model bundle is missing, corrupt, tampered with, or does not fit this SDK."""
+
+
+class BundleSignatureError(BundleError):
+    """A bundle's origin is not established: unsigned, signed by an untrusted key, or a signature that fails."""
+
+
+@dataclass(frozen=True)
+class _TrustPolicy:
+    keys: tuple[TrustedKey, ...]
+    allow_unsigned: bool
+
+
+def _in_package(path: Path) -> bool:
+    """Whether ``path`` lies in this installed package's models folder (trusted as part of the package)."""
+    try:
+        root = (Path(__file__).parent / "models").resolve()
+        return path.resolve().is_relative_to(root)
+    except OSError:
+        return False
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -85,6 +107,7 @@ class ModelBundle:
     tokenizer: WordPieceTokenizer
     lexicon: SensoryLexicon
     _files: dict[str, bytes] = field(default_factory=dict, repr=False, compare=False)
+    trusted_as: str = "unsigned (allowed)"  # how its origin was established (see load)
 
     @property
     def name(self) -> str:
@@ -123,56 +146,73 @@ class ModelBundle:
         return data
 
     @classmethod
-    def load(cls, path: str | Path) -> "ModelBundle":
-        """Verify and load a bundle folder or a ``.zip`` of one; raise ``BundleError`` on any mismatch."""
+    def load(cls, path: str | Path, trusted_keys: Iterable[PublicKeyLike] | None = None,
+             allow_unsigned: bool = False) -> "ModelBundle":
+        """Verify and load a bundle folder or a ``.zip`` of one; raise ``BundleError`` on any mismatch.
+
+        Origin: the bundle must carry a signature (``manifest.sig``) that one of ``trusted_keys`` verifies (PEM
+        text, PEM file paths or raw 32-byte Ed25519 public keys), else :class:`BundleSignatureError`; the bundle
+        inside this installed package is trusted as part of the package. ``allow_unsigned=True`` (development)
+        accepts unsigned bundles and unknown keys, never a signature that fails to verify.
+        """
         path = Path(path)
+        trust = _TrustPolicy(load_trusted_keys(trusted_keys), bool(allow_unsigned) or _in_package(path))
         if path.is_file() and zipfile.is_zipfile(path):
-            return cls._verify(_read_zip(path.read_bytes(), str(path)), path)
+            if path.stat().st_size > MAX_BUNDLE_BYTES:
+                raise BundleError(f"{path}: {path.stat().st_size} bytes, more than a bundle may hold "
+                                  f"({MAX_BUNDLE_BYTES >> 20} MB)")
+            with _ZipSource(path.read_bytes(), str(path)) as src:
+                return cls._verify(src, path, trust)
         if not path.is_dir():
             raise BundleError(f"{path}: not a bundle folder or a bundle .zip")
-        return cls._verify(_read_folder(path), path)
+        return cls._verify(_FolderSource(path), path, trust)
 
     @classmethod
-    def from_buffer(cls, data: bytes) -> "ModelBundle":
-        """Verify and load a bundle from the bytes of its ``.zip`` (see :func:`pack_bundle`)."""
+    def from_buffer(cls, data: bytes, trusted_keys: Iterable[PublicKeyLike] | None = None,
+                    allow_unsigned: bool = False) -> "ModelBundle":
+        """Verify and load a bundle from the bytes of its ``.zip`` (see :func:`pack_bundle`); origin as in
+        :meth:`load`."""
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise BundleError(f"model_asset_buffer must be bytes, got {type(data).__name__}")
-        return cls._verify(_read_zip(bytes(data), "<bundle in memory>"), None)
+        if len(data) > MAX_BUNDLE_BYTES:
+            raise BundleError(f"model_asset_buffer: {len(data)} bytes, more than a bundle may hold "
+                              f"({MAX_BUNDLE_BYTES >> 20} MB)")
+        trust = _TrustPolicy(load_trusted_keys(trusted_keys), bool(allow_unsigned))
+        with _ZipSource(bytes(data), "<bundle in memory>") as src:
+            return cls._verify(src, None, trust)
 
     @classmethod
-    def _verify(cls, files: dict[str, bytes], path: Path | None) -> "ModelBundle":
+    def _verify(cls, src: "_Source", path: Path | None, trust: "_TrustPolicy") -> "ModelBundle":
         where = Path(str(path)) if path is not None else Path("<bundle in memory>")
         mpath = where / MANIFEST
-        if MANIFEST not in files:
+        names = src.names()
+        if MANIFEST not in names:
             raise BundleError(f"{where}: no {MANIFEST}")
+        manifest_bytes = src.read(MANIFEST, MAX_MANIFEST_BYTES)
+        # origin first: nothing else of an untrusted bundle is parsed
+        sig = src.read(SIGNATURE_FILE, MAX_SIGNATURE_BYTES) if SIGNATURE_FILE in names else None
         try:
-            manifest = json.loads(files[MANIFEST].decode("utf-8"))
-        except ValueError as e:
-            raise BundleError(f"{mpath}: unreadable manifest ({e})") from e
-        if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT:
-            raise BundleError(f"{mpath}: format {manifest.get('format') if isinstance(manifest, dict) else None!r}, "
-                              f"this SDK reads {MANIFEST_FORMAT}")
-        validate_name_version(manifest.get("name", ""), manifest.get("version", ""))
-        listed = manifest.get("files")
-        if not isinstance(listed, dict):
-            raise BundleError(f"{mpath}: no 'files' table")
-        for req in REQUIRED_FILES:
-            if req not in listed:
-                raise BundleError(f"{mpath}: required file {req} is not listed")
-        for fname, info in listed.items():
+            trusted_as = verify_manifest(manifest_bytes, sig, trust.keys, trust.allow_unsigned, str(where))
+        except SignatureError as e:
+            raise BundleSignatureError(str(e)) from None
+        manifest = parse_json(manifest_bytes, BundleError, f"{mpath}: unreadable manifest", MAX_MANIFEST_BYTES)
+        check_manifest(manifest, mpath)
+        listed = manifest["files"]
+        files: dict[str, bytes] = {}
+        for fname, info in listed.items():  # only listed files are read, each no further than its listed size
             fp = where / fname
-            if "/" in fname or fname.startswith("."):
-                raise BundleError(f"{mpath}: file name {fname!r} is not a plain name")
-            if fname not in files:
+            if fname not in names:
                 raise BundleError(f"{fp}: listed in the manifest but missing")
-            data = files[fname]
-            if not isinstance(info, dict) or len(data) != info.get("size"):
-                raise BundleError(f"{fp}: size {len(data)} bytes, manifest says "
-                                  f"{info.get('size') if isinstance(info, dict) else None}")
-            if sha256_bytes(data) != info.get("sha256"):
+            data = src.read(fname, info["size"])
+            if len(data) != info["size"]:
+                raise BundleError(f"{fp}: size {'more than ' if len(data) > info['size'] else ''}{len(data)} bytes, "
+                                  f"manifest says {info['size']}")
+            if sha256_bytes(data) != info["sha256"]:
                 raise BundleError(f"{fp}: sha256 does not match the manifest (corrupt or tampered file)")
-        for extra in files:
-            if extra != MANIFEST and extra not in listed and Path(extra).suffix in (".tflite", ".onnx", ".json"):
+            files[fname] = data
+        for extra in names:
+            if extra not in (MANIFEST, SIGNATURE_FILE) and extra not in listed and \
+                    Path(extra).suffix in (".tflite", ".onnx", ".json", ".sig"):
                 raise BundleError(f"{where / extra}: not listed in the manifest (a bundle holds only what it lists)")
         spec = _parse(lambda: parse_spec(_json(files["record_spec.json"])), "record_spec.json", where)
         expected = manifest.get("record_spec", {}).get("version")
@@ -190,17 +230,19 @@ class ModelBundle:
         if lex.version != want.get("version") or lex.dim != want.get("dim"):
             raise BundleError(f"{where / 'sensory_lexicon.json'}: version {lex.version} dim {lex.dim}, manifest says "
                               f"{want.get('version')} dim {want.get('dim')}")
-        inputs = {i["name"]: i for i in manifest.get("signatures", [{}])[0].get("inputs", [])}
-        if inputs.get("lexicon", {}).get("shape", [None, None])[-1] != lex.dim:
-            raise BundleError(f"{mpath}: model's lexicon input does not have the lexicon's {lex.dim} entries")
-        if inputs.get("metrics", {}).get("shape", [None, None])[-1] != spec.num_metrics:
-            raise BundleError(f"{mpath}: model's metrics input does not match the record spec's {spec.num_metrics}")
-        kept = {k: v for k, v in files.items() if k in listed}
-        return cls(path, manifest, spec, tok, lex, kept)
+        for sig in manifest["signatures"]:
+            inputs = {i["name"]: i for i in sig["inputs"]}
+            if inputs.get("lexicon", {}).get("shape", [None])[-1] != lex.dim:
+                raise BundleError(f"{mpath}: signature {sig['name']}'s lexicon input does not have the lexicon's "
+                                  f"{lex.dim} entries")
+            if inputs.get("metrics", {}).get("shape", [None])[-1] != spec.num_metrics:
+                raise BundleError(f"{mpath}: signature {sig['name']}'s metrics input does not match the record "
+                                  f"spec's {spec.num_metrics}")
+        return cls(path, manifest, spec, tok, lex, files, trusted_as)
 
 
 def _json(data: bytes) -> Any:
-    return json.loads(data.decode("utf-8"))
+    return parse_json(data, ValueError, "JSON")
 
 
 def _parse(fn, fname: str, where: Path):
@@ -210,43 +252,162 @@ def _parse(fn, fname: str, where: Path):
         raise BundleError(f"{where / fname}: unreadable ({e})") from e
 
 
-def _read_folder(path: Path) -> dict[str, bytes]:
-    try:
-        return {p.name: p.read_bytes() for p in path.iterdir() if p.is_file()}
-    except OSError as e:
-        raise BundleError(f"{path}: cannot read the bundle ({e})") from e
+MAX_BUNDLE_BYTES = 256 << 20  # a whole bundle (folder or zip); today's is 2 MB
+MAX_MANIFEST_BYTES = 1 << 20
+MAX_FILE_BYTES = 200 << 20
+MAX_ENTRIES = 64  # files in a bundle folder or archive
 
 
-_MAX_ZIP_BYTES = 256 << 20
+class _Source:
+    """Where a bundle's files come from: names first, then each file read no further than a byte cap."""
+
+    def names(self) -> set[str]:
+        raise NotImplementedError
+
+    def read(self, name: str, max_bytes: int) -> bytes:
+        """At most ``max_bytes + 1`` bytes of ``name`` (one more than allowed proves it is too large)."""
+        raise NotImplementedError
 
 
-def _read_zip(data: bytes, origin: str) -> dict[str, bytes]:
-    """Files of a bundle zip: plain names at the top level or inside one top folder (``<name>-<version>/``)."""
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as zf:
-            infos = [i for i in zf.infolist() if not i.is_dir()]
-            if sum(i.file_size for i in infos) > _MAX_ZIP_BYTES:
-                raise BundleError(f"{origin}: bundle archive unpacks to more than {_MAX_ZIP_BYTES >> 20} MB")
-            tops = {i.filename.split("/")[0] for i in infos if "/" in i.filename}
-            prefix = f"{tops.pop()}/" if len(tops) == 1 and all("/" in i.filename for i in infos) else ""
-            out = {}
-            for i in infos:
-                name = i.filename[len(prefix):]
-                if "/" in name or name.startswith(".") or not name:
-                    raise BundleError(f"{origin}: archive member {i.filename!r} is not a plain bundle file")
-                out[name] = zf.read(i)
-            return out
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError) as e:
-        raise BundleError(f"{origin}: not a readable bundle archive ({e})") from e
+class _FolderSource(_Source):
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def names(self) -> set[str]:
+        out = set()
+        try:
+            for i, p in enumerate(self.path.iterdir()):
+                if i >= 4 * MAX_ENTRIES:
+                    raise BundleError(f"{self.path}: more than {4 * MAX_ENTRIES} entries; not a bundle folder")
+                out.add(p.name)
+        except OSError as e:
+            raise BundleError(f"{self.path}: cannot read the bundle ({e.strerror or e})") from None
+        return out
+
+    def read(self, name: str, max_bytes: int) -> bytes:
+        p = self.path / name
+        try:
+            if not p.is_file():
+                raise BundleError(f"{p}: not a regular file")
+            with open(p, "rb") as f:
+                return f.read(max_bytes + 1)
+        except OSError as e:
+            raise BundleError(f"{p}: cannot read ({e.strerror or e})") from None
+
+
+class _ZipSource(_Source):
+    """Members of a bundle zip: plain names at the top level or inside one top folder (``<name>-<version>/``).
+    Members are inflated as streams and cut at the cap: the sizes an archive declares are not trusted."""
+
+    def __init__(self, data: bytes, origin: str) -> None:
+        self.origin = origin
+        try:
+            self.zf = zipfile.ZipFile(io.BytesIO(data))
+            infos = [i for i in self.zf.infolist() if not i.is_dir()]
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError) as e:
+            raise BundleError(f"{origin}: not a readable bundle archive ({e})") from None
+        if len(infos) > MAX_ENTRIES:
+            raise BundleError(f"{origin}: {len(infos)} archive members, a bundle has at most {MAX_ENTRIES}")
+        tops = {i.filename.split("/")[0] for i in infos if "/" in i.filename}
+        prefix = f"{tops.pop()}/" if len(tops) == 1 and all("/" in i.filename for i in infos) else ""
+        self.members: dict[str, zipfile.ZipInfo] = {}
+        for i in infos:
+            name = i.filename[len(prefix):]
+            if "/" in name or "\\" in name or name.startswith(".") or not name or name in self.members:
+                raise BundleError(f"{origin}: archive member {i.filename!r} is not a plain bundle file")
+            self.members[name] = i
+
+    def __enter__(self) -> "_ZipSource":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.zf.close()
+
+    def names(self) -> set[str]:
+        return set(self.members)
+
+    def read(self, name: str, max_bytes: int) -> bytes:
+        out = bytearray()
+        try:
+            with self.zf.open(self.members[name]) as f:
+                while len(out) <= max_bytes:
+                    chunk = f.read(min(1 << 20, max_bytes + 1 - len(out)))
+                    if not chunk:
+                        break
+                    out += chunk
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, OSError, EOFError, ValueError,
+                NotImplementedError, RuntimeError) as e:  # damaged streams, unknown methods, encrypted members
+            raise BundleError(f"{self.origin}: archive member {name!r} cannot be inflated ({e})") from None
+        return bytes(out)
+
+
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_DTYPES = {"int32", "float32", "int8", "uint8", "int64"}
+
+
+def check_manifest(m: Any, where: Path) -> None:
+    """The manifest's structure and types (what the loader and the runtime rely on); BundleError naming the key.
+
+    Bounded: at most MAX_ENTRIES files and 16 signatures of at most 16 inputs each.
+    """
+    def bad(key: str, what: str) -> BundleError:
+        return BundleError(f"{where}: '{key}' {what}")
+
+    if not isinstance(m, dict) or m.get("format") != MANIFEST_FORMAT:
+        raise BundleError(f"{where}: format {m.get('format') if isinstance(m, dict) else None!r}, "
+                          f"this SDK reads {MANIFEST_FORMAT}")
+    for key in ("name", "version"):
+        if not isinstance(m.get(key), str) or len(m[key]) > 100:
+            raise bad(key, "must be a string of at most 100 characters")
+    validate_name_version(m["name"], m["version"])
+    files = m.get("files")
+    if not isinstance(files, dict) or not 0 < len(files) <= MAX_ENTRIES:
+        raise bad("files", f"must be a table of 1 to {MAX_ENTRIES} files")
+    for req in REQUIRED_FILES:
+        if req not in files:
+            raise BundleError(f"{where}: required file {req} is not listed")
+    for fname, info in files.items():
+        if not isinstance(fname, str) or not fname or "/" in fname or "\\" in fname or fname.startswith(".") \
+                or fname == MANIFEST or len(fname) > 100:
+            raise BundleError(f"{where}: file name {fname!r} is not a plain name")
+        if not isinstance(info, dict) or not isinstance(info.get("sha256"), str) or \
+                not _SHA256.match(info["sha256"]):
+            raise bad(f"files.{fname}.sha256", "must be 64 lower-case hex digits")
+        size = info.get("size")
+        if isinstance(size, bool) or not isinstance(size, int) or not 0 <= size <= MAX_FILE_BYTES:
+            raise bad(f"files.{fname}.size", f"must be an integer in [0, {MAX_FILE_BYTES}]")
+    for key in ("record_spec", "tokenizer", "lexicon"):
+        if not isinstance(m.get(key), dict) or not isinstance(m[key].get("version"), str):
+            raise bad(f"{key}.version", "must be a string")
+    if isinstance(m["lexicon"].get("dim"), bool) or not isinstance(m["lexicon"].get("dim"), int):
+        raise bad("lexicon.dim", "must be an integer")
+    emb = m.get("embedding", {})
+    if not isinstance(emb, dict) or isinstance(emb.get("dim", 128), bool) or not isinstance(emb.get("dim", 128), int):
+        raise bad("embedding.dim", "must be an integer")
+    sigs = m.get("signatures")
+    if not isinstance(sigs, list) or not 0 < len(sigs) <= 16:
+        raise bad("signatures", "must be a list of 1 to 16 model signatures")
+    for k, sig in enumerate(sigs):
+        if not isinstance(sig, dict) or not isinstance(sig.get("name"), str) or \
+                not isinstance(sig.get("inputs"), list) or not 0 < len(sig["inputs"]) <= 16:
+            raise bad(f"signatures[{k}]", "must be an object with a name and 1 to 16 inputs")
+        for j, inp in enumerate(sig["inputs"]):
+            shape = inp.get("shape") if isinstance(inp, dict) else None
+            if not isinstance(inp, dict) or not isinstance(inp.get("name"), str) or inp.get("dtype") not in _DTYPES \
+                    or not isinstance(shape, list) or not 0 < len(shape) <= 4 or \
+                    not all(isinstance(d, int) and not isinstance(d, bool) and 0 < d <= 4096 for d in shape):
+                raise bad(f"signatures[{k}].inputs[{j}]", "must have a name, a dtype and a shape of 1 to 4 sizes "
+                          "in [1, 4096]")
 
 
 def pack_bundle(bundle_dir: str | Path, out: str | Path | None = None) -> bytes:
     """Zip a verified bundle folder (files under ``<name>-<version>/``, fixed timestamps, so packing is
     reproducible); write it to ``out`` when given and return the bytes (what ``model_asset_buffer`` takes)."""
-    b = ModelBundle.load(bundle_dir)
+    b = ModelBundle.load(bundle_dir, allow_unsigned=True)  # packing moves bytes; whoever loads the zip judges trust
+    signed = (Path(bundle_dir) / SIGNATURE_FILE).is_file()
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        for name in [MANIFEST, *sorted(b.manifest["files"])]:
+        for name in [MANIFEST, *([SIGNATURE_FILE] if signed else []), *sorted(b.manifest["files"])]:
             info = zipfile.ZipInfo(f"{b.model_id}/{name}", date_time=(2020, 1, 1, 0, 0, 0))
             info.compress_type = zipfile.ZIP_DEFLATED
             info.external_attr = 0o644 << 16

@@ -26,6 +26,7 @@ from .fileio import parse_json, read_json
 from .golden import compare_golden, sample_records, write_golden
 from .port_golden import write_port_goldens
 from .profile import TasteProfile
+from .signing import add_trust_arguments, trust_from_args
 
 
 class UsageError(Exception):
@@ -33,7 +34,8 @@ class UsageError(Exception):
 
 
 def _embedder(args: argparse.Namespace, **options: Any) -> Embedder:
-    base = BaseOptions(model_asset_path=args.model or default_bundle_path(), num_threads=args.threads)
+    base = BaseOptions(model_asset_path=args.model or default_bundle_path(), num_threads=args.threads,
+                       **trust_from_args(args))
     return Embedder.create_from_options(EmbedderOptions(base, **options))
 
 
@@ -43,7 +45,8 @@ MAX_INPUT_BYTES = 64 * 1024 * 1024  # a JSON list of records; each record is val
 def _read_json(src: str) -> Any:
     """JSON from a file or ``-`` (stdin), bounded in size and depth; UsageError otherwise."""
     if src == "-":
-        return parse_json(sys.stdin.buffer.read(MAX_INPUT_BYTES + 1), UsageError, "stdin", MAX_INPUT_BYTES)
+        stream = getattr(sys.stdin, "buffer", sys.stdin)  # bytes from a real stdin, text from a replaced one
+        return parse_json(stream.read(MAX_INPUT_BYTES + 1), UsageError, "stdin", MAX_INPUT_BYTES)
     return read_json(src, UsageError, "JSON input", MAX_INPUT_BYTES)
 
 
@@ -142,12 +145,12 @@ def cmd_recommend(args: argparse.Namespace) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    b = ModelBundle.load(args.model or default_bundle_path())
+    b = ModelBundle.load(args.model or default_bundle_path(), **trust_from_args(args))
     m = b.manifest
     if args.full:
         _print(m)
         return 0
-    _print({"model_version": b.model_id, "path": b.origin, "created": m.get("created"),
+    _print({"model_version": b.model_id, "path": b.origin, "trusted_as": b.trusted_as, "created": m.get("created"),
             "quantization": m.get("quantization"), "embedding": m.get("embedding"),
             "signatures": [s["name"] for s in m.get("signatures", [])],
             "record_spec": m.get("record_spec"), "tokenizer": m.get("tokenizer"), "lexicon": m.get("lexicon"),
@@ -220,6 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--model", help="bundle folder or .zip (default: the bundled model)")
     common.add_argument("--threads", type=int, default=1, help="LiteRT interpreter threads (default 1)")
+    add_trust_arguments(common)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     e = sub.add_parser("embed", parents=[common], help="embed a record (JSON file or flags)",

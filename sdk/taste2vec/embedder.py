@@ -50,11 +50,17 @@ class BaseOptions:
         model_asset_path: a bundle folder (``<name>-<version>/``) or a bundle ``.zip``.
         model_asset_buffer: the bytes of a bundle ``.zip`` (e.g. read from app assets).
         num_threads: LiteRT CPU threads per interpreter (>= 1).
+        trusted_keys: the Ed25519 public keys (PEM text, PEM file paths or raw 32 bytes) whose signature a bundle
+            from a path or buffer must carry; the bundle shipped inside this package is trusted as part of it.
+        allow_unsigned: development only: accept unsigned bundles (and unknown keys). A signature that does not
+            verify is refused regardless.
     """
 
     model_asset_path: str | Path | None = None
     model_asset_buffer: bytes | None = None
     num_threads: int = 1
+    trusted_keys: tuple[str | bytes | Path, ...] = ()
+    allow_unsigned: bool = False
 
 
 @dataclass
@@ -173,14 +179,20 @@ class Embedder:
         if (base.model_asset_path is None) == (base.model_asset_buffer is None):
             raise ValueError("base_options: set exactly one of model_asset_path and model_asset_buffer "
                              "(or use Embedder.create_default() for the bundled model)")
-        bundle = ModelBundle.load(base.model_asset_path) if base.model_asset_path is not None else \
-            ModelBundle.from_buffer(base.model_asset_buffer)
+        trust = {"trusted_keys": base.trusted_keys, "allow_unsigned": base.allow_unsigned}
+        bundle = ModelBundle.load(base.model_asset_path, **trust) if base.model_asset_path is not None else \
+            ModelBundle.from_buffer(base.model_asset_buffer, **trust)
         return cls(bundle, options)
 
     @classmethod
-    def create_from_model_path(cls, path: str | Path, num_threads: int = 1) -> "Embedder":
-        """An embedder with default options for the bundle at ``path`` (folder or ``.zip``)."""
-        return cls.create_from_options(EmbedderOptions(BaseOptions(model_asset_path=path, num_threads=num_threads)))
+    def create_from_model_path(cls, path: str | Path, num_threads: int = 1,
+                               trusted_keys: tuple[str | bytes | Path, ...] = (),
+                               allow_unsigned: bool = False) -> "Embedder":
+        """An embedder with default options for the bundle at ``path`` (folder or ``.zip``; see
+        :class:`BaseOptions` for ``trusted_keys`` / ``allow_unsigned``)."""
+        return cls.create_from_options(EmbedderOptions(BaseOptions(model_asset_path=path, num_threads=num_threads,
+                                                                   trusted_keys=trusted_keys,
+                                                                   allow_unsigned=allow_unsigned)))
 
     @classmethod
     def create_default(cls, num_threads: int = 1, **options: Any) -> "Embedder":

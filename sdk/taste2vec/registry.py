@@ -20,10 +20,13 @@ import shutil
 import time
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 from .bundle import MANIFEST, BundleError, ModelBundle, bundle_dirname, sha256_path
 from .fileio import file_lock, inside, read_document, write_atomic
+from .probe import probe_model
+from .runtime import ModelRuntimeError
+from .signing import PublicKeyLike, load_trusted_keys
 
 INDEX = "index.json"
 INDEX_FORMAT = "taste2vec.registry/1"
@@ -40,10 +43,21 @@ def _version_key(v: str) -> tuple:
 
 
 class ModelRegistry:
-    """Register / list / show bundles in a registry folder."""
+    """Register / list / show bundles in a registry folder.
 
-    def __init__(self, root: str | Path) -> None:
+    ``trusted_keys``: the public keys a bundle's signature must verify against to be registered or loaded (see
+    :meth:`ModelBundle.load <taste2vec.bundle.ModelBundle.load>`); unsigned candidates are refused unless
+    ``allow_unsigned`` (development registries only).
+    """
+
+    def __init__(self, root: str | Path, trusted_keys: Iterable[PublicKeyLike] | None = None,
+                 allow_unsigned: bool = False) -> None:
         self.root = Path(root)
+        self.trusted_keys = load_trusted_keys(trusted_keys)
+        self.allow_unsigned = bool(allow_unsigned)
+
+    def _load(self, path: Path) -> ModelBundle:
+        return ModelBundle.load(path, trusted_keys=self.trusted_keys, allow_unsigned=self.allow_unsigned)
 
     # --- reading -----------------------------------------------------------------------------------
     def _read_index(self) -> dict[str, Any]:
@@ -87,7 +101,7 @@ class ModelRegistry:
     def load(self, name: str, version: str | None = None) -> ModelBundle:
         """Load (and verify) a registered bundle."""
         e = self.entry(name, version)
-        bundle = ModelBundle.load(inside(self.root, e["path"], RegistryError, "index path"))
+        bundle = self._load(inside(self.root, e["path"], RegistryError, "index path"))
         if sha256_path(bundle.path / MANIFEST) != e["manifest_sha256"]:
             raise RegistryError(f"{bundle.path}: manifest differs from the one registered")
         return bundle
@@ -95,7 +109,11 @@ class ModelRegistry:
     # --- writing -----------------------------------------------------------------------------------
     def register(self, bundle_path: str | Path, extra: dict[str, Any] | None = None) -> dict[str, Any]:
         """Verify a bundle and add it (copied) to the registry; returns its index entry."""
-        src = ModelBundle.load(bundle_path)
+        src = self._load(Path(bundle_path))
+        try:  # the model runs once in a child process: a file that crashes the interpreter is refused here
+            probe_model(src.model_bytes())
+        except ModelRuntimeError as e:
+            raise RegistryError(f"{src.origin}: refused: {e}") from None
         self.root.mkdir(parents=True, exist_ok=True)
         with file_lock(self.root / INDEX):  # one writer at a time, across processes
             return self._register_locked(src, extra)
@@ -117,7 +135,7 @@ class ModelRegistry:
         tmp = self.root / f".tmp-{uuid.uuid4().hex}"
         try:
             shutil.copytree(src.path, tmp)
-            ModelBundle.load(tmp)  # the copy is complete and intact
+            self._load(tmp)  # the copy is complete, intact and still signed
             os.replace(tmp, final)
         finally:
             if tmp.exists():

@@ -14,7 +14,7 @@ only moves users *into* it (buckets are assigned in variant order). The Kotlin p
 
     config = RolloutConfig.load("rollout.json")
     variant = config.assign("user-42")
-    embedder = Embedder.create_from_model_path(resolve_model(config, "user-42", models_dir))
+    embedder = Embedder.create_from_model_path(resolve_model(config, "user-42", models_dir), trusted_keys=APP_KEYS)
 """
 
 from __future__ import annotations
@@ -62,22 +62,23 @@ class RolloutConfig:
     revision: int = 1
 
     def __post_init__(self) -> None:
-        if not isinstance(self.experiment, str) or not self.experiment:
-            raise RolloutError("rollout: 'experiment' must be a non-empty string")
+        if not plain_name(self.experiment):
+            raise RolloutError("rollout: 'experiment' must be a plain name of at most 200 characters (no separators, "
+                               "no leading dot, valid Unicode)")
         if not self.variants:
             raise RolloutError("rollout: at least one variant is needed")
-        names = [v.name for v in self.variants]
-        if len(set(names)) != len(names):
-            raise RolloutError(f"rollout: variant names must be unique, got {names}")
         for v in self.variants:
+            if not plain_name(v.name):
+                raise RolloutError(f"rollout: variant name {v.name!r} must be a plain name of at most 200 characters")
             if not isinstance(v.traffic, (int, float)) or isinstance(v.traffic, bool) or not 0 <= v.traffic <= 100 \
                     or not math.isfinite(v.traffic):  # the range first: math.isfinite(10**400) would overflow
                 raise RolloutError(f"rollout: variant {v.name!r} traffic {v.traffic!r} (allowed: a number in [0, 100])")
             if not plain_name(v.model) or "-" not in v.model:
                 raise RolloutError(f"rollout: variant {v.name!r} model {v.model!r} is not a <name>-<version> id "
                                    "(a plain folder name: no separators, '..' or leading dot)")
-            if not plain_name(v.name):
-                raise RolloutError(f"rollout: variant name {v.name!r} must be a plain name of at most 200 characters")
+        names = [v.name for v in self.variants]
+        if len(set(names)) != len(names):
+            raise RolloutError(f"rollout: variant names must be unique, got {names}")
         if abs(sum(self._basis_points()) - BUCKETS) > 0:
             raise RolloutError(f"rollout: traffic adds up to {sum(v.traffic for v in self.variants):g} %, not 100 %")
 
@@ -86,8 +87,12 @@ class RolloutConfig:
 
     def assign(self, user_id: str) -> RolloutVariant:
         """The variant of ``user_id`` (deterministic; see module docs)."""
-        if not isinstance(user_id, str) or not user_id:
-            raise RolloutError("user_id must be a non-empty string")
+        if not isinstance(user_id, str) or not user_id or len(user_id) > 1000:
+            raise RolloutError("user_id must be a non-empty string of at most 1000 characters")
+        try:
+            user_id.encode("utf-8")
+        except UnicodeEncodeError:
+            raise RolloutError("user_id is not valid Unicode (a lone surrogate)") from None
         b = user_bucket(self.experiment, user_id)
         edge = 0
         for v, bp in zip(self.variants, self._basis_points()):

@@ -73,6 +73,30 @@ def _dequantize(y: np.ndarray, detail: Mapping[str, Any]) -> np.ndarray:
     return ((y.astype(np.float32) - zero) * scale).astype(np.float32)
 
 
+_FEATURE_INPUTS = ("lexicon", "metrics", "metrics_mask", "context", "context_mask")
+
+
+def _check_signature(bucket: int, inputs: Mapping[str, Any], outputs: Mapping[str, Any]) -> None:
+    """A Taste2Vec signature: token_ids int32[1, bucket], the five feature inputs with batch 1, one output
+    [1, D]. Checked at load, so a damaged model is refused before its first record rather than on it."""
+    missing = {"token_ids", *_FEATURE_INPUTS} - set(inputs)
+    if missing:
+        raise ModelRuntimeError(f"signature embed_{bucket} lacks inputs {sorted(missing)}")
+    tok = inputs["token_ids"]
+    if list(tok["shape"]) != [1, bucket] or tok["dtype"] != np.int32:
+        raise ModelRuntimeError(f"signature embed_{bucket}: token_ids is {list(tok['shape'])} "
+                                f"{np.dtype(tok['dtype']).name}, expected [1, {bucket}] int32")
+    for k in _FEATURE_INPUTS:
+        shape = list(inputs[k]["shape"])
+        if not shape or shape[0] != 1 or any(d <= 0 or d > 4096 for d in shape):
+            raise ModelRuntimeError(f"signature embed_{bucket}: input {k} has shape {shape}")
+    if len(outputs) != 1:
+        raise ModelRuntimeError(f"signature embed_{bucket} has {len(outputs)} outputs, expected 1")
+    out = next(iter(outputs.values()))
+    if len(out["shape"]) != 2 or out["shape"][0] != 1 or not 0 < out["shape"][1] <= 4096:
+        raise ModelRuntimeError(f"signature embed_{bucket}: output shape {list(out['shape'])}, expected [1, D]")
+
+
 class TasteModel:
     """A loaded Taste2Vec flatbuffer. ``run`` is thread-safe (one interpreter call at a time).
 
@@ -81,22 +105,25 @@ class TasteModel:
 
     def __init__(self, model_content: bytes, num_threads: int = 1) -> None:
         cls, self.runtime = interpreter_class()
-        try:
-            self._interp = cls(model_content=model_content, num_threads=num_threads)
-        except (ValueError, RuntimeError) as e:
-            raise ModelRuntimeError(f"the LiteRT runtime cannot load this model: {e}") from e
-        sigs = self._interp.get_signature_list()
-        self.buckets = tuple(sorted(int(m.group(1)) for k in sigs if (m := _SIG.match(k))))
-        if not self.buckets:
-            raise ModelRuntimeError(f"model has no embed_<length> signatures (has {sorted(sigs)})")
         self._runners = {}
         self._in: dict[int, dict[str, Any]] = {}
         self._out: dict[int, dict[str, Any]] = {}
-        for b in self.buckets:
-            r = self._interp.get_signature_runner(f"embed_{b}")
-            self._runners[b] = r
-            self._in[b] = r.get_input_details()
-            self._out[b] = r.get_output_details()
+        try:  # any interpreter failure while loading is this model's fault: one typed error
+            self._interp = cls(model_content=model_content, num_threads=num_threads)
+            sigs = self._interp.get_signature_list()
+            self.buckets = tuple(sorted(int(m.group(1)) for k in sigs if (m := _SIG.match(k))))
+            if not self.buckets or len(self.buckets) > 16:
+                raise ModelRuntimeError(f"model has no embed_<length> signatures, or too many (has {sorted(sigs)})")
+            for b in self.buckets:
+                r = self._interp.get_signature_runner(f"embed_{b}")
+                self._runners[b] = r
+                self._in[b] = r.get_input_details()
+                self._out[b] = r.get_output_details()
+                _check_signature(b, self._in[b], self._out[b])
+        except ModelRuntimeError:
+            raise
+        except (ValueError, RuntimeError, KeyError, TypeError, IndexError, AttributeError, OverflowError) as e:
+            raise ModelRuntimeError(f"the LiteRT runtime cannot load this model: {type(e).__name__}: {e}") from e
         self._lock = threading.Lock()
 
     @classmethod
@@ -123,7 +150,10 @@ class TasteModel:
         if missing:
             raise ModelRuntimeError(f"missing model inputs {sorted(missing)}")
         feed = {k: _quantize(np.asarray(inputs[k]), d) for k, d in details.items()}
-        with self._lock:
-            out = self._runners[length](**feed)
         name = next(iter(self._out[length]))
-        return _dequantize(out[name], self._out[length][name])
+        try:
+            with self._lock:
+                out = self._runners[length](**feed)
+            return _dequantize(out[name], self._out[length][name])
+        except (ValueError, RuntimeError, KeyError, TypeError, IndexError) as e:
+            raise ModelRuntimeError(f"the model failed on bucket {length}: {type(e).__name__}: {e}") from e

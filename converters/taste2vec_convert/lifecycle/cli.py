@@ -27,6 +27,7 @@ from typing import Any
 
 from taste2vec.errors import Taste2VecError
 from taste2vec.rollout import RolloutConfig, RolloutVariant
+from taste2vec.signing import add_trust_arguments, trust_from_args
 
 
 def _print(obj: Any) -> None:
@@ -48,7 +49,7 @@ def _jsonl(path: str) -> list[dict[str, Any]]:
 def _registry(args):
     from .stages import StagedRegistry
 
-    return StagedRegistry(args.registry)
+    return StagedRegistry(args.registry, **trust_from_args(args))
 
 
 def cmd_register(args) -> int:
@@ -155,7 +156,7 @@ def cmd_reference(args) -> int:
     from .monitoring import EmbeddingStats
 
     recs = _jsonl(args.records)
-    with Embedder.create_from_model_path(args.model) as emb:
+    with Embedder.create_from_model_path(args.model, **trust_from_args(args)) as emb:
         vecs = np.stack([emb.embed(r.get("record", r)).embedding for r in recs])
         doc = {"model": emb.model_version, **EmbeddingStats.of(vecs).to_dict()}
     Path(args.out).write_text(json.dumps(doc) + "\n", encoding="utf-8")
@@ -202,7 +203,8 @@ def cmd_simulate_world(args) -> int:
 
     world = TasteWorld(WorldConfig(seed=args.world_seed))
     cfg = WorldSimConfig(users=args.users)
-    with (Embedder.create_from_model_path(args.model) if args.model else Embedder.create_default()) as emb:
+    with (Embedder.create_from_model_path(args.model, **trust_from_args(args)) if args.model
+          else Embedder.create_default()) as emb:
         probs = {name: like_probabilities(world, emb, tf, cfg) for name, tf in ARMS.items()}
     base = float(probs["shipped"].mean())
     design = SequentialDesign.plan(base, -args.mde, args.margin, args.alpha, args.power, args.looks)
@@ -254,7 +256,7 @@ def cmd_spark_embed(args) -> int:
 
     spark = session(args.master)
     try:
-        df = embed_records(spark, args.records, args.model or default_bundle_path(), args.out)
+        df = embed_records(spark, args.records, args.model or default_bundle_path(), args.out, **trust_from_args(args))
         _print({"written": args.out, "rows": df.count(), "errors": df.where("error is not null").count()})
     finally:
         spark.stop()
@@ -279,6 +281,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     reg = argparse.ArgumentParser(add_help=False)
     reg.add_argument("--registry", default="runs/registry", help="staged registry folder (default runs/registry)")
+    add_trust_arguments(reg)
     reg.add_argument("--reason", default="", help="recorded in the stage history")
 
     s = sub.add_parser("register", parents=[reg], help="verify and register a bundle as a candidate")
@@ -331,11 +334,13 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("simulate-world", parents=[design], help="experiments on the synthetic taste world")
     s.add_argument("--users", type=int, default=600), s.add_argument("--repeats", type=int, default=300)
     s.add_argument("--model", help="bundle (default: the shipped one)"), s.add_argument("--seed", type=int, default=0)
+    add_trust_arguments(s)
     s.add_argument("--world-seed", type=int, default=0)
     s.set_defaults(func=cmd_simulate_world, mde=0.08)
 
     s = sub.add_parser("reference-stats", help="embedding statistics of validation records (drift reference)")
     s.add_argument("--records", required=True), s.add_argument("--model", required=True)
+    add_trust_arguments(s)
     s.add_argument("--out", required=True)
     s.set_defaults(func=cmd_reference)
     s = sub.add_parser("monitor", parents=[reg], help="device health, guard rails; --apply rolls back")
@@ -362,6 +367,7 @@ def build_parser() -> argparse.ArgumentParser:
     spark.add_argument("--master", default="local[2]", help="local[N], yarn, k8s://..., spark://...")
     s = sub.add_parser("spark-embed", parents=[spark], help="embed a JSON-lines record file on Spark")
     s.add_argument("--records", required=True), s.add_argument("--out", required=True), s.add_argument("--model")
+    add_trust_arguments(s)
     s.set_defaults(func=cmd_spark_embed)
     s = sub.add_parser("spark-pairs", parents=[spark], help="preference pairs from feedback events on Spark")
     s.add_argument("--events", required=True), s.add_argument("--out", required=True)

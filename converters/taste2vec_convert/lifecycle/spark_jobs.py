@@ -49,7 +49,9 @@ def _embed_partition(rows: Iterator[Any], bundle_zip: Any) -> Iterator[tuple]:
     from taste2vec import BaseOptions, Embedder, EmbedderOptions
     from taste2vec.errors import RecordValidationError
 
-    emb = Embedder.create_from_options(EmbedderOptions(BaseOptions(model_asset_buffer=bundle_zip.value)))
+    # origin was established on the driver (embed_records); the hashes are checked again here
+    emb = Embedder.create_from_options(EmbedderOptions(BaseOptions(model_asset_buffer=bundle_zip.value,
+                                                                   allow_unsigned=True)))
     try:
         for row in rows:
             doc = json.loads(row) if isinstance(row, str) else row
@@ -64,11 +66,17 @@ def _embed_partition(rows: Iterator[Any], bundle_zip: Any) -> Iterator[tuple]:
 
 
 def embed_records(spark: Any, records: str | Path | list[dict[str, Any]], bundle_path: str | Path,
-                  out: str | Path | None = None, partitions: int | None = None) -> Any:
+                  out: str | Path | None = None, partitions: int | None = None, trusted_keys: Any = None,
+                  allow_unsigned: bool = False) -> Any:
     """Embed records (a JSON-lines path or a list of ``{"id", "record"}``) -> DataFrame (``EMBED_SCHEMA``).
 
-    Writes Parquet to ``out`` when given. Invalid records get ``embedding = null`` and their typed error.
+    Writes Parquet to ``out`` when given. Invalid records get ``embedding = null`` and their typed error. The
+    driver establishes the bundle's origin (``trusted_keys`` / ``allow_unsigned`` as in ``ModelBundle.load``);
+    executors re-check the broadcast bytes' hashes.
     """
+    from taste2vec.bundle import ModelBundle
+
+    ModelBundle.load(bundle_path, trusted_keys=trusted_keys, allow_unsigned=allow_unsigned)
     sc = spark.sparkContext
     bundle_zip = sc.broadcast(pack_bundle(bundle_path))
     if isinstance(records, (str, Path)):

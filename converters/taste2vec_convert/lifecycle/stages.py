@@ -50,9 +50,9 @@ class StageError(RegistryError):
 class StagedRegistry:
     """A :class:`~taste2vec.registry.ModelRegistry` whose versions carry lifecycle stages (see module docs)."""
 
-    def __init__(self, root: str | Path) -> None:
+    def __init__(self, root: str | Path, trusted_keys=None, allow_unsigned: bool = False) -> None:
         self.root = Path(root)
-        self.registry = ModelRegistry(self.root)
+        self.registry = ModelRegistry(self.root, trusted_keys, allow_unsigned)
 
     # ------------------------------------------------------------------ reading
     def _read(self) -> dict[str, Any]:

@@ -1,6 +1,7 @@
 package com.taste2vec.edge.demo
 
 import android.content.Context
+import com.taste2vec.edge.core.BundleTrust
 import com.taste2vec.edge.core.Embeddings
 import com.taste2vec.edge.core.ModelBundle
 import com.taste2vec.edge.core.ModelInputs
@@ -75,7 +76,7 @@ class TasteEmbedder private constructor(val bundle: ModelBundle, options: Embedd
         /** Loads and verifies the bundle in `assets/<assetDir>` (manifest, sizes, sha256, versions). */
         fun createFromOptions(context: Context, options: EmbedderOptions = EmbedderOptions()): TasteEmbedder {
             val assets = context.assets
-            val bundle = ModelBundle.load("assets/${options.assetDir}") { name ->
+            val bundle = ModelBundle.load("assets/${options.assetDir}", BundleTrust.PACKAGED) { name ->
                 try {
                     assets.open("${options.assetDir}/$name").use { it.readBytes() }
                 } catch (e: java.io.IOException) {

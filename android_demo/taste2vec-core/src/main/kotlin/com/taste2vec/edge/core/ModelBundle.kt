@@ -1,10 +1,96 @@
 package com.taste2vec.edge.core
 
 import java.io.File
+import java.security.KeyFactory
 import java.security.MessageDigest
+import java.security.PublicKey
+import java.security.Signature
+import java.security.spec.X509EncodedKeySpec
+import java.util.Base64
 
 /** A bundle is corrupt, incomplete, tampered with, or does not fit this module. */
-class BundleException(message: String) : Taste2VecException(message)
+open class BundleException(message: String) : Taste2VecException(message)
+
+/** A bundle's origin is not established: unsigned, signed by an untrusted key, or a signature that fails. */
+class BundleSignatureException(message: String) : BundleException(message)
+
+/**
+ * Whose bundles this app accepts. A bundle from the APK's own assets is [PACKAGED] (the APK signature covers it);
+ * a downloaded one (after a rollout assignment) must carry `manifest.sig`, an Ed25519 signature of the exact bytes
+ * of `manifest.json` by one of [keys] (PEM public keys, as `taste2vec-convert keygen` writes them). [DEVELOPMENT]
+ * accepts unsigned bundles and unknown keys, never a signature that fails to verify. Same rules as the Python SDK.
+ */
+class BundleTrust private constructor(val keys: Map<String, PublicKey>, val allowUnsigned: Boolean) {
+    companion object {
+        /** Bundled in the app itself: trusted as part of the APK. */
+        @JvmField val PACKAGED = BundleTrust(emptyMap(), true)
+
+        /** Development builds only. */
+        @JvmField val DEVELOPMENT = BundleTrust(emptyMap(), true)
+
+        /** Bundles signed by one of these Ed25519 public keys (PEM text, `-----BEGIN PUBLIC KEY-----`). */
+        @JvmStatic
+        fun keys(vararg pem: String): BundleTrust = BundleTrust(pem.map { parseKey(it) }.toMap(), false)
+
+        private fun parseKey(pem: String): Pair<String, PublicKey> {
+            val body = pem.lines().filter { it.isNotBlank() && !it.startsWith("-----") }.joinToString("")
+            val der = try {
+                Base64.getDecoder().decode(body)
+            } catch (e: IllegalArgumentException) {
+                throw BundleSignatureException("trusted key: not PEM (${e.message})")
+            }
+            val key = try {
+                KeyFactory.getInstance("Ed25519").generatePublic(X509EncodedKeySpec(der))
+            } catch (e: java.security.GeneralSecurityException) {
+                throw BundleSignatureException("trusted key: not an Ed25519 public key (${e.message})")
+            }
+            return keyId(der.copyOfRange(der.size - 32, der.size)) to key
+        }
+
+        /** First 16 hex digits of SHA-256 of the raw 32-byte public key (the `key_id` in `manifest.sig`). */
+        @JvmStatic
+        fun keyId(raw: ByteArray): String = ModelBundle.sha256(raw).substring(0, 16)
+    }
+
+    /** Checks [signature] (`manifest.sig` bytes, or null) over [manifest]; returns how the bundle was trusted. */
+    internal fun check(origin: String, manifest: ByteArray, signature: ByteArray?): String {
+        if (signature == null) {
+            if (allowUnsigned) return "unsigned (allowed)"
+            throw BundleSignatureException("$origin: the bundle is not signed (no manifest.sig); give the app's trusted " +
+                                           "public keys and a signed bundle")
+        }
+        if (signature.size > 4096) throw BundleSignatureException("$origin/manifest.sig: larger than 4 KB")
+        val doc = try {
+            Json.parse(String(signature, Charsets.UTF_8)).obj("manifest.sig")
+        } catch (e: Taste2VecException) {
+            throw BundleSignatureException("$origin/manifest.sig: unreadable (${e.message})")
+        }
+        if (doc["format"] != "taste2vec.signature/1" || doc["algorithm"] != "Ed25519") {
+            throw BundleSignatureException("$origin/manifest.sig: not a taste2vec.signature/1 Ed25519 document")
+        }
+        val id = doc["key_id"] as? String ?: throw BundleSignatureException("$origin/manifest.sig: no key_id")
+        val sig = try {
+            Base64.getDecoder().decode(doc["signature"] as? String ?: "")
+        } catch (e: IllegalArgumentException) {
+            throw BundleSignatureException("$origin/manifest.sig: 'signature' is not base64")
+        }
+        if (sig.size != 64) throw BundleSignatureException("$origin/manifest.sig: an Ed25519 signature has 64 bytes")
+        val key = keys[id]
+        if (key == null) {
+            if (allowUnsigned) return "untrusted key $id (allowed)"
+            throw BundleSignatureException("$origin: signed by key $id, which is not trusted (trusted: " +
+                                           "${keys.keys.joinToString().ifEmpty { "none given" }})")
+        }
+        val ok = Signature.getInstance("Ed25519").run {
+            initVerify(key)
+            update(manifest)
+            verify(sig)
+        }
+        if (!ok) throw BundleSignatureException("$origin: the signature by key $id does not verify: manifest.json was " +
+                                                "changed after signing")
+        return "signed by $id"
+    }
+}
 
 /**
  * A verified Taste2Vec model bundle (`taste2vec.bundle/1`): manifest + model + record spec + tokenizer + lexicon.
@@ -16,7 +102,7 @@ class BundleException(message: String) : Taste2VecException(message)
  */
 class ModelBundle private constructor(val origin: String, val manifest: Map<String, Any?>, val spec: RecordSpec,
                                       val tokenizer: WordPieceTokenizer, val lexicon: SensoryLexicon,
-                                      private val files: Map<String, ByteArray>) {
+                                      private val files: Map<String, ByteArray>, val trustedAs: String) {
     val name: String get() = manifest["name"] as String
     val version: String get() = manifest["version"] as String
     /** `name-version`, the id every embedding carries. */
@@ -35,17 +121,18 @@ class ModelBundle private constructor(val origin: String, val manifest: Map<Stri
         const val MANIFEST = "manifest.json"
         private val REQUIRED = listOf("model.tflite", "record_spec.json", "tokenizer.json", "sensory_lexicon.json")
 
-        /** Loads and verifies a bundle folder. */
+        /** Loads and verifies a bundle folder; its origin per [trust]. */
         @JvmStatic
-        fun load(dir: File): ModelBundle = load(dir.path) { name ->
+        fun load(dir: File, trust: BundleTrust): ModelBundle = load(dir.path, trust) { name ->
             val f = File(dir, name)
             if (f.isFile) f.readBytes() else null
         }
 
-        /** Loads and verifies a bundle whose files [reader] returns (null = absent). */
+        /** Loads and verifies a bundle whose files [reader] returns (null = absent); its origin per [trust]. */
         @JvmStatic
-        fun load(origin: String, reader: (String) -> ByteArray?): ModelBundle {
+        fun load(origin: String, trust: BundleTrust, reader: (String) -> ByteArray?): ModelBundle {
             val raw = reader(MANIFEST) ?: throw BundleException("$origin: no $MANIFEST")
+            val trustedAs = trust.check(origin, raw, reader("manifest.sig"))  // origin before anything is parsed
             val manifest = try {
                 Json.parse(String(raw, Charsets.UTF_8)).obj("manifest")
             } catch (e: Taste2VecException) {
@@ -96,7 +183,7 @@ class ModelBundle private constructor(val origin: String, val manifest: Map<Stri
             fun lastDim(n: String) = ((inputs[n]?.get("shape") as? List<*>)?.lastOrNull() as? Double)?.toInt()
             if (lastDim("lexicon") != lex.dim) throw BundleException("$origin/$MANIFEST: model's lexicon input does not have the lexicon's ${lex.dim} entries")
             if (lastDim("metrics") != spec.numMetrics) throw BundleException("$origin/$MANIFEST: model's metrics input does not match the record spec's ${spec.numMetrics}")
-            return ModelBundle(origin, manifest, spec, tok, lex, files)
+            return ModelBundle(origin, manifest, spec, tok, lex, files, trustedAs)
         }
 
         @JvmStatic

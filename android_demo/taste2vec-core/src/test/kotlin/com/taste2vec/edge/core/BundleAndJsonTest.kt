@@ -15,7 +15,7 @@ class BundleAndJsonTest {
 
     private fun refused(files: Map<String, ByteArray>, expect: String) {
         try {
-            ModelBundle.load("test-bundle") { files[it] }
+            ModelBundle.load("test-bundle", BundleTrust.PACKAGED) { files[it] }
             fail("bundle accepted, expected: $expect")
         } catch (e: BundleException) {
             assertTrue("'${e.message}' should mention '$expect'", e.message!!.contains(expect))

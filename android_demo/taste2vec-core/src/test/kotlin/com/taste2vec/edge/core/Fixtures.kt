@@ -15,13 +15,17 @@ object Fixtures {
     /** Goldens written by the Python SDK (`taste2vec golden --port-dir`), fresh on every `make test`. */
     val goldenDir: File get() = prop("taste2vec.golden", "../../build/golden")
 
+    /** A copy of the shipped bundle signed with a fresh test key (`test.pub.pem` beside it; `other.pub.pem` is a
+     *  key that did not sign it), made by jvm-test.sh with the Python toolkit. */
+    val signedDir: File get() = File(prop("taste2vec.golden", "../../build/golden"), "signed/bundle")
+
     /** The demo catalog the profile golden was computed on. */
     val catalogFile: File get() = prop("taste2vec.catalog", "../../sdk/taste2vec/assets/demo_catalog.json")
 
     val bundle: ModelBundle by lazy {
         val d = bundleDir.canonicalFile
         // sdk/taste2vec/models/DEFAULT is a text file naming the default bundle folder
-        ModelBundle.load(if (d.isFile) File(d.parentFile, d.readText().trim()) else d)
+        ModelBundle.load(if (d.isFile) File(d.parentFile, d.readText().trim()) else d, BundleTrust.PACKAGED)
     }
 
     fun golden(name: String): Map<String, Any?> = Json.parse(File(goldenDir, name).readText()).obj(name)

@@ -1,0 +1,206 @@
+"""Untrusted bundle bytes: archives that lie, stray files, malformed manifests and damaged models all end in
+BundleError / ModelRuntimeError, bounded in memory and time."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+
+import pytest
+
+from taste2vec.bundle import BundleError, ModelBundle, pack_bundle, sha256_bytes
+from taste2vec.runtime import ModelRuntimeError, TasteModel
+
+
+def _zip(members: dict[str, bytes], declared: dict[str, int] | None = None) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    raw = buf.getvalue()
+    for name, size in (declared or {}).items():  # lie about the uncompressed size in both headers
+        raw = _patch_sizes(raw, name.encode(), size)
+    return raw
+
+
+def _patch_sizes(raw: bytes, name: bytes, size: int) -> bytes:
+    out = bytearray(raw)
+    import struct
+
+    i = 0
+    while (i := out.find(b"PK\x03\x04", i)) >= 0:  # local headers: uncompressed size at +22
+        n = struct.unpack_from("<H", out, i + 26)[0]
+        if out[i + 30:i + 30 + n] == name:
+            struct.pack_into("<I", out, i + 22, size)
+        i += 4
+    i = 0
+    while (i := out.find(b"PK\x01\x02", i)) >= 0:  # central directory: uncompressed size at +24
+        n = struct.unpack_from("<H", out, i + 28)[0]
+        if out[i + 46:i + 46 + n] == name:
+            struct.pack_into("<I", out, i + 24, size)
+        i += 4
+    return bytes(out)
+
+
+def test_a_zip_member_that_inflates_past_its_listed_size_is_cut_off(make_bundle):
+    b = make_bundle("1.0.0")
+    files = {p.name: p.read_bytes() for p in b.path.iterdir()}
+    bomb = b"\0" * (64 << 20)  # 64 MB of zeros deflates to ~64 KB
+    files["tokenizer.json"] = bomb
+    data = _zip(files, declared={"tokenizer.json": 100})
+    assert len(data) < 4 << 20  # a small archive ...
+    with pytest.raises(BundleError, match="tokenizer.json"):  # ... whose headers lie: refused on the first bytes
+        ModelBundle.from_buffer(data, allow_unsigned=True)
+    honest = _zip(files)  # headers tell the truth (64 MB), the manifest lists the real, small tokenizer
+    with pytest.raises(BundleError, match="tokenizer.json: size more than"):  # inflated no further than listed
+        ModelBundle.from_buffer(honest, allow_unsigned=True)
+
+
+def test_garbage_deflate_streams_and_too_many_members_are_refused(make_bundle):
+    b = make_bundle("1.0.0")
+    good = pack_bundle(b.path)
+    broken = bytearray(good)
+    k = broken.find(b"PK\x03\x04") + 30 + len("taste2vec-test-1.0.0/manifest.json") + 5
+    broken[k:k + 40] = b"\xff" * 40
+    with pytest.raises(BundleError):
+        ModelBundle.from_buffer(bytes(broken), allow_unsigned=True)
+    many = _zip({f"f{i}.txt": b"x" for i in range(200)})
+    with pytest.raises(BundleError, match="archive members"):
+        ModelBundle.from_buffer(many, allow_unsigned=True)
+
+
+def test_unlisted_files_in_a_bundle_folder_are_never_read(make_bundle, monkeypatch):
+    b = make_bundle("1.0.0")
+    with open(b.path / "huge.bin", "wb") as f:  # a sparse 1 GB stray file
+        f.truncate(1 << 30)
+    opened = []
+    real_open = open
+
+    def spy(path, *a, **k):
+        opened.append(str(path))
+        return real_open(path, *a, **k)
+
+    monkeypatch.setattr("builtins.open", spy)
+    ModelBundle.load(b.path, allow_unsigned=True)
+    monkeypatch.undo()
+    assert not any(p.endswith("huge.bin") for p in opened)
+
+
+def test_a_system_folder_is_refused_without_reading_it(tmp_path):
+    with pytest.raises(BundleError, match="no manifest.json"):
+        ModelBundle.load("/etc", allow_unsigned=True)
+    crowded = tmp_path / "crowded"
+    crowded.mkdir()
+    for i in range(300):
+        (crowded / f"f{i}").write_bytes(b"")
+    with pytest.raises(BundleError, match="entries"):
+        ModelBundle.load(crowded, allow_unsigned=True)
+
+
+def _rehash(bundle_dir, manifest: dict) -> None:
+    (bundle_dir / "manifest.json").write_text(json.dumps(manifest))
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda m: m.update(signatures=[]), "signatures"),
+    (lambda m: m.update(signatures="embed_16"), "signatures"),
+    (lambda m: m.update(signatures=[{"name": "embed_8", "inputs": [{"name": "x"}]}]), r"signatures\[0\].inputs\[0\]"),
+    (lambda m: m["signatures"][0]["inputs"][0].update(shape=[1, 10 ** 12]), r"inputs\[0\]"),
+    (lambda m: m.update(name=42), "'name'"),
+    (lambda m: m.update(version=["1"]), "'version'"),
+    (lambda m: m.update(files=[]), "'files'"),
+    (lambda m: m["files"]["model.tflite"].update(size=True), "model.tflite.size"),
+    (lambda m: m["files"]["model.tflite"].update(size=10 ** 30), "model.tflite.size"),
+    (lambda m: m["files"]["model.tflite"].update(sha256=None), "model.tflite.sha256"),
+    (lambda m: m["files"].update({"../evil.json": {"sha256": "0" * 64, "size": 1}}), "not a plain name"),
+    (lambda m: m.update(record_spec="1.0.0"), "record_spec.version"),
+    (lambda m: m["lexicon"].update(dim="116"), "lexicon.dim"),
+    (lambda m: m.update(embedding={"dim": "x"}), "embedding.dim"),
+    (lambda m: m.update(format=None), "format"),
+])
+def test_malformed_manifests_are_bundle_errors(make_bundle, change, message):
+    b = make_bundle("1.0.0")
+    m = json.loads((b.path / "manifest.json").read_text())
+    change(m)
+    _rehash(b.path, m)
+    with pytest.raises(BundleError, match=message):
+        ModelBundle.load(b.path, allow_unsigned=True)
+
+
+def test_deep_or_huge_manifests_are_bundle_errors(make_bundle):
+    b = make_bundle("1.0.0")
+    (b.path / "manifest.json").write_text('{"format": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    with pytest.raises(BundleError, match="nested deeper"):
+        ModelBundle.load(b.path, allow_unsigned=True)
+    (b.path / "manifest.json").write_text('{"pad": "' + "x" * (2 << 20) + '"}')
+    with pytest.raises(BundleError, match="allowed"):
+        ModelBundle.load(b.path, allow_unsigned=True)
+
+
+def test_damaged_model_bytes_give_typed_errors_not_crashes(tiny_bundle_parts):
+    model, _, _ = tiny_bundle_parts
+    for bad in (b"", b"TFL3" + b"\0" * 100, model[: len(model) // 2], b"\xff" * 4096):
+        with pytest.raises(ModelRuntimeError):
+            TasteModel(bad)
+
+
+def test_a_rehashed_bundle_with_a_truncated_model_is_refused_at_load(make_bundle, tiny_bundle_parts, tmp_path):
+    from taste2vec.embedder import Embedder
+
+    model, _, _ = tiny_bundle_parts
+    b = make_bundle("1.0.0", root=tmp_path / "x")
+    cut = model[: len(model) // 2]
+    (b.path / "model.tflite").write_bytes(cut)
+    m = json.loads((b.path / "manifest.json").read_text())
+    m["files"]["model.tflite"] = {"sha256": sha256_bytes(cut), "size": len(cut)}
+    _rehash(b.path, m)
+    with pytest.raises(BundleError):
+        Embedder.create_from_model_path(b.path, allow_unsigned=True)
+
+
+def test_probe_refuses_a_model_whose_child_dies_or_fails(tiny_bundle_parts, monkeypatch):
+    import subprocess
+    import sys
+
+    from taste2vec import probe
+
+    model, _, _ = tiny_bundle_parts
+    assert probe.probe_model(model)["buckets"] == [8, 16]
+    with pytest.raises(ModelRuntimeError, match="failed its probe run"):
+        probe.probe_model(model[: len(model) // 2])
+    real_run = subprocess.run
+
+    def segfaulting_child(cmd, **kw):  # a child that dies the way a damaged flatbuffer can kill an interpreter
+        return real_run([sys.executable, "-c", "import os, signal; os.kill(os.getpid(), signal.SIGSEGV)"], **kw)
+
+    monkeypatch.setattr(probe.subprocess, "run", segfaulting_child)
+    with pytest.raises(ModelRuntimeError, match="crashed \\(SIGSEGV\\)"):
+        probe.probe_model(model)
+
+
+def test_rehashed_single_byte_mutants_never_take_down_verify(make_bundle, tmp_path, capsys):
+    """With the development opt-in, mutated models reach `verify`: each is accepted or refused with a reason, in
+    this process, because only the probe child ever runs them."""
+    import numpy as np
+
+    from taste2vec_convert.cli import main
+
+    b = make_bundle("1.0.0", root=tmp_path / "m", signed=False)
+    original = (b.path / "model.tflite").read_bytes()
+    rng = np.random.default_rng(0)
+    outcomes = {"accepted": 0, "refused": 0}
+    for pos in rng.choice(len(original), size=12, replace=False):
+        mutant = bytearray(original)
+        mutant[pos] ^= 1 << int(rng.integers(8))
+        (b.path / "model.tflite").write_bytes(bytes(mutant))
+        m = json.loads((b.path / "manifest.json").read_text())
+        m["files"]["model.tflite"] = {"sha256": sha256_bytes(bytes(mutant)), "size": len(mutant)}
+        (b.path / "manifest.json").write_text(json.dumps(m))
+        rc = main(["verify", str(b.path), "--allow-unsigned"])
+        err = capsys.readouterr().err
+        assert rc in (0, 1), rc
+        outcomes["accepted" if rc == 0 else "refused"] += 1
+        if rc == 1:
+            assert err.startswith("REFUSED: ") and len(err.splitlines()) == 1
+    assert sum(outcomes.values()) == 12
