@@ -105,3 +105,19 @@ def test_repro_check_runs_the_build_in_fresh_processes_and_compares(tmp_path, mo
     monkeypatch.setattr(rc.shutil, "which", lambda name: None)
     with pytest.raises(rc.ReproCheckError, match="qemu-user-static"):
         rc.repro_check(tmp_path, cpus=("Nehalem",))
+
+
+@pytest.mark.parametrize("module", ["taste2vec_convert", "taste2vec_reference"])
+def test_command_lines_start_as_programs(module, tmp_path):
+    """Run as programs, the command lines pin the math libraries first: importing them must not load numpy or
+    torch before main() runs (pin_environment refuses that)."""
+    import subprocess
+    import sys
+
+    res = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    if module == "taste2vec_convert":
+        res = subprocess.run([sys.executable, "-m", module, "keygen", "--out", str(tmp_path), "--name", "k"],
+                             capture_output=True, text=True, timeout=300)
+        assert res.returncode == 0 and (tmp_path / "k.pub.pem").is_file(), res.stderr[-2000:]
+        assert oct((tmp_path / "k.pem").stat().st_mode & 0o777) == "0o600"

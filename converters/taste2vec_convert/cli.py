@@ -21,9 +21,16 @@ import shutil
 import sys
 from pathlib import Path
 
-from taste2vec.errors import Taste2VecError
-from taste2vec.signing import add_trust_arguments, trust_from_args
 from taste2vec_reference.determinism import pin_environment, pin_torch
+
+
+# taste2vec (numpy) is imported inside the functions: main() pins the math libraries before anything loads them
+
+
+def trust_from_args(args) -> dict:
+    from taste2vec.signing import trust_from_args as from_args
+
+    return from_args(args)
 
 
 def cmd_export(args) -> int:
@@ -159,6 +166,8 @@ def cmd_onnx_tf(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from taste2vec.signing import add_trust_arguments
+
     ap = argparse.ArgumentParser(prog="taste2vec-convert", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="command", required=True)
@@ -229,6 +238,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "registry" and args.action == "register" and not args.bundle:
         print("error: registry register needs --bundle", file=sys.stderr)
         return 2
+    from taste2vec.errors import Taste2VecError
+
     try:
         return args.func(args)
     except (FileNotFoundError, FileExistsError, Taste2VecError) as e:
