@@ -25,6 +25,7 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 
 from .errors import OutOfRangeError, Taste2VecError
+from .fileio import read_json, write_atomic
 from .profile import TasteProfile
 
 CATALOG_FORMAT = "taste2vec.catalog/1"
@@ -111,7 +112,7 @@ class Catalog:
 
     def save(self, path: str | Path) -> Path:
         path = Path(path)
-        path.write_text(json.dumps(self.to_dict(), ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+        write_atomic(path, json.dumps(self.to_dict(), ensure_ascii=False, indent=1) + "\n")
         return path
 
     @classmethod
@@ -133,11 +134,8 @@ class Catalog:
 
     @classmethod
     def load(cls, path: str | Path) -> "Catalog":
-        try:
-            d = json.loads(Path(path).read_text(encoding="utf-8"))
-        except (OSError, ValueError) as e:
-            raise CatalogError(f"cannot read catalog {path}: {e}") from e
-        return cls.from_dict(d)
+        """Read a catalog file (bounded JSON: 64 MB, 32 levels); CatalogError otherwise."""
+        return cls.from_dict(read_json(path, CatalogError, "catalog", max_bytes=64 << 20))
 
     @classmethod
     def default(cls) -> "Catalog":

@@ -22,6 +22,7 @@ import numpy as np
 
 from .bundle import sha256_bytes
 from .errors import Taste2VecError
+from .fileio import read_json
 from .lexicon import normalize_text
 from .records import as_record
 
@@ -114,9 +115,10 @@ def compare_golden(embedder: "Embedder", doc: Mapping[str, Any] | str | Path,
     """Re-run every case of a golden document with ``embedder``; inputs must match exactly, embeddings within
     ``atol``. Refuses a document made for another model."""
     if not isinstance(doc, Mapping):
-        doc = json.loads(Path(doc).read_text(encoding="utf-8"))
-    if doc.get("format") != GOLDEN_FORMAT:
-        raise GoldenError(f"golden file format {doc.get('format')!r}, expected {GOLDEN_FORMAT}")
+        doc = read_json(doc, GoldenError, "golden file", max_bytes=64 << 20)
+    if not isinstance(doc, Mapping) or doc.get("format") != GOLDEN_FORMAT:
+        raise GoldenError(f"golden file format {doc.get('format') if isinstance(doc, Mapping) else None!r}, "
+                          f"expected {GOLDEN_FORMAT}")
     if doc.get("model") != embedder.model_version or \
             doc.get("model_sha256") != sha256_bytes(embedder.bundle.model_bytes()):
         raise GoldenError(f"golden file is for {doc.get('model')} ({str(doc.get('model_sha256'))[:12]}), "
