@@ -61,11 +61,13 @@ ARM_PY=$(chroot "$ARM_ROOT" /opt/taste2vec/bin/python -c 'import sys; print(f"{s
 
 # 4. wheels for the root: downloaded on the host (pip's TLS inside the chroot fails), SDK built from this checkout --
 mkdir -p "$WHEELS"
-if ! ls "$WHEELS"/ai_edge_litert-*aarch64*.whl >/dev/null 2>&1; then
+if ! ls "$WHEELS"/ai_edge_litert-*aarch64*.whl "$WHEELS"/cryptography-*aarch64*.whl >/dev/null 2>&1; then
   say "downloading aarch64 wheels (cp$ARM_PY) into $WHEELS"
-  "$PY" -m pip download --quiet --only-binary=:all: --platform manylinux_2_27_aarch64 --platform manylinux2014_aarch64 \
-      --python-version "$ARM_PY" --implementation cp --abi "cp$ARM_PY" -d "$WHEELS" \
-      "$LITERT" numpy flatbuffers protobuf backports.strenum tqdm typing-extensions ml_dtypes >&2
+  "$PY" -m pip download --quiet --only-binary=:all: --platform manylinux_2_34_aarch64 --platform manylinux_2_28_aarch64 \
+      --platform manylinux_2_27_aarch64 --platform manylinux2014_aarch64 \
+      --python-version "$ARM_PY" --implementation cp --abi "cp$ARM_PY" --abi abi3 --abi none -d "$WHEELS" \
+      "$LITERT" numpy flatbuffers protobuf backports.strenum tqdm typing-extensions ml_dtypes cryptography cffi \
+      pycparser >&2
 fi
 rm -f "$WHEELS"/taste2vec_edge-*.whl
 BUILD=$(mktemp -d)
