@@ -66,23 +66,41 @@ class FeatureBatch:
 def encode_snapshot(snap: ContextSnapshot, spec: RecordSpec) -> np.ndarray:
     """Encode one validated snapshot into the spec's C columns."""
     out = np.zeros(spec.context_width, dtype=np.float32)
-    col = 0
-    for f in spec.context_fields:
-        v = getattr(snap, f.name)
-        if f.kind == "cyclic":
-            if v is not None:
-                angle = 2.0 * math.pi * float(v) / float(f.period)
-                out[col], out[col + 1], out[col + 2] = math.sin(angle), math.cos(angle), 1.0
-        elif f.kind == "categorical":
-            if v is not None:
-                out[col + f.categories.index(v)] = 1.0
-        else:
-            if v is not None:
-                mid = (float(f.max) + float(f.min)) / 2.0
-                half = (float(f.max) - float(f.min)) / 2.0
-                out[col], out[col + 1] = (float(v) - mid) / half, 1.0
-        col += f.width
+    for name, kind, col, a, b in _context_plan(spec):
+        v = getattr(snap, name)
+        if v is None:
+            continue
+        if kind == "cyclic":  # a = period
+            angle = 2.0 * math.pi * float(v) / a
+            out[col], out[col + 1], out[col + 2] = math.sin(angle), math.cos(angle), 1.0
+        elif kind == "categorical":  # a = {category: column}
+            out[col + a[v]] = 1.0
+        else:  # a = midpoint, b = half range
+            out[col], out[col + 1] = (float(v) - a) / b, 1.0
     return out
+
+
+_PLANS: dict[int, tuple] = {}
+
+
+def _context_plan(spec: RecordSpec) -> tuple:
+    """Per context field: (name, kind, first column, a, b), computed once per spec; the per-value arithmetic is
+    unchanged (angle = 2 pi v / period; (v - mid) / half), so the features are bit-identical."""
+    plan = _PLANS.get(id(spec))
+    if plan is None or plan[0] is not spec:
+        rows, col = [], 0
+        for f in spec.context_fields:
+            if f.kind == "cyclic":
+                rows.append((f.name, f.kind, col, float(f.period), None))
+            elif f.kind == "categorical":
+                rows.append((f.name, f.kind, col, {c: i for i, c in enumerate(f.categories)}, None))
+            else:
+                rows.append((f.name, f.kind, col, (float(f.max) + float(f.min)) / 2.0,
+                             (float(f.max) - float(f.min)) / 2.0))
+            col += f.width
+        plan = (spec, tuple(rows))
+        _PLANS[id(spec)] = plan
+    return plan[1]
 
 
 class FeatureExtractor:

@@ -305,6 +305,14 @@ class SensoryLexicon:
 
     def match(self, notes: str) -> LexiconMatch:
         """Match notes and return the attribute-weight vector with the matches behind it."""
+        tokens, vec, matches = self._scan(notes, explain=True)
+        return LexiconMatch(vec, tuple(matches), tuple(tokens))
+
+    def vector(self, notes: str) -> np.ndarray:
+        """Just the float32 attribute-weight vector of :meth:`match` (without building the match records)."""
+        return self._scan(notes, explain=False)[1]
+
+    def _scan(self, notes: str, explain: bool) -> tuple[list[Token], np.ndarray, list[Match]]:
         tokens = tokenize(normalize_text(notes), self.clause_breaks)
         spans: list[tuple[int, int, Term, bool]] = []
         cand_cache, fuzzy_cache = self._cand_cache, self._fuzzy_cache
@@ -325,12 +333,14 @@ class SensoryLexicon:
             if fz is not None:
                 spans.append((i, i + 1, fz, True))
             i += 1
+        matches: list[Match] = []
+        if not spans:
+            return tokens, np.zeros(self.dim, dtype=np.float32), matches
         in_match = [False] * len(tokens)
         for s, e, _, _ in spans:
             for k in range(s, e):
                 in_match[k] = True
         acc = [0.0] * self.dim  # float64 sums, as before; numpy at the end (per-item numpy ops are slow)
-        matches = []
         for s, e, term, fuzzy in spans:
             last = tokens[e - 1]
             rest = last.text[len(term.tokens[-1]):] if last.hangul and last.text.startswith(term.tokens[-1]) else ""
@@ -340,13 +350,10 @@ class SensoryLexicon:
             acc[term.node] += w
             for depth, anc in enumerate(self._ancestors[term.node], start=1):
                 acc[anc] += w * self.decay ** depth
-            matches.append(Match(term.text, term.node, s, e, w, negated, intensity, fuzzy))
+            if explain:
+                matches.append(Match(term.text, term.node, s, e, w, negated, intensity, fuzzy))
         vec = np.clip(np.array(acc, dtype=np.float64), -self.clip, self.clip)
-        return LexiconMatch(vec.astype(np.float32), tuple(matches), tuple(tokens))
-
-    def vector(self, notes: str) -> np.ndarray:
-        """Just the float32 attribute-weight vector of :meth:`match`."""
-        return self.match(notes).vector
+        return tokens, vec.astype(np.float32), matches
 
     def top_attributes(self, vector: np.ndarray, k: int = 8) -> dict[str, float]:
         """The ``k`` strongest positive attributes of a lexicon vector (path -> weight rounded to 4 places).
