@@ -25,21 +25,18 @@ def _zip(members: dict[str, bytes], declared: dict[str, int] | None = None) -> b
 
 
 def _patch_sizes(raw: bytes, name: bytes, size: int) -> bytes:
-    out = bytearray(raw)
+    """Write ``size`` as the uncompressed size of member ``name`` in its local header and its central-directory
+    entry: (signature, offset of the size field, offset of the name length, offset of the name)."""
     import struct
 
-    i = 0
-    while (i := out.find(b"PK\x03\x04", i)) >= 0:  # local headers: uncompressed size at +22
-        n = struct.unpack_from("<H", out, i + 26)[0]
-        if out[i + 30:i + 30 + n] == name:
-            struct.pack_into("<I", out, i + 22, size)
-        i += 4
-    i = 0
-    while (i := out.find(b"PK\x01\x02", i)) >= 0:  # central directory: uncompressed size at +24
-        n = struct.unpack_from("<H", out, i + 28)[0]
-        if out[i + 46:i + 46 + n] == name:
-            struct.pack_into("<I", out, i + 24, size)
-        i += 4
+    out = bytearray(raw)
+    for sig, size_at, len_at, name_at in ((b"PK\x03\x04", 22, 26, 30), (b"PK\x01\x02", 24, 28, 46)):
+        i = 0
+        while (i := out.find(sig, i)) >= 0:
+            n = struct.unpack_from("<H", out, i + len_at)[0]
+            if out[i + name_at:i + name_at + n] == name:
+                struct.pack_into("<I", out, i + size_at, size)
+            i += 4
     return bytes(out)
 
 
