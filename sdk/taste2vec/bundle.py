@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from .errors import Taste2VecError
-from .fileio import parse_json
+from .fileio import parse_json, plain_name
 from .signing import (MAX_SIGNATURE_BYTES, SIGNATURE_FILE, PublicKeyLike, SignatureError, TrustedKey,
                       load_trusted_keys, verify_manifest)
 from .lexicon import SensoryLexicon
@@ -313,7 +313,7 @@ class _ZipSource(_Source):
         self.members: dict[str, zipfile.ZipInfo] = {}
         for i in infos:
             name = i.filename[len(prefix):]
-            if "/" in name or "\\" in name or name.startswith(".") or not name or name in self.members:
+            if not plain_name(name) or name in self.members:
                 raise BundleError(f"{origin}: archive member {i.filename!r} is not a plain bundle file")
             self.members[name] = i
 
@@ -367,8 +367,7 @@ def check_manifest(m: Any, where: Path) -> None:
         if req not in files:
             raise BundleError(f"{where}: required file {req} is not listed")
     for fname, info in files.items():
-        if not isinstance(fname, str) or not fname or "/" in fname or "\\" in fname or fname.startswith(".") \
-                or fname == MANIFEST or len(fname) > 100:
+        if not plain_name(fname) or fname == MANIFEST or len(fname) > 100:
             raise BundleError(f"{where}: file name {fname!r} is not a plain name")
         if not isinstance(info, dict) or not isinstance(info.get("sha256"), str) or \
                 not _SHA256.match(info["sha256"]):

@@ -66,7 +66,7 @@ class FeatureBatch:
 def encode_snapshot(snap: ContextSnapshot, spec: RecordSpec) -> np.ndarray:
     """Encode one validated snapshot into the spec's C columns."""
     out = np.zeros(spec.context_width, dtype=np.float32)
-    for name, kind, col, a, b in _context_plan(spec):
+    for name, kind, col, a, b in spec.context_plan:
         v = getattr(snap, name)
         if v is None:
             continue
@@ -78,29 +78,6 @@ def encode_snapshot(snap: ContextSnapshot, spec: RecordSpec) -> np.ndarray:
         else:  # a = midpoint, b = half range
             out[col], out[col + 1] = (float(v) - a) / b, 1.0
     return out
-
-
-_PLANS: dict[int, tuple] = {}
-
-
-def _context_plan(spec: RecordSpec) -> tuple:
-    """Per context field: (name, kind, first column, a, b), computed once per spec; the per-value arithmetic is
-    unchanged (angle = 2 pi v / period; (v - mid) / half), so the features are bit-identical."""
-    plan = _PLANS.get(id(spec))
-    if plan is None or plan[0] is not spec:
-        rows, col = [], 0
-        for f in spec.context_fields:
-            if f.kind == "cyclic":
-                rows.append((f.name, f.kind, col, float(f.period), None))
-            elif f.kind == "categorical":
-                rows.append((f.name, f.kind, col, {c: i for i, c in enumerate(f.categories)}, None))
-            else:
-                rows.append((f.name, f.kind, col, (float(f.max) + float(f.min)) / 2.0,
-                             (float(f.max) - float(f.min)) / 2.0))
-            col += f.width
-        plan = (spec, tuple(rows))
-        _PLANS[id(spec)] = plan
-    return plan[1]
 
 
 class FeatureExtractor:

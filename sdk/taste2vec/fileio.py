@@ -74,18 +74,22 @@ def read_json(path: str | Path, error: Callable[[str], Exception], what: str, ma
 MAX_NAME_CHARS = 200
 
 
-def plain_name(name: Any) -> bool:
-    """A single, ordinary path component: a non-empty string of at most 200 characters without separators,
-    NUL, leading dot or surrogates (so ``..``, absolute paths and hidden files are out)."""
-    if not isinstance(name, str) or not name or len(name) > MAX_NAME_CHARS or name.startswith("."):
-        return False
-    if any(c in name for c in ("/", "\\", "\x00", ":")):
+def saveable_text(value: Any, max_chars: int) -> bool:
+    """A string of at most ``max_chars`` characters that UTF-8 can encode (no lone surrogates)."""
+    if not isinstance(value, str) or len(value) > max_chars:
         return False
     try:
-        name.encode("utf-8")
+        value.encode("utf-8")
     except UnicodeEncodeError:
         return False
     return True
+
+
+def plain_name(name: Any) -> bool:
+    """A single, ordinary path component: a non-empty string of at most 200 characters without separators,
+    NUL, leading dot or surrogates (so ``..``, absolute paths and hidden files are out)."""
+    return saveable_text(name, MAX_NAME_CHARS) and bool(name) and not name.startswith(".") and \
+        not any(c in name for c in ("/", "\\", "\x00", ":"))
 
 
 def inside(root: str | Path, name: Any, error: Callable[[str], Exception], what: str) -> Path:

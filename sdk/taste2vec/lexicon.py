@@ -277,10 +277,10 @@ class SensoryLexicon:
             found.sort(key=_term_order)
         return tuple(found)
 
-    def _find_term(self, tokens: Sequence[Token], i: int, candidates: tuple[Term, ...] | None = None
-                   ) -> Term | None:
+    def _find_term(self, tokens: Sequence[Token], i: int, candidates: tuple[Term, ...]) -> Term | None:
+        """The longest of ``candidates`` (the terms that may start at ``tokens[i]``) that matches there."""
         tok = tokens[i]
-        for term in self._candidates(tok) if candidates is None else candidates:
+        for term in candidates:
             n = len(term.tokens)
             if i + n > len(tokens) or tokens[i + n - 1].clause != tok.clause:
                 continue

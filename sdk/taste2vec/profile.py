@@ -29,7 +29,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 from .errors import InvalidTypeError, NonFiniteValueError, OutOfRangeError, Taste2VecError
-from .fileio import file_lock, read_json, write_atomic
+from .fileio import file_lock, read_json, saveable_text, write_atomic
 
 PROFILE_FORMAT = "taste2vec.profile/1"
 RATING_MIN, RATING_MAX = 1.0, 5.0
@@ -331,10 +331,4 @@ def _attributes(a: Any, name: str) -> dict[str, float]:
 
 def _valid_id(v: Any) -> bool:
     """A string this package can save: at most MAX_ID_CHARS characters, encodable as UTF-8."""
-    if not isinstance(v, str) or len(v) > MAX_ID_CHARS:
-        return False
-    try:
-        v.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
+    return saveable_text(v, MAX_ID_CHARS)

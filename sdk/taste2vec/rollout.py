@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from .errors import Taste2VecError
-from .fileio import inside, plain_name, read_json, write_atomic
+from .fileio import inside, plain_name, read_json, saveable_text, write_atomic
 
 ROLLOUT_FORMAT = "taste2vec.rollout/1"
 BUCKETS = 10_000
@@ -87,12 +87,8 @@ class RolloutConfig:
 
     def assign(self, user_id: str) -> RolloutVariant:
         """The variant of ``user_id`` (deterministic; see module docs)."""
-        if not isinstance(user_id, str) or not user_id or len(user_id) > 1000:
-            raise RolloutError("user_id must be a non-empty string of at most 1000 characters")
-        try:
-            user_id.encode("utf-8")
-        except UnicodeEncodeError:
-            raise RolloutError("user_id is not valid Unicode (a lone surrogate)") from None
+        if not user_id or not saveable_text(user_id, 1000):
+            raise RolloutError("user_id must be a non-empty string of at most 1000 characters of valid Unicode")
         b = user_bucket(self.experiment, user_id)
         edge = 0
         for v, bp in zip(self.variants, self._basis_points()):

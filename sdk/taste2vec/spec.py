@@ -111,6 +111,23 @@ class RecordSpec:
         """The column of metric ``name`` in the metrics vector (KeyError if unknown)."""
         return self._metric_index[name]
 
+    @cached_property
+    def context_plan(self) -> tuple[tuple[str, str, int, Any, Any], ...]:
+        """Per context field, how :func:`taste2vec.features.encode_snapshot` writes it: (name, kind, first column,
+        a, b) with a = the period (cyclic), {category: offset} (categorical) or the midpoint (numeric), and
+        b = the half range (numeric)."""
+        rows, col = [], 0
+        for f in self.context_fields:
+            if f.kind == "cyclic":
+                rows.append((f.name, f.kind, col, float(f.period), None))
+            elif f.kind == "categorical":
+                rows.append((f.name, f.kind, col, {c: i for i, c in enumerate(f.categories)}, None))
+            else:
+                rows.append((f.name, f.kind, col, (float(f.max) + float(f.min)) / 2.0,
+                             (float(f.max) - float(f.min)) / 2.0))
+            col += f.width
+        return tuple(rows)
+
     def context_columns(self) -> list[str]:
         """Human-readable names of the encoded context columns, in order."""
         cols: list[str] = []
