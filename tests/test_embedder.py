@@ -247,3 +247,49 @@ def test_interpreter_fallback_order_and_clear_error(monkeypatch):
     monkeypatch.setitem(sys.modules, "tensorflow", None)
     with pytest.raises(RuntimeUnavailableError, match="pip install ai-edge-litert"):
         interpreter_class()
+
+
+@pytest.mark.parametrize("bad, message", [
+    (np.inf, "non-finite"), (-np.inf, "non-finite"), (np.nan, "non-finite"), (0.0, "zero embedding")])
+def test_a_non_finite_or_zero_model_output_is_refused_not_normalized(monkeypatch, bad, message):
+    from taste2vec.runtime import ModelRuntimeError
+
+    emb = Embedder.create_default()
+    real = emb._model().run
+
+    def broken(tensors):
+        out = real(tensors).copy()
+        if bad == 0.0:
+            out[:] = 0.0
+        else:
+            out[0, 5] = bad
+        return out
+
+    monkeypatch.setattr(emb._model(), "run", broken)
+    with pytest.raises(ModelRuntimeError, match=message):
+        emb.embed(dict(sample_records())["en_washed_ethiopia"])
+    if bad != 0.0:  # unnormalized output gets the same check
+        raw = Embedder.create_from_options(EmbedderOptions(BaseOptions(model_asset_path=str(default_bundle_path())),
+                                                           l2_normalize=False))
+        monkeypatch.setattr(raw._model(), "run", broken)
+        with pytest.raises(ModelRuntimeError, match=message):
+            raw.embed(dict(sample_records())["en_washed_ethiopia"])
+
+
+def test_model_inputs_are_converted_quantized_or_refused():
+    from taste2vec.runtime import ModelRuntimeError, _Feed
+
+    f32 = _Feed.of("lexicon", {"dtype": np.float32, "quantization": (0.0, 0)})
+    x = np.arange(4, dtype=np.float32)
+    assert f32.array(x) is x  # already the input's dtype: no copy
+    assert f32.array([1, 2]).dtype == np.float32
+    i8 = _Feed.of("lexicon", {"dtype": np.int8, "quantization": (0.5, 3)})
+    assert i8.array(np.array([1.0, -100.0, 100.0, 0.26], np.float32)).tolist() == [5, -128, 127, 4]
+    with pytest.raises(ModelRuntimeError, match="without quantization parameters"):
+        _Feed.of("lexicon", {"dtype": np.int8, "quantization": (0.0, 0)})
+    model = Embedder.create_default()._model()
+    inputs = Embedder.create_default().preprocess(dict(sample_records())["en_washed_ethiopia"]).tensors
+    with pytest.raises(ModelRuntimeError, match="missing model inputs \\['metrics'\\]"):
+        model.run({k: v for k, v in inputs.items() if k != "metrics"})
+    with pytest.raises(ModelRuntimeError, match="not one of the model's buckets"):
+        model.run({**inputs, "token_ids": np.zeros((1, 5), np.int32)})

@@ -21,6 +21,7 @@ interpreter behind a lock).
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from dataclasses import dataclass, field
@@ -247,14 +248,14 @@ class Embedder:
         t1 = time.perf_counter()
         raw = model.run(inputs.tensors)[0]
         t2 = time.perf_counter()
-        if not np.isfinite(raw).all():
+        v64 = raw.astype(np.float64)
+        sq = float(v64 @ v64)  # NaN or inf exactly when an element is (float32 squares cannot overflow float64)
+        if not math.isfinite(sq):
             raise ModelRuntimeError(f"{self.model_version} produced a non-finite embedding")
         if self.options.l2_normalize:
-            v64 = raw.astype(np.float64)
-            norm = float(np.sqrt(v64 @ v64))
-            if norm == 0.0:
+            if sq == 0.0:
                 raise ModelRuntimeError(f"{self.model_version} produced a zero embedding")
-            vec = (v64 / norm).astype(np.float32)
+            vec = (v64 / math.sqrt(sq)).astype(np.float32)
         else:
             vec = raw.astype(np.float32)
         q = quantize_embedding(vec) if self.options.quantize else None

@@ -65,7 +65,12 @@ class FeatureBatch:
 
 def encode_snapshot(snap: ContextSnapshot, spec: RecordSpec) -> np.ndarray:
     """Encode one validated snapshot into the spec's C columns."""
-    out = np.zeros(spec.context_width, dtype=np.float32)
+    return np.array(_snapshot_columns(snap, spec), dtype=np.float32)
+
+
+def _snapshot_columns(snap: ContextSnapshot, spec: RecordSpec) -> list[float]:
+    """:func:`encode_snapshot` as Python floats (float32 at the end: per-element numpy writes are slow)."""
+    out = [0.0] * spec.context_width
     for name, kind, col, a, b in spec.context_plan:
         v = getattr(snap, name)
         if v is None:
@@ -90,19 +95,16 @@ class FeatureExtractor:
     def __call__(self, record: TastingRecord | Mapping[str, Any]) -> RecordFeatures:
         rec = as_record(record)
         spec = self.spec
-        metrics = np.zeros(spec.num_metrics, dtype=np.float32)
-        mask = np.zeros(spec.num_metrics, dtype=np.float32)
-        for i, name in enumerate(spec.metric_names):
-            if name in rec.metrics:
-                metrics[i] = rec.metrics[name]
-                mask[i] = 1.0
-        steps = spec.context_max_steps
-        ctx = np.zeros((steps, spec.context_width), dtype=np.float32)
-        cmask = np.zeros(steps, dtype=np.float32)
-        offset = steps - len(rec.context)
-        for j, snap in enumerate(rec.context):
-            ctx[offset + j] = encode_snapshot(snap, spec)
-            cmask[offset + j] = 1.0
+        given = rec.metrics
+        metrics = np.array([given.get(name, 0.0) for name in spec.metric_names], dtype=np.float32)
+        mask = np.array([name in given for name in spec.metric_names], dtype=np.float32)
+        steps, width = spec.context_max_steps, spec.context_width
+        padding = steps - len(rec.context)  # left padding: the newest snapshot is always in the last slot
+        rows = [0.0] * (padding * width)
+        for snap in rec.context:
+            rows += _snapshot_columns(snap, spec)
+        ctx = np.array(rows, dtype=np.float32).reshape(steps, width)
+        cmask = np.array([0.0] * padding + [1.0] * len(rec.context), dtype=np.float32)
         notes = normalize_text(rec.notes)
         return RecordFeatures(notes=notes, lexicon=self.lexicon.vector(notes), metrics=metrics, metrics_mask=mask,
                               context=ctx, context_mask=cmask, warnings=rec.warnings)

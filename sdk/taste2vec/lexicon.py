@@ -214,7 +214,7 @@ class SensoryLexicon:
         self._by_path = {n.path: n for n in self.nodes}
         # per-word memos (words repeat across notes; bounded by _cached)
         self._fuzzy_cache: dict[str, Term | None] = {}
-        self._cand_cache: dict[str, tuple[Term, ...]] = {}
+        self._entry_cache: dict[str, tuple[tuple[Term, ...], Term | None, bool]] = {}
         self._neg_after_table = tuple((n, 1.0) for n in self.neg_after)
         self._neg_after_cache: dict[str, float | None] = {}
         self._mod_before_cache: dict[str, float | None] = {}
@@ -222,13 +222,15 @@ class SensoryLexicon:
         self._del_index: dict[str, tuple[int, ...]] | None = None
         self._tree: tuple[tuple[int, ...], tuple[frozenset[int], ...]] | None = None
         self._deletion_index()  # ~2 ms now rather than on the first unknown word of a user's first record
-        self._ancestors = []
+        # per node: (ancestor, decay ** depth) up its chain, the share of a match's weight each ancestor gets
+        shares = []
         for n in self.nodes:
             chain, p = [], n.parent
             while p is not None:
-                chain.append(p)
+                chain.append((p, self.decay ** (len(chain) + 1)))
                 p = self.nodes[p].parent
-            self._ancestors.append(tuple(chain))
+            shares.append(tuple(chain))
+        self._shares = tuple(shares)
 
     # ------------------------------------------------------------------ loading
     @classmethod
@@ -264,27 +266,44 @@ class SensoryLexicon:
             return True
         return last and term_tok in plural_bases(tok.text)
 
-    def _candidates(self, tok: Token) -> tuple[Term, ...]:
-        """Terms that may start at ``tok``, longest first (memoized per token text)."""
-        return _cached(self._cand_cache, tok.text, self._find_candidates, tok)
+    def _token_entry(self, tok: Token) -> tuple[tuple[Term, ...], Term | None, bool]:
+        """What may match at a token with this text (memoized per text): the multi-token terms that start
+        with it (longest first; whether one matches depends on the tokens after it), else the term the token
+        alone matches (single-token terms depend on the text only), else its fuzzy match; and whether that
+        last one is fuzzy."""
+        entry = self._entry_cache.get(tok.text)
+        if entry is None:
+            cands = self._find_candidates(tok)
+            multi = tuple(t for t in cands if len(t.tokens) > 1)
+            single = next((t for t in cands if len(t.tokens) == 1 and self._tok_matches(t.tokens[0], tok, True)),
+                          None)
+            entry = (multi, single, False) if single is not None else (multi, self._fuzzy(tok), True)
+            if len(self._entry_cache) < _MEMO_LIMIT:  # adversarial text cannot grow it without bound
+                self._entry_cache[tok.text] = entry
+        return entry
 
-    def _find_candidates(self, tok: Token) -> tuple[Term, ...]:
+    def _find_candidates(self, tok: Token) -> list[Term]:
+        """Terms that may start at ``tok``, longest first."""
         key = tok.text[0] if tok.hangul else tok.text
         found = list(self._by_first.get(key, ()))
         if not tok.hangul:
             for base in plural_bases(tok.text):
                 found += self._by_first.get(base, ())
             found.sort(key=_term_order)
-        return tuple(found)
+        return found
 
     def _find_term(self, tokens: Sequence[Token], i: int, candidates: tuple[Term, ...]) -> Term | None:
-        """The longest of ``candidates`` (the terms that may start at ``tokens[i]``) that matches there."""
-        tok = tokens[i]
+        """The longest of ``candidates`` (multi-token terms that may start at ``tokens[i]``) that matches there."""
+        clause = tokens[i].clause
+        n_tok = len(tokens)
         for term in candidates:
             n = len(term.tokens)
-            if i + n > len(tokens) or tokens[i + n - 1].clause != tok.clause:
+            if i + n > n_tok or tokens[i + n - 1].clause != clause:
                 continue
-            if all(self._tok_matches(term.tokens[j], tokens[i + j], j == n - 1) for j in range(n)):
+            for j in range(n):
+                if not self._tok_matches(term.tokens[j], tokens[i + j], j == n - 1):
+                    break
+            else:
                 return term
         return None
 
@@ -315,23 +334,18 @@ class SensoryLexicon:
     def _scan(self, notes: str, explain: bool) -> tuple[list[Token], np.ndarray, list[Match]]:
         tokens = tokenize(normalize_text(notes), self.clause_breaks)
         spans: list[tuple[int, int, Term, bool]] = []
-        cand_cache, fuzzy_cache = self._cand_cache, self._fuzzy_cache
+        entries = self._entry_cache
         i, n_tok = 0, len(tokens)
         while i < n_tok:
             tok = tokens[i]
-            cands = cand_cache.get(tok.text)
-            if cands is None:
-                cands = self._candidates(tok)
-            term = self._find_term(tokens, i, cands) if cands else None
+            multi, alone, fuzzy = entries.get(tok.text) or self._token_entry(tok)
+            term = self._find_term(tokens, i, multi) if multi else None
             if term is not None:
                 spans.append((i, i + len(term.tokens), term, False))
                 i += len(term.tokens)
                 continue
-            fz = fuzzy_cache.get(tok.text, _MISSING)
-            if fz is _MISSING:
-                fz = self._fuzzy(tok)
-            if fz is not None:
-                spans.append((i, i + 1, fz, True))
+            if alone is not None:
+                spans.append((i, i + 1, alone, fuzzy))
             i += 1
         matches: list[Match] = []
         if not spans:
@@ -341,15 +355,17 @@ class SensoryLexicon:
             for k in range(s, e):
                 in_match[k] = True
         acc = [0.0] * self.dim  # float64 sums, as before; numpy at the end (per-item numpy ops are slow)
+        shares, window = self._shares, max(self.neg_window, self.mod_window)
         for s, e, term, fuzzy in spans:
             last = tokens[e - 1]
             rest = last.text[len(term.tokens[-1]):] if last.hangul and last.text.startswith(term.tokens[-1]) else ""
-            negated = self._negated(tokens, s, e, rest, in_match)
-            intensity = self._intensity(tokens, s, e, rest, in_match)
+            after = _after_run(tokens, e, window, in_match)
+            negated = self._negated(tokens, s, rest, after)
+            intensity = self._intensity(tokens, s, rest, in_match, after)
             w = -1.0 if negated else intensity
             acc[term.node] += w
-            for depth, anc in enumerate(self._ancestors[term.node], start=1):
-                acc[anc] += w * self.decay ** depth
+            for anc, share in shares[term.node]:
+                acc[anc] += w * share
             if explain:
                 matches.append(Match(term.text, term.node, s, e, w, negated, intensity, fuzzy))
         vec = np.clip(np.array(acc, dtype=np.float64), -self.clip, self.clip)
@@ -361,21 +377,19 @@ class SensoryLexicon:
         Strongest first, the more specific node first among equals; a node whose descendant is already kept
         adds nothing (its weight came from that descendant).
         """
-        vec = np.asarray(vector, np.float32)
-        nodes = self.nodes
-        depth, below = self._path_tree()
-        weights = vec.tolist()
-        order = sorted((i for i, w in enumerate(weights) if w > 0), key=lambda i: (-weights[i], -depth[i], i))
+        weights = np.asarray(vector, np.float32).tolist()
+        neg_depth, below = self._path_tree()
         kept: list[int] = []
-        for i in order:
+        for _, _, i in sorted([(-w, neg_depth[i], i) for i, w in enumerate(weights) if w > 0]):
             if below[i].isdisjoint(kept):
                 kept.append(i)
-            if len(kept) == k:
-                break
+                if len(kept) == k:
+                    break
+        nodes = self.nodes
         return {nodes[i].path: round(weights[i], 4) for i in kept}
 
     def _path_tree(self) -> tuple[tuple[int, ...], tuple[frozenset[int], ...]]:
-        """Per node: its path depth (count of " > ") and the nodes whose path extends it (built once)."""
+        """Per node: minus its path depth (count of " > ") and the nodes whose path extends it (built once)."""
         if self._tree is None:
             below: list[set[int]] = [set() for _ in self.nodes]
             for n in self.nodes:
@@ -384,17 +398,10 @@ class SensoryLexicon:
                     up = self._by_path.get(" > ".join(parts[:k]))
                     if up is not None:
                         below[up.index].add(n.index)
-            self._tree = (tuple(n.path.count(" > ") for n in self.nodes), tuple(frozenset(b) for b in below))
+            self._tree = (tuple(-n.path.count(" > ") for n in self.nodes), tuple(frozenset(b) for b in below))
         return self._tree
 
-    def _after_tokens(self, tokens: Sequence[Token], e: int, window: int, in_match: list[bool]):
-        clause = tokens[e - 1].clause
-        for k in range(e, min(len(tokens), e + window)):
-            if tokens[k].clause != clause or in_match[k]:
-                break
-            yield tokens[k]
-
-    def _negated(self, tokens, s, e, rest, in_match) -> bool:
+    def _negated(self, tokens: Sequence[Token], s: int, rest: str, after: list[Token]) -> bool:
         clause = tokens[s].clause
         for k in range(s - 1, max(-1, s - 1 - self.neg_window), -1):
             if tokens[k].clause != clause:
@@ -403,12 +410,17 @@ class SensoryLexicon:
                 return True
         if rest and any(n in rest for n in self.neg_after):
             return True
-        for tok in self._after_tokens(tokens, e, self.neg_window, in_match):
-            if _cached(self._neg_after_cache, tok.text, _first_weight, self._neg_after_table, tok) is not None:
+        cache = self._neg_after_cache
+        for tok in after[:self.neg_window]:
+            hit = cache.get(tok.text, _MISSING)
+            if hit is _MISSING:
+                hit = _cached(cache, tok.text, _first_weight, self._neg_after_table, tok)
+            if hit is not None:
                 return True
         return False
 
-    def _intensity(self, tokens, s, e, rest, in_match) -> float:
+    def _intensity(self, tokens: Sequence[Token], s: int, rest: str, in_match: list[bool],
+                   after: list[Token]) -> float:
         clause = tokens[s].clause
         for k in range(s - 1, max(-1, s - 1 - self.mod_window), -1):
             if tokens[k].clause != clause or in_match[k]:
@@ -422,7 +434,7 @@ class SensoryLexicon:
             for text, w in self.mod_after:
                 if text in rest:
                     return w
-        for tok in self._after_tokens(tokens, e, self.mod_window, in_match):
+        for tok in after[:self.mod_window]:
             w = self._after_mod(tok)
             if w is not None:
                 return w
@@ -430,6 +442,19 @@ class SensoryLexicon:
 
     def _after_mod(self, tok: Token) -> float | None:
         return _cached(self._mod_after_cache, tok.text, _first_weight, self.mod_after, tok)
+
+
+def _after_run(tokens: Sequence[Token], e: int, window: int, in_match: list[bool]) -> list[Token]:
+    """The tokens right after a match that ends at ``e``: at most ``window``, stopping at a clause change or at
+    another match (a shorter window reads a prefix of it)."""
+    clause = tokens[e - 1].clause
+    run = []
+    for k in range(e, min(len(tokens), e + window)):
+        tok = tokens[k]
+        if tok.clause != clause or in_match[k]:
+            break
+        run.append(tok)
+    return run
 
 
 _MEMO_LIMIT = 100_000

@@ -31,7 +31,8 @@ from .spec import ContextFieldSpec, MetricSpec, RecordSpec, default_spec
 
 def _check_number(path: str, value: Any, lo: float, hi: float, allowed: str, integer: bool = False) -> float:
     # bool is a numbers.Number in Python; a True temperature is a bug, not 1 degree.
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+    cls = type(value)
+    if cls is not float and cls is not int and (isinstance(value, bool) or not isinstance(value, numbers.Real)):
         raise InvalidTypeError(path, f"expected {'an integer' if integer else 'a number'}, got "
                                f"{type(value).__name__}", allowed, value)
     try:
@@ -101,7 +102,7 @@ class ContextSnapshot:
         if not isinstance(data, Mapping):
             raise InvalidTypeError(path, f"expected an object, got {type(data).__name__}",
                                    "an object with fields " + ", ".join(f.name for f in spec.context_fields), data)
-        known = {f.name: f for f in spec.context_fields}
+        known = spec.context_fields_by_name
         values = {}
         for key, value in data.items():
             if key not in known:
@@ -113,8 +114,7 @@ class ContextSnapshot:
         if not names.issuperset(values):
             return cls(**values)  # a spec with fields this class lacks: let the constructor say so
         snap = cls.__new__(cls)
-        for name in names:
-            object.__setattr__(snap, name, values.get(name))
+        snap.__dict__.update(dict.fromkeys(names), **values)  # what the frozen dataclass's __init__ would set
         return snap
 
     def to_dict(self) -> dict[str, Any]:
@@ -169,8 +169,7 @@ class TastingRecord:
             if value is None:
                 continue  # explicit "not measured"
             clean[key] = validate_metric(spec.metric(key), value)
-        object.__setattr__(self, "metrics", MappingProxyType(dict(sorted(clean.items(),
-                                                                         key=lambda kv: spec.metric_position(kv[0])))))
+        object.__setattr__(self, "metrics", MappingProxyType({k: clean[k] for k in names if k in clean}))  # spec order
         # context
         ctx = self.context
         if ctx is None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 import threading
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, NamedTuple
 
 import numpy as np
 
@@ -55,18 +55,38 @@ def interpreter_class() -> tuple[type, str]:
                                       "tensorflow.lite): pip install ai-edge-litert") from e
 
 
-def _quantize(x: np.ndarray, detail: Mapping[str, Any]) -> np.ndarray:
-    dtype = detail["dtype"]
-    if np.issubdtype(dtype, np.floating) or dtype == np.int32:
-        return np.ascontiguousarray(x, dtype=dtype)
-    scale, zero = detail["quantization"]
-    if not scale:
-        raise ModelRuntimeError(f"input {detail['name']} is {np.dtype(dtype).name} without quantization parameters")
-    info = np.iinfo(dtype)
-    return np.clip(np.round(x / scale + zero), info.min, info.max).astype(dtype)
+class _Feed(NamedTuple):
+    """How one signature input is fed: its dtype and, for an integer input, (scale, zero point). Worked out
+    once per signature at load (``np.issubdtype`` on every call was a tenth of the inference stage)."""
+
+    name: str
+    dtype: np.dtype
+    quant: tuple[float, int] | None
+
+    @classmethod
+    def of(cls, name: str, detail: Mapping[str, Any]) -> "_Feed":
+        dtype = np.dtype(detail["dtype"])
+        if np.issubdtype(dtype, np.floating) or dtype == np.int32:
+            return cls(name, dtype, None)
+        scale, zero = detail["quantization"]
+        if not scale:
+            raise ModelRuntimeError(f"input {name} is {dtype.name} without quantization parameters")
+        return cls(name, dtype, (float(scale), int(zero)))
+
+    def array(self, x: Any) -> np.ndarray:
+        """``x`` as this input's dtype: passed through when it already is, quantized for an integer input."""
+        if self.quant is None:
+            if type(x) is np.ndarray and x.dtype == self.dtype and x.flags.c_contiguous:
+                return x
+            return np.ascontiguousarray(x, dtype=self.dtype)
+        scale, zero = self.quant
+        info = np.iinfo(self.dtype)
+        return np.clip(np.round(np.asarray(x, np.float32) / scale + zero), info.min, info.max).astype(self.dtype)
 
 
 def _dequantize(y: np.ndarray, detail: Mapping[str, Any]) -> np.ndarray:
+    if y.dtype == np.float32:
+        return y
     if np.issubdtype(y.dtype, np.floating):
         return y.astype(np.float32)
     scale, zero = detail["quantization"]
@@ -108,6 +128,7 @@ class TasteModel:
         self._runners = {}
         self._in: dict[int, dict[str, Any]] = {}
         self._out: dict[int, dict[str, Any]] = {}
+        self._feeds: dict[int, tuple[_Feed, ...]] = {}
         try:  # any interpreter failure while loading is this model's fault: one typed error
             self._interp = cls(model_content=model_content, num_threads=num_threads)
             sigs = self._interp.get_signature_list()
@@ -120,6 +141,7 @@ class TasteModel:
                 self._in[b] = r.get_input_details()
                 self._out[b] = r.get_output_details()
                 _check_signature(b, self._in[b], self._out[b])
+                self._feeds[b] = tuple(_Feed.of(k, d) for k, d in self._in[b].items())
         except ModelRuntimeError:
             raise
         except (ValueError, RuntimeError, KeyError, TypeError, IndexError, AttributeError, OverflowError) as e:
@@ -143,17 +165,17 @@ class TasteModel:
     def run(self, inputs: Mapping[str, np.ndarray]) -> np.ndarray:
         """Embed one record's arrays (leading batch dim 1; token_ids already padded to a bucket length)."""
         length = int(np.shape(inputs["token_ids"])[-1])
-        if length not in self._runners:
+        feeds = self._feeds.get(length)
+        if feeds is None:
             raise ModelRuntimeError(f"token_ids length {length} is not one of the model's buckets {self.buckets}")
-        details = self._in[length]
-        missing = set(details) - set(inputs)
-        if missing:
-            raise ModelRuntimeError(f"missing model inputs {sorted(missing)}")
-        feed = {k: _quantize(np.asarray(inputs[k]), d) for k, d in details.items()}
-        name = next(iter(self._out[length]))
+        try:
+            arrays = [f.array(inputs[f.name]) for f in feeds]
+        except KeyError:
+            raise ModelRuntimeError(f"missing model inputs {sorted(set(self._in[length]) - set(inputs))}") from None
+        name, out_detail = next(iter(self._out[length].items()))
         try:
             with self._lock:
-                out = self._runners[length](**feed)
-            return _dequantize(out[name], self._out[length][name])
+                out = self._runners[length](**{f.name: a for f, a in zip(feeds, arrays)})
+            return _dequantize(out[name], out_detail)
         except (ValueError, RuntimeError, KeyError, TypeError, IndexError) as e:
             raise ModelRuntimeError(f"the model failed on bucket {length}: {type(e).__name__}: {e}") from e

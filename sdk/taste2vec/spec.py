@@ -112,6 +112,11 @@ class RecordSpec:
         return self._metric_index[name]
 
     @cached_property
+    def context_fields_by_name(self) -> dict[str, ContextFieldSpec]:
+        """The context fields by name (spec order)."""
+        return {f.name: f for f in self.context_fields}
+
+    @cached_property
     def context_plan(self) -> tuple[tuple[str, str, int, Any, Any], ...]:
         """Per context field, how :func:`taste2vec.features.encode_snapshot` writes it: (name, kind, first column,
         a, b) with a = the period (cyclic), {category: offset} (categorical) or the midpoint (numeric), and
