@@ -56,6 +56,48 @@ def test_read_json_never_reads_past_its_bound(tmp_path):
         read_json(tmp_path / "missing.json", E, "state")
 
 
+def test_line_reading_never_holds_an_endless_line(tmp_path):
+    import hashlib
+    import tracemalloc
+
+    from taste2vec.fileio import iter_lines
+
+    f = tmp_path / "events.jsonl"
+    with open(f, "wb") as fh:
+        fh.write(b'{"a": 1}\r\n')
+        fh.write(b"x" * (64 * 1024 * 1024) + b"\n")  # a 64 MB line
+        fh.write(b"\xff\xfe\n" + b"y" * 100 + b"\n" + b"z" * 101)  # bad UTF-8, then lines at and past the cap
+    digest = hashlib.sha256()
+    tracemalloc.start()
+    rows = list(iter_lines(f, 100, digest))
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert [(n, t) for n, t, _ in rows] == [(1, '{"a": 1}'), (2, None), (3, None), (4, "y" * 100), (5, None)]
+    assert "longer than 100 bytes" in rows[1][2] and "not UTF-8" in rows[2][2] and "longer" in rows[4][2]
+    assert peak < 1024 * 1024  # the 64 MB line was skipped in small chunks
+    assert digest.hexdigest() == hashlib.sha256(f.read_bytes()).hexdigest()  # every byte still hashed
+
+
+@pytest.mark.parametrize("content, message", [
+    (b'{"a": 1}\n' + b"x" * (300 * 1024) + b"\n", ":2: line longer than"),
+    (b"[" * 50 + b"]" * 50 + b"\n", ":1: nested deeper than 8"),
+    (b'{"rating": NaN}\n', ":1: not valid JSON"),
+    (b'{"a": 1}\n[1, 2]\n', ":2: expected a JSON object, got list"),
+    (b"\xff\n", ":1: not UTF-8"),
+])
+def test_lifecycle_event_files_are_read_bounded_with_the_line_named(tmp_path, capsys, content, message):
+    from taste2vec_convert.lifecycle.cli import main
+
+    design = tmp_path / "design.json"
+    assert main(["plan", "--p-control", "0.3", "--mde", "0.2", "--out", str(design)]) == 0
+    capsys.readouterr()
+    f = tmp_path / "events.jsonl"
+    f.write_bytes(content)
+    assert main(["analyze", "--events", str(f), "--experiment", "e", "--design", str(design)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and len(err.splitlines()) == 1
+
+
 # --------------------------------------------------------------------------- records
 @pytest.mark.parametrize("doc, field, error", [
     ({"notes": []}, "notes", InvalidTypeError),
@@ -238,3 +280,26 @@ def test_absurd_rollout_files_raise_rollout_errors(tmp_path, change, message):
     deep.write_text('{"format": "taste2vec.rollout/1", "variants": ' + "[" * 5000 + "]" * 5000 + "}")
     with pytest.raises(RolloutError, match="nested deeper"):
         RolloutConfig.load(deep)
+
+
+@pytest.mark.parametrize("design, message", [
+    ([1, 2], "design: expected a JSON object"),
+    ({"looks": 2}, "design: missing max_n"),
+    ("LOOKS", "design.looks: expected a number in [1, 100]"),
+    ("ALPHA", "design.alpha: expected a number in [0, 1]"),
+])
+def test_malformed_experiment_designs_are_refused_naming_the_field(tmp_path, capsys, design, message):
+    from taste2vec_convert.lifecycle.cli import main
+
+    path = tmp_path / "design.json"
+    assert main(["plan", "--p-control", "0.3", "--mde", "0.2", "--out", str(path)]) == 0
+    good = json.loads(path.read_text())
+    if isinstance(design, str):  # a field of a good design spoilt
+        design = {"LOOKS": {**good, "looks": 10 ** 9}, "ALPHA": {**good, "alpha": "0.05"}}[design]
+    path.write_text(json.dumps(design))
+    events = tmp_path / "events.jsonl"
+    events.write_text('{"event": "like"}\n')
+    capsys.readouterr()
+    assert main(["analyze", "--events", str(events), "--experiment", "e", "--design", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err

@@ -31,8 +31,13 @@ def test_lifecycle_from_registration_to_automatic_rollback(make_bundle, tmp_path
     run(capsys, "stage", NAME, "1.0.0", "staging", "--registry", reg)
     run(capsys, "promote", NAME, "1.0.0", "--registry", reg, "--reason", "first release")
     rollout = tmp_path / "rollout.json"
+    for arm, err in ((f"{NAME}-2.0.0", "rollout arm 'treatment': no model 'taste2vec-test-2.0.0'"),
+                     ("../unsigned/taste2vec-test-0.9.0", "is not a <name>-<version> id")):
+        assert main(["rollout-init", "--experiment", "exp", "--control", f"{NAME}-1.0.0", "--treatment", arm,
+                     "--out", str(rollout), "--registry", str(reg)]) == 2  # not registered: refused, nothing written
+        assert err in capsys.readouterr().err and not rollout.exists()
     run(capsys, "rollout-init", "--experiment", "exp", "--control", f"{NAME}-1.0.0", "--treatment",
-        f"{NAME}-1.1.0", "--traffic", 50, "--out", rollout)
+        f"{NAME}-1.1.0", "--traffic", 50, "--out", rollout, "--registry", reg)
     design = tmp_path / "design.json"
     plan = run(capsys, "plan", "--p-control", 0.3, "--mde", 0.2, "--out", design)
     assert plan["max_n"] > 0 and len(plan["boundaries"]) == 5

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from taste2vec.errors import InvalidTypeError, OutOfRangeError, RecordValidationError
+from taste2vec.fileio import iter_lines
 from taste2vec.records import TastingRecord
 
 from .real_data import split_of
@@ -144,17 +145,6 @@ def parse_line(text: str, path: str = "<records>", line: int = 1) -> LabeledReco
     return LabeledRecord(record, item, user, liked, line)
 
 
-def iter_lines(path: Path, digest=None) -> Iterator[tuple[int, str]]:
-    with open(path, "rb") as fh:
-        for n, raw in enumerate(fh, 1):
-            if digest is not None:
-                digest.update(raw)
-            try:
-                yield n, raw.decode("utf-8")
-            except UnicodeDecodeError as e:
-                yield n, "\x00invalid utf-8: " + str(e)
-
-
 def read_records(path: str | Path, skip_invalid: bool = False) -> RecordsFile:
     """Read and validate a records file (see module docs)."""
     path = Path(path)
@@ -162,12 +152,12 @@ def read_records(path: str | Path, skip_invalid: bool = False) -> RecordsFile:
         raise FileNotFoundError(f"records file not found: {path}")
     out = RecordsFile(path, [])
     digest = hashlib.sha256()
-    for n, text in iter_lines(path, digest):
-        if not text.strip():
+    for n, text, problem in iter_lines(path, MAX_LINE_BYTES, digest):
+        if text is not None and not text.strip():
             continue
         try:
-            if text.startswith("\x00"):
-                raise RecordsFileError(str(path), n, "record", text[1:])
+            if text is None:
+                raise RecordsFileError(str(path), n, "record", problem)
             out.records.append(parse_line(text, str(path), n))
         except RecordsFileError as e:
             if not skip_invalid:

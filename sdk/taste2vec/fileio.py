@@ -1,5 +1,6 @@
 """Small file helpers shared by profiles, the registry, the stages file and rollout configs: bounded JSON
-reading, crash-safe writes, an inter-process lock, and versioned JSON documents.
+reading, bounded line reading (JSON-lines files), crash-safe writes, an inter-process lock, and versioned JSON
+documents.
 
 Everything read from outside is bounded: :func:`read_json` reads at most ``max_bytes`` (a larger file is refused
 without being read whole) and :func:`parse_json` refuses nesting deeper than ``max_depth`` and the non-standard
@@ -69,6 +70,32 @@ def read_json(path: str | Path, error: Callable[[str], Exception], what: str, ma
     except OSError as e:
         raise error(f"{path}: cannot read {what} ({e.strerror or e})") from None
     return parse_json(data, error, f"{path}: {what}", max_bytes, max_depth)
+
+
+def iter_lines(path: str | Path, max_line_bytes: int, digest: Any = None) -> Iterator[tuple[int, str | None, str]]:
+    """The lines of a UTF-8 text file (JSON lines, logs), numbered from 1, without their line ending.
+
+    Each line is read with a byte cap, so one endless line cannot exhaust memory: yields ``(number, text, "")``,
+    or ``(number, None, reason)`` for a line longer than ``max_line_bytes`` (skipped to its end, never held
+    whole) or not UTF-8. ``digest`` (e.g. ``hashlib.sha256()``) is fed every byte of the file.
+    """
+    with open(path, "rb") as fh:
+        n = 0
+        while raw := fh.readline(max_line_bytes + 2):  # + 2: the line ending fits
+            n += 1
+            if digest is not None:
+                digest.update(raw)
+            body = raw.rstrip(b"\r\n")
+            if len(body) > max_line_bytes:
+                while not raw.endswith(b"\n") and (raw := fh.readline(1 << 16)):
+                    if digest is not None:
+                        digest.update(raw)
+                yield n, None, f"line longer than {max_line_bytes} bytes"
+                continue
+            try:
+                yield n, body.decode("utf-8"), ""
+            except UnicodeDecodeError as e:
+                yield n, None, f"not UTF-8 ({e})"
 
 
 MAX_NAME_CHARS = 200

@@ -106,6 +106,15 @@ class ModelRegistry:
             raise RegistryError(f"{bundle.path}: manifest differs from the one registered")
         return bundle
 
+    def load_id(self, model_id: str) -> ModelBundle:
+        """Load (and verify) the registered bundle whose id ``<name>-<version>`` is ``model_id`` (the ids a
+        rollout config names); :class:`RegistryError` when none is registered under it."""
+        for m in self.list():
+            if f"{m['name']}-{m['version']}" == model_id:
+                return self.load(m["name"], m["version"])
+        known = sorted(f"{m['name']}-{m['version']}" for m in self.list())
+        raise RegistryError(f"no model {model_id!r} in {self.root} (has {known})")
+
     # --- writing -----------------------------------------------------------------------------------
     def register(self, bundle_path: str | Path, extra: dict[str, Any] | None = None) -> dict[str, Any]:
         """Verify a bundle and add it (copied) to the registry; returns its index entry."""

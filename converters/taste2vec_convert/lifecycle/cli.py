@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from taste2vec.errors import Taste2VecError
+from taste2vec.fileio import iter_lines, parse_json, read_json
 from taste2vec.rollout import RolloutConfig, RolloutVariant
 from taste2vec.signing import add_trust_arguments, trust_from_args
 
@@ -34,15 +35,26 @@ def _print(obj: Any) -> None:
     print(json.dumps(obj, indent=1, ensure_ascii=False, default=str))
 
 
+MAX_EVENT_LINE_BYTES = 256 * 1024  # an event, item or record line is well under a kilobyte
+MAX_EVENT_LINES = 5_000_000
+MAX_EVENT_DEPTH = 8
+
+
 def _jsonl(path: str) -> list[dict[str, Any]]:
+    """A JSON-lines file as a list of objects: lines, nesting and line count bounded; ``ValueError`` naming the
+    file and line for anything else (the CLI prints it and exits 2)."""
     out = []
-    with open(path, encoding="utf-8") as f:
-        for i, line in enumerate(f, 1):
-            if line.strip():
-                try:
-                    out.append(json.loads(line))
-                except ValueError as e:
-                    raise ValueError(f"{path}:{i}: not JSON ({e})") from None
+    for i, text, problem in iter_lines(path, MAX_EVENT_LINE_BYTES):
+        if text is not None and not text.strip():
+            continue
+        if text is None:
+            raise ValueError(f"{path}:{i}: {problem}")
+        obj = parse_json(text, ValueError, f"{path}:{i}", max_bytes=MAX_EVENT_LINE_BYTES, max_depth=MAX_EVENT_DEPTH)
+        if not isinstance(obj, dict):
+            raise ValueError(f"{path}:{i}: expected a JSON object, got {type(obj).__name__}")
+        out.append(obj)
+        if len(out) > MAX_EVENT_LINES:
+            raise ValueError(f"{path}: more than {MAX_EVENT_LINES:,} lines")
     return out
 
 
@@ -85,6 +97,12 @@ def cmd_status(args) -> int:
 def cmd_rollout_init(args) -> int:
     cfg = RolloutConfig(args.experiment, (RolloutVariant("control", args.control, 100.0 - args.traffic),
                                           RolloutVariant("treatment", args.treatment, args.traffic)))
+    registry = _registry(args)
+    for v in cfg.variants:  # every arm a registered bundle whose signature verifies against the trusted keys
+        try:
+            registry.registry.load_id(v.model)
+        except Taste2VecError as e:
+            raise Taste2VecError(f"rollout arm {v.name!r}: {e}") from e
     cfg.save(args.out)
     _print(cfg.to_dict())
     return 0
@@ -121,7 +139,7 @@ def cmd_plan(args) -> int:
 def cmd_analyze(args) -> int:
     from .experiment import SequentialDesign, arm_metrics, decide
 
-    d = SequentialDesign.from_dict(json.loads(Path(args.design).read_text(encoding="utf-8")))
+    d = SequentialDesign.from_dict(read_json(args.design, ValueError, "design"))
     metrics = arm_metrics(_jsonl(args.events), args.experiment)
     if args.control not in metrics or args.treatment not in metrics:
         raise ValueError(f"events have variants {sorted(metrics)}, need {args.control} and {args.treatment}")
@@ -169,7 +187,9 @@ def cmd_monitor(args) -> int:
 
     refs = {}
     for path in args.reference or []:
-        d = json.loads(Path(path).read_text())
+        d = read_json(path, ValueError, "reference stats")
+        if not isinstance(d, dict):
+            raise ValueError(f"reference stats {path}: expected a JSON object")
         refs[d["model"]] = EmbeddingStats.from_dict(d)
     health = model_health(_jsonl(args.events), refs)
     rails = GuardRails(args.p99_ms, args.max_error_rate, args.max_shift_sd)
@@ -300,7 +320,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("name"), s.add_argument("--history", type=int, default=10)
     s.set_defaults(func=cmd_status)
 
-    s = sub.add_parser("rollout-init", help="write a two-arm rollout config")
+    s = sub.add_parser("rollout-init", parents=[reg],
+                       help="write a two-arm rollout config (both arms registered, signatures verified)")
     s.add_argument("--experiment", required=True), s.add_argument("--control", required=True)
     s.add_argument("--treatment", required=True), s.add_argument("--traffic", type=float, default=10.0)
     s.add_argument("--out", required=True)

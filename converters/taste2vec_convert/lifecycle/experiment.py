@@ -202,8 +202,26 @@ class SequentialDesign:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "SequentialDesign":
-        known = {k: d[k] for k in cls.__dataclass_fields__}
-        return cls(**{**known, "boundaries": tuple(float(b) for b in known["boundaries"])})
+        """A design from its JSON form, checked field by field (``ValueError`` naming the field)."""
+        if not isinstance(d, Mapping):
+            raise ValueError(f"design: expected a JSON object, got {type(d).__name__}")
+
+        def number(k: str, value: Any, lo: float, hi: float) -> float:
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not lo <= value <= hi:
+                raise ValueError(f"design.{k}: expected a number in [{lo:g}, {hi:g}], got {value!r}"[:200])
+            return value
+
+        missing = [k for k in cls.__dataclass_fields__ if k not in d]
+        if missing:
+            raise ValueError(f"design: missing {', '.join(missing)}")
+        looks = int(number("looks", d["looks"], 1, 100))
+        bounds = d["boundaries"]
+        if not isinstance(bounds, (list, tuple)) or len(bounds) != looks:
+            raise ValueError(f"design.boundaries: expected a list of {looks} numbers (one per look)")
+        return cls(looks, int(number("max_n", d["max_n"], 1, 1e12)),
+                   tuple(float(number(f"boundaries[{i}]", b, 0.0, 100.0)) for i, b in enumerate(bounds)),
+                   *(float(number(k, d[k], 0.0, 1.0)) for k in ("alpha", "power", "margin", "p_control")),
+                   float(number("lift", d["lift"], 0.0, 100.0)), float(number("inflation", d["inflation"], 1.0, 100.0)))
 
 
 @dataclass(frozen=True)
