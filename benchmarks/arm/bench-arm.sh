@@ -8,6 +8,11 @@
 #
 #   sudo make bench-arm                      # or: sudo benchmarks/arm/bench-arm.sh
 #   ARM_ROOT=/var/cache/t2v-arm64 BUDGET_MS=50 PERCENTILE=99 RUNS=300 benchmarks/arm/bench-arm.sh
+#
+# The emulated CPU is a Cortex-A76 (ARM_CPU, qemu's -cpu), a common phone big core, and the root sees it as a phone
+# would: the host's /sys (read-only: the core list) and a /proc/cpuinfo describing ARM_CPU. XNNPACK, LiteRT's default
+# CPU delegate on Android, reads both to pick its kernels; without them it does not start and LiteRT runs its builtin
+# kernels instead (what this script measured before 2026-11-26). XNNPACK=0 reproduces that setup.
 set -euo pipefail
 
 cd "$(dirname "$0")/../.."
@@ -22,6 +27,8 @@ RUNS=${RUNS:-1000}
 WARMUP=${WARMUP:-30}
 THREADS=${THREADS:-1}
 MIRROR=${MIRROR:-http://deb.debian.org/debian}
+ARM_CPU=${ARM_CPU:-cortex-a76}
+XNNPACK=${XNNPACK:-1}
 LITERT=ai-edge-litert==2.3.0
 
 say() { printf '== %s\n' "$*" >&2; }
@@ -81,15 +88,46 @@ say "installing the SDK into the arm64 root"
 chroot "$ARM_ROOT" /opt/taste2vec/bin/pip install --quiet --no-index --find-links /wheels --force-reinstall \
     taste2vec-edge >&2
 
-# 5. run: emulated aarch64, then the host, same command --------------------------------------------------------
+# 5. a phone's view of its CPU inside the root (see the header) ----------------------------------------------------
+MOUNTS=()
+cleanup() {
+  for ((i = ${#MOUNTS[@]} - 1; i >= 0; i--)); do umount "${MOUNTS[i]}" 2>/dev/null || true; done
+  rm -rf "$BUILD"
+}
+trap cleanup EXIT
+export QEMU_CPU=$ARM_CPU
+if [ "$XNNPACK" = 1 ]; then
+  case "$ARM_CPU" in
+    cortex-a76) part=0xd0b variant=0x4 revision=1
+                features="fp asimd evtstrm aes pmull sha1 sha2 crc32 atomics fphp asimdhp cpuid asimdrdm lrcpc dcpop asimddp" ;;
+    *) die "ARM_CPU=$ARM_CPU: only cortex-a76 has a /proc/cpuinfo description here (or run with XNNPACK=0)" ;;
+  esac
+  for ((cpu = 0; cpu < $(nproc --all); cpu++)); do
+    printf 'processor\t: %d\nBogoMIPS\t: 38.40\nFeatures\t: %s\nCPU implementer\t: 0x41\nCPU architecture: 8\n' "$cpu" "$features"
+    printf 'CPU variant\t: %s\nCPU part\t: %s\nCPU revision\t: %s\n\n' "$variant" "$part" "$revision"
+  done > "$BUILD/cpuinfo"
+  mountpoint -q "$ARM_ROOT/sys" || { mount -o bind,ro /sys "$ARM_ROOT/sys" && MOUNTS+=("$ARM_ROOT/sys"); }
+  mountpoint -q "$ARM_ROOT/proc" || { mount -t proc proc "$ARM_ROOT/proc" && MOUNTS+=("$ARM_ROOT/proc"); }
+  mount --bind "$BUILD/cpuinfo" "$ARM_ROOT/proc/cpuinfo" && MOUNTS+=("$ARM_ROOT/proc/cpuinfo")
+fi
+
+# 6. run: emulated aarch64, then the host, same command --------------------------------------------------------
 mkdir -p "$OUT"
+printf '{"arm_cpu": "%s", "xnnpack_requested": %s}\n' "$ARM_CPU" "$([ "$XNNPACK" = 1 ] && echo true || echo false)" \
+  > "$OUT/setup.json"
 ARGS=(--num-threads "$THREADS" --runs "$RUNS" --warmup "$WARMUP" --budget-ms "$BUDGET_MS" --percentile "$PERCENTILE")
 status=0
 for rec in typical maximal; do
   say "aarch64 (qemu) embed, $rec record"
   chroot "$ARM_ROOT" /opt/taste2vec/bin/taste2vec-bench "${ARGS[@]}" --record "$rec" --no-samples \
-      --out "/tmp/arm64-$rec.json" > /dev/null 2> >(grep -v 'cpuinfo' >&2) || status=1
+      --out "/tmp/arm64-$rec.json" > /dev/null 2> "$OUT/arm64-$rec.log" || status=1
+  grep -v 'cpuinfo\|XNNPACK' "$OUT/arm64-$rec.log" >&2 || true
   cp "$ARM_ROOT/tmp/arm64-$rec.json" "$OUT/arm64-$rec.json"
+  if grep -q 'XNNPACK delegate' "$OUT/arm64-$rec.log"; then
+    say "aarch64: XNNPACK delegate applied ($ARM_CPU)"
+  else
+    say "aarch64: XNNPACK did NOT start: LiteRT's builtin kernels were measured"
+  fi
   say "x86_64 (host) embed, $rec record"
   "$PY" -m taste2vec.bench "${ARGS[@]}" --record "$rec" --no-samples --out "$OUT/x86_64-$rec.json" > /dev/null || true
 done

@@ -41,8 +41,14 @@ def main() -> int:
             f_p50 = pair["arm64"]["latency_ms"]["p50"] / pair["x86_64"]["latency_ms"]["p50"]
             summary["runs"][f"emulation_factor-{rec}"] = round(f_p50, 1)
             lines.append(f"| emulation factor | {rec} | | | {f_p50:.0f}x | | | | | |")
+    setup = json.loads((out / "setup.json").read_text()) if (out / "setup.json").exists() else {}
+    logs = [f.read_text(errors="replace") for f in sorted(out.glob("arm64-*.log"))]
+    setup["xnnpack_applied"] = bool(logs) and all("XNNPACK delegate" in t for t in logs)
+    summary["setup"] = setup
     table = "\n".join(lines)
-    print(f"\ntaste2vec-bench, embed (validation + preprocessing + inference), budget p{pct:g} <= {budget:g} ms\n")
+    print(f"\ntaste2vec-bench, embed (validation + preprocessing + inference), budget p{pct:g} <= {budget:g} ms; "
+          f"aarch64 emulated as {setup.get('arm_cpu', 'qemu max')}, XNNPACK delegate "
+          f"{'applied' if setup['xnnpack_applied'] else 'NOT applied (builtin kernels)'}\n")
     print(table)
     (out / "summary.md").write_text(table + "\n")
     (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
