@@ -218,6 +218,38 @@ def test_concurrent_registrations_all_land(make_bundle, tmp_path, signing_key, t
     assert all(ModelRegistry(root, **trusted).load("taste2vec-test", m["version"]) for m in listed)
 
 
+def _toggle_stage(root: str, version: str, key: str, n: int) -> None:
+    from taste2vec_convert.lifecycle.stages import StagedRegistry
+
+    reg = StagedRegistry(root, trusted_keys=[key])
+    for i in range(n):
+        reg.transition("taste2vec-test", version, "staging", f"{version} up {i}")
+        reg.transition("taste2vec-test", version, "candidate", f"{version} down {i}")
+
+
+def test_concurrent_stage_changes_lose_no_history(make_bundle, tmp_path, signing_key, trusted):
+    from taste2vec_convert.lifecycle.stages import StagedRegistry
+
+    root = str(tmp_path / "reg")
+    versions = ("1.0.0", "1.1.0", "1.2.0")
+    for v in versions:
+        StagedRegistry(root, **trusted).register(make_bundle(v, root=tmp_path / v).path)
+    ctx = mp.get_context("fork")
+    procs = [ctx.Process(target=_toggle_stage, args=(root, v, str(signing_key[1]), 100)) for v in versions]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(300)
+    assert [p.exitcode for p in procs] == [0] * len(versions)
+    reg = StagedRegistry(root, **trusted)
+    history = reg.history("taste2vec-test")
+    assert len(history) == len(versions) * (1 + 200)  # registrations + every one of the 600 changes
+    for v in versions:
+        assert reg.stage("taste2vec-test", v) == "candidate"
+        ups = [h["reason"] for h in history if h["version"] == v and h["to"] == "staging"]
+        assert ups == [f"{v} up {i}" for i in range(100)]  # in order, none lost
+
+
 @pytest.mark.parametrize("path", ["../outside", "/etc", "a/../../b", ".hidden", "sub/dir", "", 7, "\ud800"])
 def test_index_paths_must_stay_inside_the_registry(make_bundle, tmp_path, path, trusted):
     from taste2vec.registry import ModelRegistry, RegistryError
