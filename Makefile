@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-toolkit-dev
 OUT ?= runs/demo
 MODEL_DIR ?= runs/model
-BUNDLE := taste2vec-edge-1.4.1
+BUNDLE := taste2vec-edge-1.4.2
 # the manifest's creation time: fixed per release, so a rebuild writes the same bytes
 BUNDLE_CREATED := 2026-11-26T00:00:00Z
 SHIPPED := sdk/taste2vec/models

@@ -13,7 +13,7 @@ from taste2vec_convert.distill import DistillConfig, TransferSet, distill, load_
 from taste2vec_convert.parity import ParitySet, Thresholds, embed_with, pick, reference_embeddings, summarize
 from taste2vec_convert.student import INPUT_NAMES, Student, StudentConfig
 from taste2vec_convert.tflite import (VARIANTS, ConversionError, OpReport, calibration_inputs, check_builtin_only,
-                                     list_ops, quantize_variants, to_tflite)
+                                     drop_tensor_names, list_ops, quantize_variants, to_tflite)
 from taste2vec_convert.vocab import train_wordpiece
 from taste2vec_reference.model import Taste2Vec
 from taste2vec_reference.synthetic import TasteWorld, WorldConfig
@@ -80,8 +80,22 @@ def test_float32_tflite_matches_pytorch_and_uses_builtin_ops_only(tiny):
     assert not ops.custom and "EMBEDDING_LOOKUP" in ops.builtin and "FULLY_CONNECTED" in ops.builtin
 
 
+def test_dropping_tensor_names_keeps_signatures_and_outputs_bit_identical(tiny):
+    from ai_edge_litert.tools import flatbuffer_utils as fbu
+
+    named, bare = tiny["f32"], drop_tensor_names(tiny["f32"])
+    assert len(bare) < len(named) and drop_tensor_names(bare) == bare  # smaller, and deterministic
+    obj = fbu.read_model_from_bytearray(bytearray(bare))
+    assert all(t.name is None for sg in obj.subgraphs for t in sg.tensors)
+    a, b = TasteModel(named), TasteModel(bare)
+    assert b.buckets == a.buckets and set(b.input_details(BUCKETS[0])) == set(INPUT_NAMES)
+    for pool in tiny["ps"].pools.values():
+        assert np.array_equal(embed_with(a.run, pool, a.bucket_for), embed_with(b.run, pool, b.bucket_for))
+
+
 def test_every_quantization_variant_runs_in_ai_edge_litert(tiny):
     variants = quantize_variants(tiny["f32"], tiny["calib"])
+    assert len(variants["float32"]) < len(tiny["f32"])  # every variant ships without tensor names
     assert set(variants) == set(VARIANTS)
     assert len(variants["dynamic_int8"]) < 0.6 * len(variants["float32"])
     assert len(variants["float16"]) < len(variants["float32"])

@@ -2,10 +2,10 @@
 
     taste2vec-convert export --checkpoint runs/model/teacher/checkpoint --out runs/model/export \\
         --registry runs/registry [--install sdk/taste2vec/models]
-    taste2vec-convert verify sdk/taste2vec/models/taste2vec-edge-1.4.1
+    taste2vec-convert verify sdk/taste2vec/models/taste2vec-edge-1.4.2
     taste2vec-convert keygen --out ~/.taste2vec/keys    # Ed25519 pair; export --signing-key signs bundles
     taste2vec-convert sign BUNDLE --key KEY.pem         # (re)sign a bundle folder
-    taste2vec-convert install runs/model/export/bundles/taste2vec-edge-1.4.1   # -> sdk/taste2vec/models (default)
+    taste2vec-convert install runs/model/export/bundles/taste2vec-edge-1.4.2   # -> sdk/taste2vec/models (default)
     taste2vec-convert compare BUNDLE_A BUNDLE_B        # same files? if not, how close are the vectors
     taste2vec-convert registry list|show|register --root runs/registry ...
     taste2vec-convert onnx-tf-check                     # shows why the onnx-tf route is unusable here

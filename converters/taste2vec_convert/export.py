@@ -49,7 +49,7 @@ class ExportError(RuntimeError):
 @dataclass
 class ExportConfig:
     name: str = "taste2vec-edge"
-    version: str = "1.4.1"
+    version: str = "1.4.2"
     distill: DistillConfig = field(default_factory=DistillConfig)
     variants: tuple[str, ...] = VARIANTS
     thresholds: Thresholds = field(default_factory=Thresholds)

@@ -85,6 +85,20 @@ def strip_tensor_names(model: bytes) -> bytes:
     return bytes(fbu.convert_object_to_bytearray(obj))
 
 
+def drop_tensor_names(model: bytes) -> bytes:
+    """The flatbuffer without tensor names (2 % of the shipped file: ~2,100 tensors over four bucket subgraphs).
+    Nothing reads them at run time: inputs and outputs are found through the SignatureDefs, whose names stay, as
+    do the subgraph names. Weights and operators are untouched, so outputs are bit-identical (tested). Applied
+    to every variant after quantization (the quantizer selects tensors by name)."""
+    from ai_edge_litert.tools import flatbuffer_utils as fbu
+
+    obj = fbu.read_model_from_bytearray(bytearray(model))
+    for sg in obj.subgraphs:
+        for t in sg.tensors:
+            t.name = None
+    return bytes(fbu.convert_object_to_bytearray(obj))
+
+
 @dataclass(frozen=True)
 class OpReport:
     """Operator usage of a flatbuffer."""
@@ -144,7 +158,7 @@ def quantize(model: bytes, variant: str, calibration: CalibrationData | None = N
     from ai_edge_quantizer.algorithm_manager import AlgorithmName
 
     if variant == "float32":
-        return model
+        return drop_tensor_names(model)
     Op, G = qtyping.TFLOperationName, qtyping.QuantGranularity
     q = quantizer.Quantizer(bytearray(model))
     if variant == "float16":
@@ -167,7 +181,7 @@ def quantize(model: bytes, variant: str, calibration: CalibrationData | None = N
             result = q.calibrate(dict(calibration), num_threads=1)
         out = bytes(q.quantize(result, enable_progress_report=False, enable_progress_bar=False).quantized_model)
     check_builtin_only(out)
-    return out
+    return drop_tensor_names(out)
 
 
 def quantize_variants(model: bytes, calibration: CalibrationData | None,

@@ -17,7 +17,7 @@ Users are split (hash of the id) into training and held-out; the report gives th
 before and after, the anchor drift, and the losses. The result is a normal checkpoint (safetensors +
 config.json with ``finetuned_from``), which the toolkit exports like any other::
 
-    taste2vec-convert export --checkpoint runs/finetune/checkpoint --out runs/finetune/export --version 1.4.2
+    taste2vec-convert export --checkpoint runs/finetune/checkpoint --out runs/finetune/export --version 1.4.3
 """
 
 from __future__ import annotations
