@@ -271,16 +271,13 @@ class SensoryLexicon:
         with it (longest first; whether one matches depends on the tokens after it), else the term the token
         alone matches (single-token terms depend on the text only), else its fuzzy match; and whether that
         last one is fuzzy."""
-        entry = self._entry_cache.get(tok.text)
-        if entry is None:
-            cands = self._find_candidates(tok)
-            multi = tuple(t for t in cands if len(t.tokens) > 1)
-            single = next((t for t in cands if len(t.tokens) == 1 and self._tok_matches(t.tokens[0], tok, True)),
-                          None)
-            entry = (multi, single, False) if single is not None else (multi, self._fuzzy(tok), True)
-            if len(self._entry_cache) < _MEMO_LIMIT:  # adversarial text cannot grow it without bound
-                self._entry_cache[tok.text] = entry
-        return entry
+        return _cached(self._entry_cache, tok.text, self._find_entry, tok)
+
+    def _find_entry(self, tok: Token) -> tuple[tuple[Term, ...], Term | None, bool]:
+        cands = self._find_candidates(tok)
+        multi = tuple(t for t in cands if len(t.tokens) > 1)
+        single = next((t for t in cands if len(t.tokens) == 1 and self._tok_matches(t.tokens[0], tok, True)), None)
+        return (multi, single, False) if single is not None else (multi, self._fuzzy(tok), True)
 
     def _find_candidates(self, tok: Token) -> list[Term]:
         """Terms that may start at ``tok``, longest first."""
@@ -410,12 +407,8 @@ class SensoryLexicon:
                 return True
         if rest and any(n in rest for n in self.neg_after):
             return True
-        cache = self._neg_after_cache
         for tok in after[:self.neg_window]:
-            hit = cache.get(tok.text, _MISSING)
-            if hit is _MISSING:
-                hit = _cached(cache, tok.text, _first_weight, self._neg_after_table, tok)
-            if hit is not None:
+            if _cached(self._neg_after_cache, tok.text, _first_weight, self._neg_after_table, tok) is not None:
                 return True
         return False
 
