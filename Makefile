@@ -29,7 +29,7 @@ help:
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[toolkit,dev,spark]'
+	$(PY) -m pip install --quiet -e '.[toolkit,dev,spark,serve,loadtest]'
 	touch $@
 
 demo: $(STAMP)
@@ -75,7 +75,7 @@ model: $(STAMP) $(SIGNING_KEY)
 # model build; from a fresh clone the first `make bench` builds them (~13 min, without touching the shipped bundle).
 BENCH_STAMP := $(VENV)/.installed-bench
 $(BENCH_STAMP): $(STAMP)
-	$(PY) -m pip install --quiet -e '.[toolkit,dev,spark,bench]'
+	$(PY) -m pip install --quiet -e '.[toolkit,dev,spark,serve,loadtest,bench]'
 	touch $@
 
 $(MODEL_DIR)/export/export_report.json: | $(STAMP) $(SIGNING_KEY)

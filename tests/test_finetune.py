@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from taste2vec.features import FeatureExtractor
-from taste2vec_convert.lifecycle.finetune import FinetuneConfig, finetune, user_preferences, world_feedback
+from taste2vec_backend.lifecycle.finetune import FinetuneConfig, finetune, user_preferences, world_feedback
 from taste2vec_reference.checkpoint import load_checkpoint
 from taste2vec_reference.synthetic import TasteWorld, WorldConfig
 from taste2vec_reference.train import TrainConfig, build_training_data, train

@@ -86,7 +86,7 @@ def test_line_reading_never_holds_an_endless_line(tmp_path):
     (b"\xff\n", ":1: not UTF-8"),
 ])
 def test_lifecycle_event_files_are_read_bounded_with_the_line_named(tmp_path, capsys, content, message):
-    from taste2vec_convert.lifecycle.cli import main
+    from taste2vec_backend.lifecycle.cli import main
 
     design = tmp_path / "design.json"
     assert main(["plan", "--p-control", "0.3", "--mde", "0.2", "--out", str(design)]) == 0
@@ -219,7 +219,7 @@ def test_concurrent_registrations_all_land(make_bundle, tmp_path, signing_key, t
 
 
 def _toggle_stage(root: str, version: str, key: str, n: int) -> None:
-    from taste2vec_convert.lifecycle.stages import StagedRegistry
+    from taste2vec_backend.lifecycle.stages import StagedRegistry
 
     reg = StagedRegistry(root, trusted_keys=[key])
     for i in range(n):
@@ -228,7 +228,7 @@ def _toggle_stage(root: str, version: str, key: str, n: int) -> None:
 
 
 def test_concurrent_stage_changes_lose_no_history(make_bundle, tmp_path, signing_key, trusted):
-    from taste2vec_convert.lifecycle.stages import StagedRegistry
+    from taste2vec_backend.lifecycle.stages import StagedRegistry
 
     root = str(tmp_path / "reg")
     versions = ("1.0.0", "1.1.0", "1.2.0")
@@ -321,7 +321,7 @@ def test_absurd_rollout_files_raise_rollout_errors(tmp_path, change, message):
     ("ALPHA", "design.alpha: expected a number in [0, 1]"),
 ])
 def test_malformed_experiment_designs_are_refused_naming_the_field(tmp_path, capsys, design, message):
-    from taste2vec_convert.lifecycle.cli import main
+    from taste2vec_backend.lifecycle.cli import main
 
     path = tmp_path / "design.json"
     assert main(["plan", "--p-control", "0.3", "--mde", "0.2", "--out", str(path)]) == 0

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 from taste2vec.rollout import RolloutConfig, RolloutVariant
-from taste2vec_convert.lifecycle.experiment import (ArmStats, SequentialDesign, arm_metrics, decide,
+from taste2vec_backend.lifecycle.experiment import (ArmStats, SequentialDesign, arm_metrics, decide,
                                                     fixed_sample_size, simulate, two_proportion_ztest)
-from taste2vec_convert.lifecycle.monitoring import (EmbeddingStats, GuardRails, auto_rollback, check_guard_rails,
+from taste2vec_backend.lifecycle.monitoring import (EmbeddingStats, GuardRails, auto_rollback, check_guard_rails,
                                                     model_health)
-from taste2vec_convert.lifecycle.stages import StagedRegistry, StageError
+from taste2vec_backend.lifecycle.stages import StagedRegistry, StageError
 
 NAME = "taste2vec-test"
 

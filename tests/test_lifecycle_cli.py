@@ -8,7 +8,7 @@ import json
 import numpy as np
 
 from taste2vec.rollout import RolloutConfig
-from taste2vec_convert.lifecycle.cli import main
+from taste2vec_backend.lifecycle.cli import main
 
 NAME = "taste2vec-test"
 

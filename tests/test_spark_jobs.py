@@ -11,7 +11,7 @@ import pytest
 from taste2vec import Embedder
 from taste2vec.bundle import default_bundle_path
 from taste2vec.golden import sample_records
-from taste2vec_convert.lifecycle.spark_jobs import embed_records, preference_pairs, session
+from taste2vec_backend.lifecycle.spark_jobs import embed_records, preference_pairs, session
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,7 @@
     taste2vec info                                  # the bundle's manifest summary
     taste2vec golden --out golden.json | --check golden.json | --port-dir build/golden
     taste2vec demo                                  # EN/KO records, similarities, a recommendation, latency
+    taste2vec serve --port 8080                     # the HTTP server (backend package, extra 'serve')
 """
 
 from __future__ import annotations
@@ -275,10 +276,28 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("demo", parents=[common], help="a short tour with the bundled model",
                        description="Embed EN/KO sample records, print similarities, a recommendation and latency.")
     d.set_defaults(func=cmd_demo)
+
+    sub.add_parser("serve", help="the HTTP inference server (extra 'serve'; taste2vec serve --help)",
+                   description="Serve a bundle over HTTP; see taste2vec serve --help.", add_help=False)
     return p
 
 
+def cmd_serve(argv: Sequence[str]) -> int:
+    """``taste2vec serve ...``: the inference server of the backend package (its ``serve`` extra brings the web
+    stack). The SDK itself imports no web framework: this hands the arguments over."""
+    try:
+        from taste2vec_backend.server.cli import main as serve_main
+    except ImportError as e:
+        print(f"taste2vec serve: the server is not installed ({e}): pip install 'taste2vec-edge[serve]'",
+              file=sys.stderr)
+        return 2
+    return serve_main(list(argv))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["serve"]:
+        return cmd_serve(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -12,7 +12,7 @@
 On a cluster the same functions run unchanged; only the session differs (see the README, "Model lifecycle")::
 
     spark-submit --master yarn --py-files taste2vec_edge-0.1.0-py3-none-any.whl \\
-        -m taste2vec_convert.lifecycle.cli spark-embed --records hdfs:///t2v/records.jsonl --out hdfs:///t2v/vectors
+        -m taste2vec_backend.lifecycle.cli spark-embed --records hdfs:///t2v/records.jsonl --out hdfs:///t2v/vectors
 """
 
 from __future__ import annotations

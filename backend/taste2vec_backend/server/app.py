@@ -1,0 +1,505 @@
+"""The HTTP API (Starlette): the SDK's embed / similar / recommend behind micro-batched routes.
+
+    POST /embed       {"records": [record, ...], "quantize": false} | {"record": record} | [record, ...]
+    POST /similar     {"a": record, "b": record} | {"a": record, "k": 5, "exclude": [item id, ...]}
+    POST /recommend   {"profile": {...}} and/or {"liked": [record | item id], "disliked": [...],
+                       "ratings": [{"item": id | "record": record, "stars": 1..5}]}, "k", "diversity", "exclude"
+    GET  /health      200 when a model is loaded (liveness + readiness), 503 otherwise; never needs the API key
+    GET  /info        the served manifest (version, record spec, signatures), limits, batching
+    GET  /metrics     Prometheus text format
+    POST /admin/reload  swap to the source's current bundle (a registry's production version) without dropping
+                        requests
+
+Errors are JSON ``{"error": {"type", "message", "field"?, "allowed"?}}``: a record that breaks the record spec is
+422 naming the field (``records[3].metrics.acidity``); a body over the byte limit or more records than allowed is
+413; a full queue is 429 with ``Retry-After``; a missing or wrong API key is 401. Every response that carries
+vectors names the model version that made them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Awaitable, Callable, Mapping
+
+import numpy as np
+import orjson
+from starlette.applications import Starlette
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from taste2vec.curation import Catalog, CatalogError, recommend
+from taste2vec.embedder import EmbeddingResult
+from taste2vec.errors import Taste2VecError
+from taste2vec.fileio import parse_json
+from taste2vec.profile import RATING_MAX, RATING_MIN, ProfileError, TasteProfile
+
+from .batcher import MicroBatcher, Overloaded
+from .engine import EngineUnavailable, RecordError, Runner, Source, bundle_info, make_runner
+from .metrics import ServerMetrics
+
+log = logging.getLogger("taste2vec.server")
+
+
+@dataclass
+class ServerConfig:
+    """Limits and behaviour of one server.
+
+    Attributes:
+        max_records: records per request (/embed, and records inside /similar and /recommend); more is 413.
+        max_body_bytes: request body size; more is 413 (checked on Content-Length and while reading).
+        max_batch: records per engine call when batching.
+        max_wait_ms: how long an idle engine waits for more requests before running a batch (0: at once).
+        max_queue: records queued or running; a request that would exceed it is 429.
+        batching: False runs every request as its own engine call (the load test's baseline).
+        workers: engine worker processes (each its own interpreter); 0 runs the engine on a thread of the server
+            process.
+        api_key: when set, every route but /health needs it (``X-API-Key`` or ``Authorization: Bearer``).
+        num_threads: LiteRT threads of the engine's interpreter.
+        catalogs: catalog files; the one embedded with the served model version backs /similar's catalog search
+            and /recommend (the SDK's demo catalog when empty).
+        watch_interval_s: poll the source for a new version every this many seconds (None: only /admin/reload).
+    """
+
+    max_records: int = 256
+    max_body_bytes: int = 4 << 20
+    max_batch: int = 64
+    max_wait_ms: float = 0.0
+    max_queue: int = 4096
+    batching: bool = True
+    workers: int = 0
+    api_key: str | None = field(default=None, repr=False)
+    num_threads: int = 1
+    catalogs: tuple[Path, ...] = ()
+    watch_interval_s: float | None = None
+
+    def __post_init__(self) -> None:
+        checks = {"max_records": (1, 100_000), "max_body_bytes": (1024, 1 << 30), "max_batch": (1, 4096),
+                  "max_queue": (1, 1_000_000), "num_threads": (1, 64), "workers": (0, 64)}
+        for name, (lo, hi) in checks.items():
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+                raise ValueError(f"{name}: got {v!r}, allowed an integer in [{lo}, {hi}]")
+        if not (isinstance(self.max_wait_ms, (int, float)) and 0 <= self.max_wait_ms <= 1000):
+            raise ValueError(f"max_wait_ms: got {self.max_wait_ms!r}, allowed a number in [0, 1000]")
+        if self.max_records > self.max_queue:
+            raise ValueError(f"max_records ({self.max_records}) must not exceed max_queue ({self.max_queue})")
+        if self.api_key is not None and len(self.api_key) < 16:
+            raise ValueError("api_key: at least 16 characters")
+        if self.watch_interval_s is not None and not 0.05 <= self.watch_interval_s <= 86400:
+            raise ValueError(f"watch_interval_s: got {self.watch_interval_s!r}, allowed [0.05, 86400] seconds")
+
+    def public(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["api_key"] = self.api_key is not None
+        d["catalogs"] = [str(p) for p in self.catalogs]
+        return d
+
+
+class Problem(Exception):
+    """An HTTP error response with a typed JSON body."""
+
+    def __init__(self, status: int, type_: str, message: str, field: str | None = None, allowed: str | None = None,
+                 headers: Mapping[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.type, self.message, self.field, self.allowed = status, type_, message, field, allowed
+        self.headers = dict(headers or {})
+
+    def response(self) -> Response:
+        err: dict[str, Any] = {"type": self.type, "message": self.message}
+        if self.field is not None:
+            err["field"] = self.field
+        if self.allowed:
+            err["allowed"] = self.allowed
+        return Response(orjson.dumps({"error": err}), self.status, self.headers, "application/json")
+
+
+def _json(obj: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(obj, option=orjson.OPT_SERIALIZE_NUMPY), status, media_type="application/json")
+
+
+def _invalid(field: str, message: str, allowed: str | None = None) -> Problem:
+    return Problem(422, "InvalidRequest", f"{field}: {message}", field, allowed)
+
+
+def _record_problem(e: RecordError, prefix: str) -> Problem:
+    path = f"{prefix}.{e.field}" if e.field else prefix
+    return Problem(422, e.type, f"{prefix}.{e.message}" if e.field else f"{prefix}: {e.message}", path,
+                   e.allowed or None)
+
+
+def _int_param(body: Mapping[str, Any], name: str, default: int, lo: int, hi: int) -> int:
+    v = body.get(name, default)
+    if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+        raise _invalid(name, f"got {v!r}", f"an integer in [{lo}, {hi}]")
+    return v
+
+
+def _ids(body: Mapping[str, Any], name: str, limit: int) -> list[str]:
+    v = body.get(name, [])
+    if not isinstance(v, list) or len(v) > limit or not all(isinstance(x, str) and 0 < len(x) <= 256 for x in v):
+        raise _invalid(name, "expected a list of item ids", f"at most {limit} strings of 1-256 characters")
+    return v
+
+
+def _result_json(i: int, r: EmbeddingResult, quantize: bool) -> dict[str, Any]:
+    d: dict[str, Any] = {"index": i, "embedding": r.embedding, "bucket": r.bucket, "n_tokens": r.n_tokens,
+                         "attributes": r.attributes, "warnings": list(r.warnings)}
+    if quantize:
+        d["quantized_embedding"] = r.quantized_embedding
+    return d
+
+
+class ServerState:
+    """The served engine (a runner), the batcher in front of it, the catalogs, the metrics, and reloads."""
+
+    def __init__(self, source: Source, config: ServerConfig, runner: Runner | None = None) -> None:
+        self.source, self.config, self.runner = source, config, runner
+        self.metrics = ServerMetrics()
+        self.batcher = MicroBatcher(self._run, max(1, config.workers), config.max_batch, config.max_wait_ms,
+                                    config.max_queue, config.batching, self.metrics.batch_size.observe)
+        self.metrics.queue_depth.set_function(lambda: self.batcher.queued + self.batcher.in_flight)
+        self.catalogs = self._load_catalogs(config.catalogs)
+        self._reload_lock: asyncio.Lock | None = None
+        self._watch: asyncio.Task | None = None
+        if runner is not None:
+            self.metrics.serving(None, runner.model_version)
+
+    @staticmethod
+    def _load_catalogs(paths: tuple[Path, ...]) -> dict[str, Catalog]:
+        cats = [Catalog.load(p) for p in paths] if paths else [Catalog.default()]
+        return {c.model_version: c for c in cats}
+
+    def _run(self, records: list[Any]) -> Awaitable[list[Any]]:
+        # the runner current when the batch starts runs all of it (a reload swaps between batches)
+        return self.runner(records)
+
+    def _make_runner(self) -> Runner:
+        return make_runner(self.source, self.config.workers, self.config.num_threads)
+
+    # ------------------------------------------------------------------ lifecycle
+    async def startup(self) -> None:
+        self._reload_lock = asyncio.Lock()
+        if self.runner is None:
+            self.runner = await asyncio.to_thread(self._make_runner)
+            self.metrics.serving(None, self.runner.model_version)
+        self.batcher.start()
+        if self.config.watch_interval_s:
+            self._watch = asyncio.get_running_loop().create_task(self._watch_source(), name="taste2vec-watch")
+        log.info("serving %s from %s (batching %s, %s)", self.runner.model_version, self.source.describe(),
+                 "on" if self.config.batching else "off",
+                 f"{self.config.workers} worker processes" if self.config.workers else "engine thread")
+
+    async def shutdown(self) -> None:
+        if self._watch is not None:
+            self._watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watch
+        await self.batcher.stop()
+        if self.runner is not None:
+            await self.runner.aclose()
+
+    async def reload(self) -> dict[str, Any]:
+        """Load the source's current bundle and swap to it; requests already queued or running finish on the
+        engine they started on (the old one is closed on the engine thread after them)."""
+        async with self._reload_lock:
+            old = self.runner
+            try:
+                target = await asyncio.to_thread(self.source.current)
+                if target is not None and old is not None and target == old.model_version:
+                    self.metrics.reloads.labels("unchanged").inc()
+                    return {"reloaded": False, "model_version": old.model_version}
+                new = await asyncio.to_thread(self._make_runner)
+            except Taste2VecError as e:
+                self.metrics.reloads.labels("refused").inc()
+                raise Problem(409, "ReloadRefused", f"kept {old.model_version if old else None}: {e}") from None
+            if old is not None and new.model_version == old.model_version:
+                await new.aclose()
+                self.metrics.reloads.labels("unchanged").inc()
+                return {"reloaded": False, "model_version": old.model_version}
+            self.runner = new
+            self.metrics.serving(old.model_version if old else None, new.model_version)
+            self.metrics.reloads.labels("swapped").inc()
+            if old is not None:
+                await old.aclose()
+            log.info("reloaded: %s -> %s", old.model_version if old else None, new.model_version)
+            return {"reloaded": True, "model_version": new.model_version,
+                    "previous": old.model_version if old else None}
+
+    async def _watch_source(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.watch_interval_s)
+            try:
+                target = await asyncio.to_thread(self.source.current)
+                if target is not None and target != self.runner.model_version:
+                    await self.reload()
+            except Problem as p:
+                log.warning("watch: %s", p.message)
+            except Taste2VecError as e:
+                log.warning("watch: %s", e)
+
+    # ------------------------------------------------------------------ helpers of the routes
+    def check_auth(self, request: Request) -> None:
+        key = self.config.api_key
+        if key is None:
+            return
+        given = request.headers.get("x-api-key")
+        if given is None:
+            auth = request.headers.get("authorization", "")
+            given = auth[7:] if auth[:7].lower() == "bearer " else None
+        if given is None or not hmac.compare_digest(given.encode("utf-8", "replace"), key.encode()):
+            raise Problem(401, "Unauthorized", "missing or wrong API key (header X-API-Key or Authorization: Bearer)",
+                          headers={"WWW-Authenticate": "Bearer"})
+
+    async def body(self, request: Request) -> Any:
+        limit = self.config.max_body_bytes
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise Problem(413, "PayloadTooLarge", f"request body of {declared} bytes; the limit is {limit}",
+                          "body", f"at most {limit} bytes")
+        chunks, size = [], 0
+        try:
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise Problem(413, "PayloadTooLarge", f"request body over the {limit}-byte limit", "body",
+                                  f"at most {limit} bytes")
+                chunks.append(chunk)
+        except ClientDisconnect:
+            raise Problem(400, "ClientDisconnected", "the client went away while sending the body") from None
+        data = b"".join(chunks)
+        if not data:
+            raise _invalid("body", "empty request body", "a JSON document")
+        return parse_json(data, lambda m: _invalid("body", m.partition(": ")[2] or m, "a JSON document"), "body",
+                          max_bytes=limit)
+
+    def _check_count(self, n: int, what: str) -> None:
+        if n > self.config.max_records:
+            raise Problem(413, "TooManyRecords", f"{what}: {n} records; the limit is {self.config.max_records} "
+                          "per request", what, f"at most {self.config.max_records} records")
+
+    async def embed(self, records: list[Any], prefix: Callable[[int], str]) -> list[EmbeddingResult]:
+        """Embed records through the batcher; the first invalid record becomes a 422 naming its field."""
+        try:
+            out = await self.batcher.submit(records)
+        except Overloaded as e:
+            raise Problem(429, "Overloaded", str(e), headers={"Retry-After": str(e.retry_after)}) from None
+        except EngineUnavailable as e:
+            raise Problem(503, "EngineUnavailable", str(e), headers={"Retry-After": "1"}) from None
+        for i, r in enumerate(out):
+            if isinstance(r, RecordError):
+                raise _record_problem(r, prefix(i))
+        return out
+
+    def catalog_for(self, version: str) -> Catalog:
+        cat = self.catalogs.get(version)
+        if cat is None:
+            raise Problem(409, "CatalogUnavailable", f"no catalog embedded with {version} (have: "
+                          f"{sorted(self.catalogs) or 'none'}); start the server with --catalog FILE made by "
+                          "taste2vec-convert catalog for this model")
+        return cat
+
+
+# ---------------------------------------------------------------------- routes
+async def _embed(state: ServerState, request: Request) -> Response:
+    body = await state.body(request)
+    quantize = False
+    if isinstance(body, list):
+        records, prefix = body, "records"
+    elif isinstance(body, dict):
+        unknown = set(body) - {"record", "records", "quantize"}
+        if unknown:
+            raise _invalid(sorted(unknown)[0], "unknown field", "record, records, quantize")
+        if ("record" in body) == ("records" in body):
+            raise _invalid("body", "give exactly one of 'record' and 'records'", '{"records": [...]} or {"record": {...}}')
+        quantize = body.get("quantize", False)
+        if not isinstance(quantize, bool):
+            raise _invalid("quantize", f"got {quantize!r}", "true or false")
+        if "record" in body:
+            records, prefix = [body["record"]], "record"
+        else:
+            records, prefix = body["records"], "records"
+            if not isinstance(records, list):
+                raise _invalid("records", f"expected a list, got {type(records).__name__}", "a list of records")
+    else:
+        raise _invalid("body", f"expected an object or a list, got {type(body).__name__}",
+                       '{"records": [...]}, {"record": {...}} or [...]')
+    if not records:
+        raise _invalid(prefix, "no records", "at least one record")
+    state._check_count(len(records), prefix)
+    name = (lambda i: "record") if prefix == "record" else (lambda i: f"records[{i}]")
+    results = await state.embed(records, name)
+    state.metrics.records.labels("/embed").inc(len(results))
+    return _json({"model_version": results[0].model_version, "dim": int(results[0].embedding.shape[0]),
+                  "data": [_result_json(i, r, quantize) for i, r in enumerate(results)]})
+
+
+def _object(body: Any, allowed: set[str]) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise _invalid("body", f"expected an object, got {type(body).__name__}", "a JSON object")
+    unknown = set(body) - allowed
+    if unknown:
+        raise _invalid(sorted(unknown)[0], "unknown field", ", ".join(sorted(allowed)))
+    return body
+
+
+async def _similar(state: ServerState, request: Request) -> Response:
+    body = _object(await state.body(request), {"a", "b", "k", "exclude"})
+    if "a" not in body:
+        raise _invalid("a", "missing", "a record")
+    if "b" in body:
+        if "k" in body or "exclude" in body:
+            raise _invalid("k", "k / exclude search the catalog; not with b", "either b, or k / exclude")
+        ra, rb = await state.embed([body["a"], body["b"]], lambda i: "ab"[i])
+        return _json({"model_version": ra.model_version,
+                      "cosine_similarity": round(float(np.dot(ra.embedding.astype(np.float64),
+                                                              rb.embedding.astype(np.float64))), 6)})
+    k = _int_param(body, "k", 5, 1, 100)
+    exclude = set(_ids(body, "exclude", 10_000))
+    (ra,) = await state.embed([body["a"]], lambda i: "a")
+    cat = state.catalog_for(ra.model_version)
+    hits = cat.similar(ra.embedding, k, exclude)
+    return _json({"model_version": ra.model_version, "catalog_items": len(cat),
+                  "similar": [{"item": it.to_dict(), "cosine_similarity": round(s, 4)} for it, s in hits]})
+
+
+async def _recommend(state: ServerState, request: Request) -> Response:
+    body = _object(await state.body(request),
+                   {"profile", "liked", "disliked", "ratings", "k", "diversity", "exclude"})
+    k = _int_param(body, "k", 5, 1, 100)
+    diversity = body.get("diversity", 0.0)
+    if isinstance(diversity, bool) or not isinstance(diversity, (int, float)) or not 0.0 <= diversity <= 1.0:
+        raise _invalid("diversity", f"got {diversity!r}", "a number in [0, 1]")
+    exclude = set(_ids(body, "exclude", 10_000))
+    # feedback events: (where, item id or record, kwargs)
+    events: list[tuple[str, Any, dict[str, Any]]] = []
+    for name, liked in (("liked", True), ("disliked", False)):
+        items = body.get(name, [])
+        if not isinstance(items, list):
+            raise _invalid(name, f"expected a list, got {type(items).__name__}", "a list of records or item ids")
+        events += [(f"{name}[{i}]", x, {"liked": liked}) for i, x in enumerate(items)]
+    ratings = body.get("ratings", [])
+    if not isinstance(ratings, list):
+        raise _invalid("ratings", f"expected a list, got {type(ratings).__name__}",
+                       'a list of {"item": id | "record": record, "stars": 1..5}')
+    for i, r in enumerate(ratings):
+        where = f"ratings[{i}]"
+        if not isinstance(r, dict) or set(r) - {"item", "record", "stars"} or ("item" in r) == ("record" in r):
+            raise _invalid(where, "malformed rating", '{"item": id, "stars": 1..5} or {"record": {...}, "stars": ...}')
+        stars = r.get("stars")
+        if isinstance(stars, bool) or not isinstance(stars, (int, float)) or not RATING_MIN <= stars <= RATING_MAX:
+            raise _invalid(f"{where}.stars", f"got {stars!r}", f"a number in [{RATING_MIN:g}, {RATING_MAX:g}]")
+        events.append((where, r.get("item", r.get("record")), {"rating": float(stars)}))
+    state._check_count(len(events), "feedback")
+    profile = None
+    if "profile" in body:
+        try:
+            profile = TasteProfile.from_dict(body["profile"])
+        except ProfileError as e:
+            raise _invalid("profile", str(e), "a taste profile (taste2vec.profile/1) as the SDK writes it") from None
+    if profile is None and not events:
+        raise _invalid("body", "no profile and no feedback", "profile, liked, disliked or ratings")
+    for where, x, _ in events:
+        if not isinstance(x, (str, dict)):
+            raise _invalid(where, f"expected a record or an item id, got {type(x).__name__}", "a record or an item id")
+    records = [(where, x) for where, x, _ in events if isinstance(x, dict)]
+    results = await state.embed([x for _, x in records], lambda i: records[i][0]) if records else []
+    version = results[0].model_version if results else state.runner.model_version
+    cat = state.catalog_for(version)
+    if profile is None:
+        profile = TasteProfile(cat.embeddings.shape[1], model_version=version)
+    embedded = iter(results)
+    try:
+        for where, x, kw in events:
+            if isinstance(x, str):
+                if x not in cat:
+                    raise _invalid(where, f"unknown catalog item {x!r}", "an id of the served catalog")
+                profile.add_feedback(cat.embedding(x), item_id=x, attributes=cat.item(x).attributes, **kw)
+            else:
+                r = next(embedded)
+                profile.add_feedback(r, attributes=r.attributes, **kw)
+        rated = {f.item_id for f in profile.buffer if f.item_id}
+        picks = recommend(profile, cat, k=k, exclude=exclude | rated, diversity=float(diversity))
+    except (ProfileError, CatalogError) as e:
+        raise Problem(409, type(e).__name__, str(e)) from None
+    return _json({"model_version": cat.model_version, "feedback_events": profile.n_events,
+                  "top_attributes": [a for a, _ in profile.top_attributes()],
+                  "recommendations": [p.to_dict() for p in picks]})
+
+
+async def _health(state: ServerState, request: Request) -> Response:
+    if state.runner is None:
+        return _json({"status": "loading", "ready": False}, 503)
+    return _json({"status": "ok", "ready": True, "model_version": state.runner.model_version})
+
+
+async def _info(state: ServerState, request: Request) -> Response:
+    runner = state.runner
+    cat = state.catalogs.get(runner.model_version)
+    return _json({"model": {**bundle_info(runner.bundle), "engine": type(runner).__name__,
+                            "parallelism": runner.parallelism}, "source": state.source.describe(), "server": state.config.public(),
+                  "catalog": None if cat is None else {"model_version": cat.model_version, "items": len(cat)},
+                  "routes": [r.path for r in request.app.routes]})
+
+
+async def _metrics(state: ServerState, request: Request) -> Response:
+    return Response(state.metrics.render(), media_type=state.metrics.content_type)
+
+
+async def _reload(state: ServerState, request: Request) -> Response:
+    return _json(await state.reload())
+
+
+def _endpoint(state: ServerState, route: str, handler: Callable[[ServerState, Request], Awaitable[Response]],
+              auth: bool = True) -> Callable[[Request], Awaitable[Response]]:
+    """Wrap a route: API key, typed errors -> JSON problems, metrics. Nothing a client sends reaches a 500."""
+    requests, latency, errors = state.metrics.requests, state.metrics.latency, state.metrics.errors
+
+    async def endpoint(request: Request) -> Response:
+        t0 = time.perf_counter()
+        try:
+            if auth:
+                state.check_auth(request)
+            resp = await handler(state, request)
+        except Problem as p:
+            errors.labels(p.type).inc()
+            resp = p.response()
+        except Exception:  # a bug, not the client's input: logged with its traceback, reported without it
+            log.exception("unexpected error on %s", route)
+            errors.labels("InternalError").inc()
+            resp = Problem(500, "InternalError", "unexpected server error (logged)").response()
+        requests.labels(route, str(resp.status_code)).inc()
+        latency.labels(route).observe(time.perf_counter() - t0)
+        return resp
+
+    return endpoint
+
+
+def create_app(source: Source, config: ServerConfig | None = None, runner: Runner | None = None) -> Starlette:
+    """The ASGI app serving ``source`` (a runner already started for it may be passed to skip loading)."""
+    state = ServerState(source, config or ServerConfig(), runner)
+    routes = [Route("/embed", _endpoint(state, "/embed", _embed), methods=["POST"]),
+              Route("/similar", _endpoint(state, "/similar", _similar), methods=["POST"]),
+              Route("/recommend", _endpoint(state, "/recommend", _recommend), methods=["POST"]),
+              Route("/health", _endpoint(state, "/health", _health, auth=False), methods=["GET"]),
+              Route("/info", _endpoint(state, "/info", _info), methods=["GET"]),
+              Route("/metrics", _endpoint(state, "/metrics", _metrics), methods=["GET"]),
+              Route("/admin/reload", _endpoint(state, "/admin/reload", _reload), methods=["POST"])]
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette):
+        await state.startup()
+        try:
+            yield
+        finally:
+            await state.shutdown()
+
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.taste2vec = state
+    return app
