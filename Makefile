@@ -11,7 +11,7 @@ BUNDLE := taste2vec-edge-1.4.2
 BUNDLE_CREATED := 2026-11-26T00:00:00Z
 SHIPPED := sdk/taste2vec/models
 
-.PHONY: demo test jvm-test model bench bench-arm lexicon onnx-tf-check clean help
+.PHONY: demo test jvm-test model bench bench-arm bench-serve lexicon onnx-tf-check clean help
 
 help:
 	@echo "make demo     data -> train a small reference model -> evaluate (prints the table, writes $(OUT)/),"
@@ -23,6 +23,8 @@ help:
 	@echo "make bench    latency suite (pytest-benchmark, saved), taste2vec-bench with the 50 ms p99 budget, and the"
 	@echo "              side-by-side table vs the variants, the PyTorch student and the teacher (torch + ONNX Runtime)"
 	@echo "make bench-arm  the same budget check on emulated aarch64 (qemu-user-static; needs root; root cached)"
+	@echo "make bench-serve  load test of taste2vec serve on 127.0.0.1: batching on/off, concurrency 1/8/32,"
+	@echo "              1- and 32-record requests (records/s, p50/p90/p99, errors; runs/bench-serve/serve.png)"
 
 # One environment for everything (reference model, conversion toolkit, tests): torch CPU, TF-CPU, litert-torch,
 # ai-edge-quantizer, onnx, onnxruntime. The SDK alone needs only numpy + ai-edge-litert (pip install .).
@@ -93,6 +95,11 @@ bench: $(BENCH_STAMP) $(MODEL_DIR)/export/export_report.json
 
 bench-arm: $(BENCH_STAMP)
 	benchmarks/arm/bench-arm.sh
+
+# The inference server under load: it listens on 127.0.0.1 only, the client runs bounded in time and requests.
+SERVE_WORKERS ?= $(shell nproc)
+bench-serve: $(STAMP)
+	$(PY) -m taste2vec_backend.server.loadtest --out runs/bench-serve --server-arg=--workers=$(SERVE_WORKERS)
 
 lexicon: $(STAMP)
 	$(PY) -m taste2vec_reference build-lexicon

@@ -221,7 +221,9 @@ def test_a_full_queue_is_429_with_retry_after(server):
 
 def test_metrics_count_requests_batches_and_errors(server):
     _, client = server
+    assert client.post("/embed", json={"record": {"notes": "x"}}).status_code == 200
     client.post("/embed", json={"record": {"notes": "x", "metrics": {"acidity": 99}}})
+    httpx.post(str(client.base_url) + "/embed", json={"record": {"notes": "x"}})  # no key
     text = client.get("/metrics").text
     assert 'taste2vec_requests_total{route="/embed",status="200"}' in text
     assert 'taste2vec_errors_total{type="OutOfRangeError"}' in text

@@ -37,7 +37,7 @@ from starlette.routing import Route
 from taste2vec.curation import Catalog, CatalogError, recommend
 from taste2vec.embedder import EmbeddingResult
 from taste2vec.errors import Taste2VecError
-from taste2vec.fileio import parse_json
+from taste2vec.fileio import MAX_JSON_DEPTH, json_depth
 from taste2vec.profile import RATING_MAX, RATING_MIN, ProfileError, TasteProfile
 
 from .batcher import MicroBatcher, Overloaded
@@ -134,6 +134,19 @@ def _record_problem(e: RecordError, prefix: str) -> Problem:
                    e.allowed or None)
 
 
+def parse_body(data: bytes) -> Any:
+    """A request body as JSON: standard JSON only (NaN / Infinity, bad UTF-8, integers over 64 bits refused),
+    nested at most ``MAX_JSON_DEPTH`` levels. orjson parses without Python recursion, several times faster than
+    the standard library on record lists; the depth walk keeps the same bound as every other JSON the SDK reads."""
+    try:
+        value = orjson.loads(data)
+    except orjson.JSONDecodeError as e:
+        raise _invalid("body", f"not valid JSON ({e})", "a JSON document") from None
+    if json_depth(value) > MAX_JSON_DEPTH:
+        raise _invalid("body", f"nested deeper than {MAX_JSON_DEPTH} levels", "a JSON document")
+    return value
+
+
 def _int_param(body: Mapping[str, Any], name: str, default: int, lo: int, hi: int) -> int:
     v = body.get(name, default)
     if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
@@ -162,7 +175,8 @@ class ServerState:
     def __init__(self, source: Source, config: ServerConfig, runner: Runner | None = None) -> None:
         self.source, self.config, self.runner = source, config, runner
         self.metrics = ServerMetrics()
-        self.batcher = MicroBatcher(self._run, max(1, config.workers), config.max_batch, config.max_wait_ms,
+        in_flight = 2 * config.workers or 1  # see ProcessRunner: one batch running and one queued per worker
+        self.batcher = MicroBatcher(self._run, in_flight, config.max_batch, config.max_wait_ms,
                                     config.max_queue, config.batching, self.metrics.batch_size.observe)
         self.metrics.queue_depth.set_function(lambda: self.batcher.queued + self.batcher.in_flight)
         self.catalogs = self._load_catalogs(config.catalogs)
@@ -276,8 +290,7 @@ class ServerState:
         data = b"".join(chunks)
         if not data:
             raise _invalid("body", "empty request body", "a JSON document")
-        return parse_json(data, lambda m: _invalid("body", m.partition(": ")[2] or m, "a JSON document"), "body",
-                          max_bytes=limit)
+        return parse_body(data)
 
     def _check_count(self, n: int, what: str) -> None:
         if n > self.config.max_records:

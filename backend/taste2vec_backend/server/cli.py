@@ -29,7 +29,7 @@ from taste2vec.signing import add_trust_arguments, trust_from_args
 
 API_KEY_ENV = "TASTE2VEC_API_KEY"
 MAX_CONNECTIONS = 1024
-DEFAULT_WORKERS = max(1, min(8, (os.cpu_count() or 2) - 1))
+DEFAULT_WORKERS = max(1, min(8, os.cpu_count() or 1))
 
 
 class ServeUsageError(Exception):
@@ -68,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-batching", action="store_true", help="one engine call per request (for comparison)")
     p.add_argument("--workers", type=int, default=DEFAULT_WORKERS,
                    help=f"engine worker processes, each with its own interpreter (default {DEFAULT_WORKERS}: one "
-                        "per core but one, at least 1; 0: the engine on a thread of the server process)")
+                        "per core, at most 8; 0: the engine on a thread of the server process)")
     p.add_argument("--threads", type=int, default=1, help="LiteRT threads per engine (default 1)")
     p.add_argument("--catalog", action="append", default=[], metavar="FILE",
                    help="catalog JSON for /similar and /recommend; repeatable, one per model version "
