@@ -323,3 +323,25 @@ def test_watch_reloads_when_production_changes(make_bundle, tmp_path, signing_ke
         assert version == "taste2vec-test-1.1.0"
         metrics = httpx.get(srv.url + "/metrics").text
         assert 'taste2vec_reloads_total{result="swapped"} 1.0' in metrics
+
+
+def test_a_killed_worker_costs_one_retry_not_the_server():
+    import os
+    import signal
+
+    with ServerProcess(["--workers", "1"]) as srv:
+        with httpx.Client(base_url=srv.url, timeout=60) as c:
+            assert c.post("/embed", json={"record": {"notes": "x"}}).status_code == 200
+            children = [int(p) for p in
+                        open(f"/proc/{srv.proc.pid}/task/{srv.proc.pid}/children").read().split()]
+            workers = [p for p in children if b"multiprocessing.spawn" in open(f"/proc/{p}/cmdline", "rb").read()]
+            assert workers, children
+            for p in workers:
+                os.kill(p, signal.SIGKILL)
+            time.sleep(0.5)
+            codes = [c.post("/embed", json={"record": {"notes": "x"}}).status_code for _ in range(3)]
+            assert codes[0] in (200, 503) and codes[-1] == 200, codes
+            r503 = [c for c in codes if c == 503]
+            assert len(r503) <= 1, codes
+        assert srv.stop() == 130  # a graceful shutdown on SIGINT (128 + 2), not killed
+    assert "Traceback" not in srv.stderr(), srv.stderr()[-3000:]

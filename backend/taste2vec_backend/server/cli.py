@@ -149,7 +149,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     uv = uvicorn.Config(app, log_level=args.log_level, access_log=args.access_log, lifespan="on",
                         limit_concurrency=MAX_CONNECTIONS, timeout_keep_alive=30, timeout_graceful_shutdown=10,
                         server_header=False)
-    uvicorn.Server(uv).run(sockets=[sock])
+    try:
+        uvicorn.Server(uv).run(sockets=[sock])
+    except KeyboardInterrupt:  # uvicorn shuts down gracefully on SIGINT, then re-raises it
+        return 130
     return 0
 
 

@@ -199,6 +199,7 @@ class ProcessRunner:
         self.model_version = bundle.model_id
         self.workers = workers
         self.parallelism = 2 * workers  # batches in flight: one running and one queued per worker
+        self.restarts = 0
         self._args = (str(path), tuple(source.trusted_keys), source.allow_unsigned, num_threads)
         self._pool = self._new_pool()
 
@@ -214,13 +215,17 @@ class ProcessRunner:
                               "changed while loading; reload again)")
 
     async def __call__(self, records: list[Any]) -> list[Outcome]:
-        loop = asyncio.get_running_loop()
+        pool = self._pool
         try:
-            return await loop.run_in_executor(self._pool, _worker_embed, records)
+            return await asyncio.get_running_loop().run_in_executor(pool, _worker_embed, records)
         except BrokenProcessPool:
-            # a worker died (killed, out of memory): start a fresh pool for the next requests, fail these
-            self._pool = self._new_pool()
-            raise EngineUnavailable("an engine worker process died; it was restarted, retry") from None
+            # a worker died (killed, out of memory): the batches on this pool fail, the first to notice starts a
+            # fresh pool for the next requests
+            if self._pool is pool:
+                self.restarts += 1
+                self._pool = self._new_pool()
+                pool.shutdown(wait=False, cancel_futures=True)
+            raise EngineUnavailable("an engine worker process died; the workers were restarted, retry") from None
 
     async def aclose(self) -> None:
         """After the batches already given to it."""
