@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import os
+import signal
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -178,6 +179,8 @@ _WORKER_ENGINE: Engine | None = None
 
 def _worker_init(path: str, trusted_keys: tuple, allow_unsigned: bool, num_threads: int) -> None:
     global _WORKER_ENGINE
+    # Ctrl-C reaches the whole process group: the server shuts its workers down itself, after their last batch
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     _WORKER_ENGINE = Engine(ModelBundle.load(path, trusted_keys=trusted_keys, allow_unsigned=allow_unsigned),
                             num_threads)
