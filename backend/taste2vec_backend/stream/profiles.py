@@ -1,0 +1,181 @@
+"""The stream's keyed profile store: one file per user, updated idempotently, with the user's current picks.
+
+    store = ProfileStore("runs/stream/profiles", catalog=Catalog.default(), k=10)
+    store.apply(batch_id=7, user_id="u-7", updates=[Update("e-1", 1795740000.0, {"liked": True}, vector, attrs)])
+    store.get("u-7").profile.preference, store.get("u-7").picks
+
+Each user's file (``taste2vec.stream-profile/1``) holds the SDK's :class:`~taste2vec.profile.TasteProfile` (the same
+maths as on the phone), the number of events applied, the id of the last micro-batch applied and the ids of the
+user's most recent events, and the top-k picks of the SDK's ``recommend`` after the update. Exactly once:
+
+- a micro-batch is applied to a user at most once: the file records ``last_batch``, and a replayed batch (the job
+  restarted after a crash, before its checkpoint committed the batch) is skipped for users it already reached;
+- an event id is applied at most once: ids seen recently (the last 4,096 per user) are skipped, so a duplicate
+  that the stream's watermark-bounded de-duplication let through still counts once;
+- within a batch, updates are applied in (timestamp, event id) order, so the result does not depend on how the
+  batch was partitioned.
+
+Writes are atomic (a fsynced temporary file, then ``os.replace``) under the file's inter-process lock: a killed
+writer leaves the previous version, never half a file. Files sit in 256 shard folders (first two hex digits of a
+hash of the user id); user ids are the event schema's ids (no path separators, no leading dot).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Mapping, Sequence
+
+import numpy as np
+
+from taste2vec.curation import Catalog, recommend
+from taste2vec.errors import Taste2VecError
+from taste2vec.fileio import file_lock, read_json, write_atomic
+from taste2vec.profile import ProfileError, TasteProfile
+
+STORE_FORMAT = "taste2vec.stream-profile/1"
+MAX_RECENT_IDS = 4096
+_USER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$")
+
+
+class StoreError(Taste2VecError):
+    """A profile file is damaged or was not written by this store, or a user id is not a safe key."""
+
+
+@dataclass(frozen=True)
+class Update:
+    """One feedback event for a profile: ``feedback`` is ``{"liked": bool}`` or ``{"rating": stars}``."""
+
+    event_id: str
+    ts: float
+    feedback: Mapping[str, Any]
+    embedding: Sequence[float] | np.ndarray
+    attributes: Mapping[str, float] = field(default_factory=dict)
+    item_id: str | None = None
+    model_version: str | None = None
+
+
+@dataclass
+class StreamProfile:
+    """A user's state in the store."""
+
+    user_id: str
+    profile: TasteProfile
+    events: int = 0
+    last_batch: int = -1
+    recent_ids: list[str] = field(default_factory=list)
+    picks: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"format": STORE_FORMAT, "user_id": self.user_id, "events": self.events, "last_batch": self.last_batch,
+                "recent_ids": self.recent_ids, "picks": self.picks, "profile": self.profile.to_dict()}
+
+    @classmethod
+    def from_dict(cls, d: Any, where: str) -> "StreamProfile":
+        if not isinstance(d, dict) or d.get("format") != STORE_FORMAT:
+            raise StoreError(f"{where}: not a stream profile (format {STORE_FORMAT} expected)")
+        try:
+            profile = TasteProfile.from_dict(d["profile"])
+            events, last = d["events"], d["last_batch"]
+            ids, picks = d["recent_ids"], d["picks"]
+            if not (isinstance(events, int) and 0 <= events < 2 ** 53 and isinstance(last, int) and -1 <= last < 2 ** 53
+                    and isinstance(ids, list) and len(ids) <= MAX_RECENT_IDS and all(isinstance(i, str) for i in ids)
+                    and isinstance(picks, list) and isinstance(d["user_id"], str)):
+                raise StoreError(f"{where}: malformed counters, ids or picks")
+        except KeyError as e:
+            raise StoreError(f"{where}: missing {e}") from None
+        except ProfileError as e:
+            raise StoreError(f"{where}: {e}") from None
+        return cls(d["user_id"], profile, events, last, list(ids), list(picks))
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    """What one ``apply`` did: events applied, duplicates skipped, and whether the batch was a replay."""
+
+    applied: int
+    duplicates: int
+    replayed_batch: bool
+
+
+class ProfileStore:
+    """Per-user profile files under ``root`` (see module docs)."""
+
+    def __init__(self, root: str | Path, catalog: Catalog | None = None, k: int = 10, dim: int = 128) -> None:
+        self.root = Path(root)
+        self.catalog, self.k, self.dim = catalog, k, dim
+
+    def path(self, user_id: str) -> Path:
+        if not isinstance(user_id, str) or not _USER_ID.fullmatch(user_id):
+            raise StoreError(f"user id {str(user_id)[:40]!r} is not a safe key (the event schema's id pattern)")
+        shard = hashlib.sha256(user_id.encode()).hexdigest()[:2]
+        return self.root / shard / f"{user_id}.json"
+
+    def get(self, user_id: str) -> StreamProfile | None:
+        """The user's state, or None before their first event."""
+        p = self.path(user_id)
+        if not p.exists():
+            return None
+        return StreamProfile.from_dict(read_json(p, StoreError, "stream profile"), str(p))
+
+    def users(self) -> Iterator[str]:
+        """Every user with a profile (sorted)."""
+        return iter(sorted(p.stem for p in self.root.glob("??/*.json")))
+
+    def apply(self, batch_id: int, user_id: str, updates: Sequence[Update]) -> ApplyResult:
+        """Apply one micro-batch's updates of one user, at most once (module docs); recompute the picks."""
+        path = self.path(user_id)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with file_lock(path):
+            state = self.get(user_id) or StreamProfile(user_id, TasteProfile(self.dim))
+            if state.last_batch >= batch_id:
+                return ApplyResult(0, 0, True)
+            seen = set(state.recent_ids)
+            applied = duplicates = 0
+            for u in sorted(updates, key=lambda u: (u.ts, u.event_id)):
+                if u.event_id in seen:
+                    duplicates += 1
+                    continue
+                vector = np.asarray(u.embedding, dtype=np.float32)
+                if u.model_version is not None and state.profile.model_version is None:
+                    state.profile.model_version = u.model_version
+                elif u.model_version is not None and u.model_version != state.profile.model_version:
+                    raise StoreError(f"user {user_id}: event {u.event_id} has {u.model_version} vectors, the profile "
+                                     f"holds {state.profile.model_version} (re-embed on a model change)")
+                state.profile.add_feedback(vector, item_id=u.item_id, attributes=dict(u.attributes), **u.feedback)
+                seen.add(u.event_id)
+                state.recent_ids.append(u.event_id)
+                applied += 1
+            del state.recent_ids[:-MAX_RECENT_IDS]
+            state.events += applied
+            state.last_batch = batch_id
+            state.picks = self._picks(state.profile)
+            write_atomic(path, json.dumps(state.to_dict(), ensure_ascii=False, allow_nan=False))
+        return ApplyResult(applied, duplicates, False)
+
+    def _picks(self, profile: TasteProfile) -> list[dict[str, Any]]:
+        cat = self.catalog
+        if cat is None or profile.is_empty or profile.model_version not in (None, cat.model_version):
+            return []
+        rated = {f.item_id for f in profile.buffer if f.item_id}
+        return [{"item_id": p.item.id, "score": round(p.score, 4), "because": list(p.because)}
+                for p in recommend(profile, cat, k=self.k, exclude=rated)]
+
+
+def recompute(updates: Sequence[Update], dim: int = 128) -> TasteProfile:
+    """A user's profile rebuilt from all their events at once (the reference an exactly-once run must equal):
+    duplicates by event id counted once, applied in (timestamp, event id) order."""
+    profile = TasteProfile(dim)
+    seen: set[str] = set()
+    for u in sorted(updates, key=lambda u: (u.ts, u.event_id)):
+        if u.event_id in seen:
+            continue
+        seen.add(u.event_id)
+        if u.model_version is not None and profile.model_version is None:
+            profile.model_version = u.model_version
+        profile.add_feedback(np.asarray(u.embedding, dtype=np.float32), item_id=u.item_id,
+                             attributes=dict(u.attributes), **u.feedback)
+    return profile
