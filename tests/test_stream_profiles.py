@@ -38,6 +38,8 @@ def test_batches_equal_a_recomputation_and_replays_change_nothing(tmp_path):
     # the job crashed after writing batch 2 and replays it: skipped as a whole
     res = store.apply(2, "u-1", batches[2])
     assert res.replayed_batch and res.applied == 0
+    assert set(res.applied_ids) == {u.event_id for u in batches[2]}  # what batch 2 did, for its sinks
+    assert store.apply(1, "u-1", batches[1]).applied_ids == ()
     assert next(tmp_path.glob("*/u-1.json")).read_bytes() == before
     state = store.get("u-1")
     assert state.events == 40 and state.last_batch == 2 and state.profile.n_events == 40
@@ -54,6 +56,16 @@ def test_duplicate_event_ids_count_once_across_batches(tmp_path):
     assert res.applied == 4 and res.duplicates == 3
     assert store.get("u-2").events == 10
     np.testing.assert_allclose(store.get("u-2").profile.preference, recompute(ups + ups[:5]).preference, atol=1e-9)
+
+
+def test_pairs_put_liked_items_over_disliked_ones(tmp_path):
+    store = ProfileStore(tmp_path)
+    v = _updates(1)[0].embedding
+    ups = [Update("a", 1.0, {"liked": True}, v, {}, "c1"), Update("b", 2.0, {"liked": False}, v, {}, "c2"),
+           Update("c", 3.0, {"rating": 5.0}, v, {}, "c3"), Update("d", 4.0, {"rating": 3.0}, v, {}, "c4")]
+    res = store.apply(0, "u-9", ups)
+    assert set(res.pairs) == {("c1", "c2"), ("c3", "c2")}
+    assert set(store.apply(0, "u-9", ups).pairs) == set(res.pairs)  # a replay gives the same pairs
 
 
 def test_picks_follow_the_profile_and_skip_rated_items(tmp_path):

@@ -15,6 +15,7 @@ with automatic rollback, and the Spark batch jobs. Every command prints JSON; ex
     taste2vec-lifecycle finetune --checkpoint runs/model/teacher/checkpoint --events feedback.jsonl \
         --items items.jsonl --out runs/finetune
     taste2vec-lifecycle spark-embed --records records.jsonl --out vectors.parquet --master local[2]
+    taste2vec-lifecycle stream --events incoming/ --out runs/stream --checkpoint runs/stream-checkpoint
 """
 
 from __future__ import annotations
@@ -295,6 +296,31 @@ def cmd_spark_pairs(args) -> int:
     return 0
 
 
+def cmd_stream(args) -> int:
+    from ..stream.job import StreamConfig, batch_summaries, start_stream
+    from .spark_jobs import session
+
+    trust = trust_from_args(args)
+    cfg = StreamConfig(events=args.events, out=args.out, checkpoint=args.checkpoint, bundle=args.model,
+                       trusted_keys=tuple(str(k) for k in trust["trusted_keys"]),
+                       allow_unsigned=trust["allow_unsigned"], catalog=args.catalog, source=args.source,
+                       bootstrap_servers=args.bootstrap_servers, topic=args.topic,
+                       max_files_per_trigger=args.max_files_per_trigger, k=args.k, experiment=args.experiment)
+    spark = session(args.master, "taste2vec-stream")
+    try:
+        query = start_stream(spark, cfg, available_now=not args.continuous)
+        query.awaitTermination()
+        if query.exception() is not None:
+            raise RuntimeError(f"the stream failed: {query.exception()}")
+    finally:
+        spark.stop()
+    done = batch_summaries(args.out)
+    _print({"batches": len(done), "events": sum(b["events"] for b in done),
+            "dead_letters": sum(b["dead_letters"] for b in done), "applied": sum(b["applied"] for b in done),
+            "duplicates": sum(b["duplicates"] for b in done), "out": args.out})
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="taste2vec-lifecycle", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -394,6 +420,23 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--events", required=True), s.add_argument("--out", required=True)
     s.add_argument("--max-pairs-per-user", type=int, default=50)
     s.set_defaults(func=cmd_spark_pairs)
+    s = sub.add_parser("stream", parents=[spark], help="the feedback stream (Structured Streaming): app events -> "
+                       "profiles, picks, pairs, per-variant feedback, exactly once")
+    s.add_argument("--events", required=True, help="folder app events (JSON lines) land in (source files)")
+    s.add_argument("--out", required=True, help="profiles/, dead_letters/, pairs/, feedback/, batches/")
+    s.add_argument("--checkpoint", required=True, help="Spark checkpoint folder: keep it to resume exactly once")
+    s.add_argument("--model", help="bundle (default: the SDK's shipped bundle)")
+    s.add_argument("--catalog", help="catalog JSON embedded with the bundle (default: the demo catalog)")
+    s.add_argument("--source", choices=["files", "kafka"], default="files")
+    s.add_argument("--bootstrap-servers", help="Kafka brokers (source kafka; needs the spark-sql-kafka connector)")
+    s.add_argument("--topic", help="Kafka topic (source kafka)")
+    s.add_argument("--max-files-per-trigger", type=int, default=1, help="files per micro-batch (default 1)")
+    s.add_argument("--k", type=int, default=10, help="picks kept per user (default 10)")
+    s.add_argument("--experiment", default="stream", help="experiment name of the feedback sink")
+    s.add_argument("--continuous", action="store_true",
+                   help="keep running (a micro-batch every 5 s) instead of stopping when the events are processed")
+    add_trust_arguments(s)
+    s.set_defaults(func=cmd_stream)
     return p
 
 

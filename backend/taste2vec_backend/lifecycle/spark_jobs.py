@@ -42,6 +42,7 @@ def session(master: str = "local[2]", app: str = "taste2vec", shuffle_partitions
     return (SparkSession.builder.master(master).appName(app)
             .config("spark.sql.shuffle.partitions", str(shuffle_partitions))
             .config("spark.ui.enabled", "false")
+            .config("spark.ui.showConsoleProgress", "true" if sys.stderr.isatty() else "false")  # bars for people only
             .getOrCreate())
 
 

@@ -38,6 +38,7 @@ from taste2vec.profile import ProfileError, TasteProfile
 
 STORE_FORMAT = "taste2vec.stream-profile/1"
 MAX_RECENT_IDS = 4096
+MAX_PAIRS = 256  # preference pairs one user's batch may add
 _USER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$")
 
 
@@ -47,12 +48,14 @@ class StoreError(Taste2VecError):
 
 @dataclass(frozen=True)
 class Update:
-    """One feedback event for a profile: ``feedback`` is ``{"liked": bool}`` or ``{"rating": stars}``."""
+    """One event of a user: ``feedback`` is ``{"liked": bool}`` or ``{"rating": stars}`` with the item's
+    ``embedding``, or None for an event that teaches the profile nothing (a skip, a tasting without stars: it is
+    still counted once, so the stream's other sinks see it once)."""
 
     event_id: str
     ts: float
-    feedback: Mapping[str, Any]
-    embedding: Sequence[float] | np.ndarray
+    feedback: Mapping[str, Any] | None
+    embedding: Sequence[float] | np.ndarray | None
     attributes: Mapping[str, float] = field(default_factory=dict)
     item_id: str | None = None
     model_version: str | None = None
@@ -60,7 +63,8 @@ class Update:
 
 @dataclass
 class StreamProfile:
-    """A user's state in the store."""
+    """A user's state in the store: ``events`` counts every event applied (``profile.n_events`` those with
+    feedback)."""
 
     user_id: str
     profile: TasteProfile
@@ -68,10 +72,13 @@ class StreamProfile:
     last_batch: int = -1
     recent_ids: list[str] = field(default_factory=list)
     picks: list[dict[str, Any]] = field(default_factory=list)
+    last_applied: list[str] = field(default_factory=list)    # event ids the last batch applied
+    last_pairs: list[list[str]] = field(default_factory=list)  # preference pairs the last batch made
 
     def to_dict(self) -> dict[str, Any]:
         return {"format": STORE_FORMAT, "user_id": self.user_id, "events": self.events, "last_batch": self.last_batch,
-                "recent_ids": self.recent_ids, "picks": self.picks, "profile": self.profile.to_dict()}
+                "recent_ids": self.recent_ids, "picks": self.picks, "last_applied": self.last_applied,
+                "last_pairs": self.last_pairs, "profile": self.profile.to_dict()}
 
     @classmethod
     def from_dict(cls, d: Any, where: str) -> "StreamProfile":
@@ -80,25 +87,37 @@ class StreamProfile:
         try:
             profile = TasteProfile.from_dict(d["profile"])
             events, last = d["events"], d["last_batch"]
-            ids, picks = d["recent_ids"], d["picks"]
+            ids, picks, applied, pairs = d["recent_ids"], d["picks"], d["last_applied"], d["last_pairs"]
             if not (isinstance(events, int) and 0 <= events < 2 ** 53 and isinstance(last, int) and -1 <= last < 2 ** 53
-                    and isinstance(ids, list) and len(ids) <= MAX_RECENT_IDS and all(isinstance(i, str) for i in ids)
+                    and _strings(ids, MAX_RECENT_IDS) and _strings(applied, MAX_RECENT_IDS)
+                    and isinstance(pairs, list) and len(pairs) <= MAX_PAIRS and all(_strings(p, 2) for p in pairs)
                     and isinstance(picks, list) and isinstance(d["user_id"], str)):
-                raise StoreError(f"{where}: malformed counters, ids or picks")
+                raise StoreError(f"{where}: malformed counters, ids, pairs or picks")
         except KeyError as e:
             raise StoreError(f"{where}: missing {e}") from None
         except ProfileError as e:
             raise StoreError(f"{where}: {e}") from None
-        return cls(d["user_id"], profile, events, last, list(ids), list(picks))
+        return cls(d["user_id"], profile, events, last, list(ids), list(picks), list(applied), [list(p) for p in pairs])
+
+
+def _strings(v: Any, limit: int) -> bool:
+    return isinstance(v, list) and len(v) <= limit and all(isinstance(i, str) for i in v)
 
 
 @dataclass(frozen=True)
 class ApplyResult:
-    """What one ``apply`` did: events applied, duplicates skipped, and whether the batch was a replay."""
+    """What one ``apply`` did: the event ids applied (for a replayed batch: those it applied the first time),
+    duplicates skipped, whether the batch was a replay, and the preference pairs ``(preferred item, other item)``
+    the new events made with the user's recent feedback (for fine-tuning)."""
 
-    applied: int
+    applied_ids: tuple[str, ...]
     duplicates: int
     replayed_batch: bool
+    pairs: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def applied(self) -> int:
+        return 0 if self.replayed_batch else len(self.applied_ids)
 
 
 class ProfileStore:
@@ -131,13 +150,22 @@ class ProfileStore:
         path.parent.mkdir(parents=True, exist_ok=True)
         with file_lock(path):
             state = self.get(user_id) or StreamProfile(user_id, TasteProfile(self.dim))
-            if state.last_batch >= batch_id:
-                return ApplyResult(0, 0, True)
+            if state.last_batch == batch_id:  # the same batch again: what it did the first time, for the sinks
+                return ApplyResult(tuple(state.last_applied), 0, True, tuple(tuple(p) for p in state.last_pairs))
+            if state.last_batch > batch_id:
+                return ApplyResult((), 0, True)
             seen = set(state.recent_ids)
-            applied = duplicates = 0
+            applied_ids: list[str] = []
+            pairs: list[tuple[str, str]] = []
+            duplicates = 0
             for u in sorted(updates, key=lambda u: (u.ts, u.event_id)):
                 if u.event_id in seen:
                     duplicates += 1
+                    continue
+                seen.add(u.event_id)
+                state.recent_ids.append(u.event_id)
+                applied_ids.append(u.event_id)
+                if u.feedback is None:
                     continue
                 vector = np.asarray(u.embedding, dtype=np.float32)
                 if u.model_version is not None and state.profile.model_version is None:
@@ -145,16 +173,16 @@ class ProfileStore:
                 elif u.model_version is not None and u.model_version != state.profile.model_version:
                     raise StoreError(f"user {user_id}: event {u.event_id} has {u.model_version} vectors, the profile "
                                      f"holds {state.profile.model_version} (re-embed on a model change)")
-                state.profile.add_feedback(vector, item_id=u.item_id, attributes=dict(u.attributes), **u.feedback)
-                seen.add(u.event_id)
-                state.recent_ids.append(u.event_id)
-                applied += 1
+                fb = state.profile.add_feedback(vector, item_id=u.item_id, attributes=dict(u.attributes), **u.feedback)
+                if fb.item_id is not None and len(pairs) < MAX_PAIRS:
+                    pairs += _pairs(fb, state.profile.buffer[:-1], MAX_PAIRS - len(pairs))
             del state.recent_ids[:-MAX_RECENT_IDS]
-            state.events += applied
+            state.events += len(applied_ids)
             state.last_batch = batch_id
+            state.last_applied, state.last_pairs = applied_ids, [list(p) for p in pairs]
             state.picks = self._picks(state.profile)
             write_atomic(path, json.dumps(state.to_dict(), ensure_ascii=False, allow_nan=False))
-        return ApplyResult(applied, duplicates, False)
+        return ApplyResult(tuple(applied_ids), duplicates, False, tuple(pairs))
 
     def _picks(self, profile: TasteProfile) -> list[dict[str, Any]]:
         cat = self.catalog
@@ -163,6 +191,20 @@ class ProfileStore:
         rated = {f.item_id for f in profile.buffer if f.item_id}
         return [{"item_id": p.item.id, "score": round(p.score, 4), "because": list(p.because)}
                 for p in recommend(profile, cat, k=self.k, exclude=rated)]
+
+
+def _pairs(new: Any, history: Sequence[Any], limit: int) -> list[tuple[str, str]]:
+    """Preference pairs of a new feedback event with the recent ones of other items: liked (target > 0.25, i.e.
+    a like or >= 4 stars) over disliked (target < -0.25: a dislike or <= 2 stars)."""
+    out: list[tuple[str, str]] = []
+    for old in history:
+        if old.item_id is None or old.item_id == new.item_id or len(out) >= limit:
+            continue
+        if new.target > 0.25 and old.target < -0.25:
+            out.append((new.item_id, old.item_id))
+        elif new.target < -0.25 and old.target > 0.25:
+            out.append((old.item_id, new.item_id))
+    return out
 
 
 def recompute(updates: Sequence[Update], dim: int = 128) -> TasteProfile:
@@ -174,6 +216,8 @@ def recompute(updates: Sequence[Update], dim: int = 128) -> TasteProfile:
         if u.event_id in seen:
             continue
         seen.add(u.event_id)
+        if u.feedback is None:
+            continue
         if u.model_version is not None and profile.model_version is None:
             profile.model_version = u.model_version
         profile.add_feedback(np.asarray(u.embedding, dtype=np.float32), item_id=u.item_id,

@@ -1,0 +1,167 @@
+"""The feedback stream on Spark Structured Streaming (local mode, small and bounded): vectors equal the SDK's,
+dead letters accounted, duplicates counted once, and a job killed mid-stream resumes from its checkpoint with
+every event applied exactly once."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from taste2vec import Embedder
+from taste2vec.curation import Catalog
+from taste2vec.golden import sample_records
+from taste2vec_backend.stream.events import EventSchema
+from taste2vec_backend.stream.job import KILL_ENV, StreamConfig, batch_summaries, start_stream
+from taste2vec_backend.stream.profiles import ProfileStore, Update, recompute
+
+VERSION = "taste2vec-edge-1.4.2"
+
+
+def _events(n_files: int = 4, per_file: int = 30, seed: int = 0) -> list[list[dict]]:
+    """Files of app events: tastings (some rated), likes / dislikes of catalog coffees and of records, skips, a
+    few invalid events and duplicates (the same event again, in the same file or a later one)."""
+    rng = np.random.default_rng(seed)
+    cat = Catalog.default()
+    records = [r for _, r in sample_records()]
+    files, all_events = [], []
+    for f in range(n_files):
+        evs = []
+        for i in range(per_file):
+            eid = f"e{f}-{i}"
+            base = {"event_id": eid, "user_id": f"u{int(rng.integers(0, 6))}", "model_version": VERSION,
+                    "ts": f"2026-11-{20 + f:02d}T{int(rng.integers(0, 24)):02d}:{int(rng.integers(0, 60)):02d}:00Z",
+                    "variant": ["control", "treatment", None][int(rng.integers(0, 3))]}
+            kind = int(rng.integers(0, 10))
+            if kind < 3:
+                ev = {**base, "type": "tasting", "record": records[int(rng.integers(0, len(records)))]}
+                if kind == 0:
+                    ev["rating"] = int(rng.integers(1, 6))
+            elif kind < 7:
+                ev = {**base, "type": ["like", "dislike"][kind % 2], "item_id": cat.items[int(rng.integers(0, 40))].id}
+            elif kind < 8:
+                ev = {**base, "type": "like", "record": records[int(rng.integers(0, len(records)))]}
+            elif kind < 9:
+                ev = {**base, "type": "skip", "item_id": cat.items[int(rng.integers(0, 40))].id}
+            else:  # invalid: each a different field
+                ev = [{**base, "type": "like"}, {**base, "type": "tasting", "record": {"metrics": {"acidity": 99}}},
+                      {**base, "type": "like", "item_id": "not-in-catalog"}, {**base, "ts": "yesterday",
+                                                                              "type": "skip", "item_id": "x"}][i % 4]
+            evs.append(ev)
+        if all_events:  # duplicates: one from an earlier file, one within this file
+            evs.append(all_events[int(rng.integers(0, len(all_events)))])
+        evs.append(evs[0])
+        all_events += evs
+        files.append(evs)
+    return files
+
+
+def _write(folder: Path, files: list[list[dict]], garbage: bool = True) -> int:
+    folder.mkdir(parents=True, exist_ok=True)
+    lines = 0
+    for i, evs in enumerate(files):
+        text = "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in evs)
+        if garbage and i == 1:
+            text += "not json at all\n" + json.dumps([1, 2]) + "\n"
+        (folder / f"events-{i:03d}.jsonl").write_text(text, encoding="utf-8")
+        lines += text.count("\n")
+    return lines
+
+
+def _expected(files: list[list[dict]]) -> dict[str, dict]:
+    """Per user, by batch recomputation with the SDK: the valid unique events and the profile they make."""
+    schema, cat = EventSchema.default(), Catalog.default()
+    per_user: dict[str, list[Update]] = {}
+    seen: set[str] = set()
+    with Embedder.create_default() as emb:
+        for evs in files:
+            for e in evs:
+                try:
+                    ev = schema.parse(e)
+                except ValueError:
+                    continue
+                if ev.record is None and ev.feedback is not None and ev.item_id not in cat:
+                    continue
+                if ev.event_id in seen:
+                    continue
+                seen.add(ev.event_id)
+                vec, attrs = None, {}
+                if ev.record is not None:
+                    r = emb.embed(ev.record)
+                    vec, attrs = r.embedding, r.attributes
+                elif ev.feedback is not None:
+                    vec, attrs = cat.embedding(ev.item_id), cat.item(ev.item_id).attributes
+                per_user.setdefault(ev.user_id, []).append(
+                    Update(ev.event_id, ev.ts.timestamp(), ev.feedback, vec, attrs, ev.item_id, VERSION))
+    return {u: {"events": len(ups), "profile": recompute(ups)} for u, ups in per_user.items()}
+
+
+def _check_store(out: Path, expected: dict[str, dict]) -> None:
+    store = ProfileStore(out / "profiles")
+    assert sorted(store.users()) == sorted(expected)
+    for user, want in expected.items():
+        got = store.get(user)
+        assert got.events == want["events"], user
+        assert got.profile.n_events == want["profile"].n_events, user
+        np.testing.assert_allclose(got.profile.preference, want["profile"].preference, atol=1e-6, err_msg=user)
+
+
+def _run_job(tmp: Path, env: dict | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
+    """The job as an operator runs it: the CLI in its own process (so it can be killed like one)."""
+    cmd = [sys.executable, "-m", "taste2vec_backend.lifecycle.cli", "stream", "--events", str(tmp / "events"),
+           "--out", str(tmp / "out"), "--checkpoint", str(tmp / "checkpoint"), "--max-files-per-trigger", "1",
+           "--master", "local[2]"]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})})
+
+
+@pytest.mark.slow
+def test_stream_end_to_end_then_killed_and_resumed_exactly_once(tmp_path):
+    files = _events()
+    lines = _write(tmp_path / "events", files)
+    # the job dies (like kill -9) in batch 2 after updating the profiles, before its sinks and its commit
+    first = _run_job(tmp_path, {KILL_ENV: "2:after-profiles"})
+    assert first.returncode == 137, first.stderr[-3000:]
+    assert len(batch_summaries(tmp_path / "out")) == 2
+    second = _run_job(tmp_path)
+    assert second.returncode == 0, second.stderr[-3000:]
+    summaries = batch_summaries(tmp_path / "out")
+    assert [s["batch"] for s in summaries] == [0, 1, 2, 3]
+    assert summaries[2]["replayed"] is True  # the replay found its users already applied, and said so
+    _check_store(tmp_path / "out", _expected(files))
+    # every line is accounted: a valid event (applied once, or a counted duplicate) or a dead letter
+    dead = [json.loads(x) for p in (tmp_path / "out" / "dead_letters").glob("batch=*/*.json")
+            for x in p.read_text().splitlines() if x]
+    assert sum(s["events"] for s in summaries) == lines
+    assert len(dead) == sum(s["dead_letters"] for s in summaries) > 0
+    assert {d["error_type"] for d in dead} >= {"MissingFieldError", "OutOfRangeError", "UnknownItemError",
+                                                "InvalidTypeError"}
+    assert {d["error_field"] for d in dead} >= {"item_id", "record.metrics.acidity", "ts", "event"}
+    assert sum(s["duplicates"] for s in summaries) >= len(files)
+
+
+def test_stream_vectors_equal_the_sdk(tmp_path):
+    """In-process: a tasting's profile vector is the SDK's embedding of its record."""
+    from taste2vec_backend.lifecycle.spark_jobs import session
+
+    rec = dict(sample_records())["en_washed_ethiopia"]
+    ev = {"event_id": "t1", "user_id": "solo", "ts": "2026-11-27T08:00:00Z", "type": "like", "record": rec,
+          "model_version": VERSION, "variant": None}
+    _write(tmp_path / "events", [[ev]], garbage=False)
+    spark = session("local[1]", "taste2vec-stream-test", shuffle_partitions=1)
+    try:
+        q = start_stream(spark, StreamConfig(str(tmp_path / "events"), str(tmp_path / "out"),
+                                             str(tmp_path / "checkpoint")), progress=False)
+        q.awaitTermination(300)
+        assert q.exception() is None
+    finally:
+        spark.stop()
+    got = ProfileStore(tmp_path / "out" / "profiles").get("solo")
+    with Embedder.create_default() as emb:
+        want = emb.embed(rec).embedding
+    assert np.array_equal(got.profile.buffer[0].embedding, want)
+    assert got.picks and got.picks[0]["item_id"]
