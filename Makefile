@@ -11,7 +11,7 @@ BUNDLE := taste2vec-edge-1.4.2
 BUNDLE_CREATED := 2026-11-26T00:00:00Z
 SHIPPED := sdk/taste2vec/models
 
-.PHONY: demo test jvm-test model bench bench-arm bench-serve lexicon onnx-tf-check clean help
+.PHONY: demo test jvm-test model bench bench-arm bench-serve stream-demo lexicon onnx-tf-check clean help
 
 help:
 	@echo "make demo     data -> train a small reference model -> evaluate (prints the table, writes $(OUT)/),"
@@ -25,6 +25,8 @@ help:
 	@echo "make bench-arm  the same budget check on emulated aarch64 (qemu-user-static; needs root; root cached)"
 	@echo "make bench-serve  load test of taste2vec serve on 127.0.0.1: batching on/off, concurrency 1/8/32,"
 	@echo "              1- and 32-record requests (records/s, p50/p90/p99, errors; runs/bench-serve/serve.png)"
+	@echo "make stream-demo  the feedback stream (Spark Structured Streaming, local) in a closed loop on the synthetic"
+	@echo "              world: rounds of app events -> profiles and picks; precision@10 and like rates per round"
 
 # One environment for everything (reference model, conversion toolkit, tests): torch CPU, TF-CPU, litert-torch,
 # ai-edge-quantizer, onnx, onnxruntime. The SDK alone needs only numpy + ai-edge-litert (pip install .).
@@ -100,6 +102,10 @@ bench-arm: $(BENCH_STAMP)
 SERVE_WORKERS ?= $(shell nproc)
 bench-serve: $(STAMP)
 	$(PY) -m taste2vec_backend.server.loadtest --out runs/bench-serve --server-arg=--workers=$(SERVE_WORKERS)
+
+# The feedback stream in a closed loop on the synthetic world (Spark local mode; ~2 min).
+stream-demo: $(STAMP)
+	$(PY) -m taste2vec_backend.stream.demo --out runs/stream-demo
 
 lexicon: $(STAMP)
 	$(PY) -m taste2vec_reference build-lexicon

@@ -1,6 +1,6 @@
-"""The feedback stream on Spark Structured Streaming (local mode, small and bounded): vectors equal the SDK's,
-dead letters accounted, duplicates counted once, and a job killed mid-stream resumes from its checkpoint with
-every event applied exactly once."""
+"""The feedback stream on Spark Structured Streaming (local mode, small and bounded), run as an operator runs it
+(the CLI, in its own process): vectors equal the SDK's bit for bit, dead letters accounted, duplicates counted
+once, and a job killed mid-stream resumes from its checkpoint with every event applied exactly once."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from taste2vec import Embedder
 from taste2vec.curation import Catalog
 from taste2vec.golden import sample_records
 from taste2vec_backend.stream.events import EventSchema
-from taste2vec_backend.stream.job import KILL_ENV, StreamConfig, batch_summaries, start_stream
+from taste2vec_backend.stream.job import KILL_ENV, batch_summaries
 from taste2vec_backend.stream.profiles import ProfileStore, Update, recompute
 
 VERSION = "taste2vec-edge-1.4.2"
@@ -98,7 +98,9 @@ def _expected(files: list[list[dict]]) -> dict[str, dict]:
                     vec, attrs = cat.embedding(ev.item_id), cat.item(ev.item_id).attributes
                 per_user.setdefault(ev.user_id, []).append(
                     Update(ev.event_id, ev.ts.timestamp(), ev.feedback, vec, attrs, ev.item_id, VERSION))
-    return {u: {"events": len(ups), "profile": recompute(ups)} for u, ups in per_user.items()}
+    return {u: {"events": len(ups), "profile": recompute(ups),
+                "vectors": sorted(np.asarray(x.embedding, np.float32).tobytes() for x in ups if x.feedback)}
+            for u, ups in per_user.items()}
 
 
 def _check_store(out: Path, expected: dict[str, dict]) -> None:
@@ -108,6 +110,8 @@ def _check_store(out: Path, expected: dict[str, dict]) -> None:
         got = store.get(user)
         assert got.events == want["events"], user
         assert got.profile.n_events == want["profile"].n_events, user
+        # the stream's vectors are the SDK's, bit for bit (records embedded on executors, catalog vectors)
+        assert sorted(f.embedding.tobytes() for f in got.profile.buffer) == want["vectors"], user
         np.testing.assert_allclose(got.profile.preference, want["profile"].preference, atol=1e-6, err_msg=user)
 
 
@@ -142,26 +146,3 @@ def test_stream_end_to_end_then_killed_and_resumed_exactly_once(tmp_path):
                                                 "InvalidTypeError"}
     assert {d["error_field"] for d in dead} >= {"item_id", "record.metrics.acidity", "ts", "event"}
     assert sum(s["duplicates"] for s in summaries) >= len(files)
-
-
-def test_stream_vectors_equal_the_sdk(tmp_path):
-    """In-process: a tasting's profile vector is the SDK's embedding of its record."""
-    from taste2vec_backend.lifecycle.spark_jobs import session
-
-    rec = dict(sample_records())["en_washed_ethiopia"]
-    ev = {"event_id": "t1", "user_id": "solo", "ts": "2026-11-27T08:00:00Z", "type": "like", "record": rec,
-          "model_version": VERSION, "variant": None}
-    _write(tmp_path / "events", [[ev]], garbage=False)
-    spark = session("local[1]", "taste2vec-stream-test", shuffle_partitions=1)
-    try:
-        q = start_stream(spark, StreamConfig(str(tmp_path / "events"), str(tmp_path / "out"),
-                                             str(tmp_path / "checkpoint")), progress=False)
-        q.awaitTermination(300)
-        assert q.exception() is None
-    finally:
-        spark.stop()
-    got = ProfileStore(tmp_path / "out" / "profiles").get("solo")
-    with Embedder.create_default() as emb:
-        want = emb.embed(rec).embedding
-    assert np.array_equal(got.profile.buffer[0].embedding, want)
-    assert got.picks and got.picks[0]["item_id"]
