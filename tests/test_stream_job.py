@@ -146,3 +146,12 @@ def test_stream_end_to_end_then_killed_and_resumed_exactly_once(tmp_path):
                                                 "InvalidTypeError"}
     assert {d["error_field"] for d in dead} >= {"item_id", "record.metrics.acidity", "ts", "event"}
     assert sum(s["duplicates"] for s in summaries) >= len(files)
+
+
+def test_kafka_without_its_connector_is_a_clear_error(tmp_path, capsys):
+    from taste2vec_backend.lifecycle.cli import main
+
+    rc = main(["stream", "--source", "kafka", "--bootstrap-servers", "127.0.0.1:9", "--topic", "events",
+               "--events", str(tmp_path / "e"), "--out", str(tmp_path / "o"), "--checkpoint", str(tmp_path / "c"),
+               "--master", "local[1]"])
+    assert rc == 2 and "spark-sql-kafka" in capsys.readouterr().err

@@ -286,9 +286,15 @@ def start_stream(spark: Any, cfg: StreamConfig, available_now: bool = True, prog
         reader = spark.readStream.format("text").option("maxFilesPerTrigger", cfg.max_files_per_trigger) \
             .load(str(cfg.events))
     else:
-        reader = spark.readStream.format("kafka").option("kafka.bootstrap.servers", cfg.bootstrap_servers) \
-            .option("subscribe", cfg.topic).option("startingOffsets", "earliest").load() \
-            .selectExpr("CAST(value AS STRING) AS value")
+        try:
+            reader = spark.readStream.format("kafka").option("kafka.bootstrap.servers", cfg.bootstrap_servers) \
+                .option("subscribe", cfg.topic).option("startingOffsets", "earliest").load() \
+                .selectExpr("CAST(value AS STRING) AS value")
+        except Exception as e:  # pyspark's AnalysisException when the connector is not on the classpath
+            if "kafka" in str(e).lower() and ("find data source" in str(e).lower() or "not found" in str(e).lower()):
+                raise ValueError("source kafka needs Spark's Kafka connector: spark-submit --packages "
+                                 "org.apache.spark:spark-sql-kafka-0-10_2.13:<Spark version>") from None
+            raise
     writer = reader.writeStream.foreachBatch(BatchProcessor(spark, cfg, progress)) \
         .option("checkpointLocation", str(cfg.checkpoint)).queryName("taste2vec-feedback")
     writer = writer.trigger(availableNow=True) if available_now else writer.trigger(processingTime="5 seconds")
