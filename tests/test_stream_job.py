@@ -103,6 +103,25 @@ def _expected(files: list[list[dict]]) -> dict[str, dict]:
             for u, ups in per_user.items()}
 
 
+def _expected_shown(files: list[list[dict]]) -> dict[str, tuple[int, int]]:
+    """Per variant: (coffees shown, liked) among the valid unique reactions to catalog coffees."""
+    schema, cat = EventSchema.default(), Catalog.default()
+    seen, out = set(), {}
+    for e in (e for evs in files for e in evs):
+        try:
+            ev = schema.parse(e)
+        except ValueError:
+            continue
+        if ev.event_id in seen or ev.item_id is None or ev.type == "tasting":
+            continue
+        if ev.feedback is not None and ev.record is None and ev.item_id not in cat:
+            continue
+        seen.add(ev.event_id)
+        n, likes = out.get(ev.variant or "none", (0, 0))
+        out[ev.variant or "none"] = (n + 1, likes + (ev.type == "like"))
+    return out
+
+
 def _check_store(out: Path, expected: dict[str, dict]) -> None:
     store = ProfileStore(out / "profiles")
     assert sorted(store.users()) == sorted(expected)
@@ -146,6 +165,12 @@ def test_stream_end_to_end_then_killed_and_resumed_exactly_once(tmp_path):
                                                 "InvalidTypeError"}
     assert {d["error_field"] for d in dead} >= {"item_id", "record.metrics.acidity", "ts", "event"}
     assert sum(s["duplicates"] for s in summaries) >= len(files)
+    # the A/B analyzer reads the feedback sink as it is (a folder of part files), each reaction counted once
+    from taste2vec_backend.lifecycle.cli import _jsonl
+    from taste2vec_backend.lifecycle.experiment import arm_metrics
+
+    arms = arm_metrics(_jsonl(str(tmp_path / "out" / "feedback")), "stream")
+    assert {v: (a["like_rate"].n, a["like_rate"].successes) for v, a in arms.items()} == _expected_shown(files)
 
 
 def test_kafka_without_its_connector_is_a_clear_error(tmp_path, capsys):

@@ -167,17 +167,18 @@ def file_lock(path: str | Path) -> Iterator[None]:
         os.close(fd)
 
 
-def write_atomic(path: str | Path, text: str) -> Path:
+def write_atomic(path: str | Path, text: str, fsync: bool = True) -> Path:
     """Write ``text`` to ``path`` so readers see the old file or the new one, never half of one: a fsynced
     temporary file ``.tmp-<uuid>-<name>`` beside it, then ``os.replace``; the temporary file is removed if that
-    fails."""
+    fails. ``fsync=False`` leaves flushing to the caller (who syncs many files at once)."""
     path = Path(path)
     tmp = path.with_name(f".tmp-{uuid.uuid4().hex}-{path.name}")
     try:
         with open(tmp, "w", encoding="utf-8") as f:
             f.write(text)
             f.flush()
-            os.fsync(f.fileno())
+            if fsync:
+                os.fsync(f.fileno())
         os.replace(tmp, path)
     finally:
         if tmp.exists():

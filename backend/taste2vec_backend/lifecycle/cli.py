@@ -36,6 +36,7 @@ def _print(obj: Any) -> None:
     print(json.dumps(obj, indent=1, ensure_ascii=False, default=str))
 
 
+MAX_EVENT_FILES = 100_000
 MAX_EVENT_LINE_BYTES = 256 * 1024  # an event, item or record line is well under a kilobyte
 MAX_EVENT_LINES = 5_000_000
 MAX_EVENT_DEPTH = 8
@@ -43,19 +44,29 @@ MAX_EVENT_DEPTH = 8
 
 def _jsonl(path: str) -> list[dict[str, Any]]:
     """A JSON-lines file as a list of objects: lines, nesting and line count bounded; ``ValueError`` naming the
-    file and line for anything else (the CLI prints it and exits 2)."""
-    out = []
-    for i, text, problem in iter_lines(path, MAX_EVENT_LINE_BYTES):
-        if text is not None and not text.strip():
-            continue
-        if text is None:
-            raise ValueError(f"{path}:{i}: {problem}")
-        obj = parse_json(text, ValueError, f"{path}:{i}", max_bytes=MAX_EVENT_LINE_BYTES, max_depth=MAX_EVENT_DEPTH)
-        if not isinstance(obj, dict):
-            raise ValueError(f"{path}:{i}: expected a JSON object, got {type(obj).__name__}")
-        out.append(obj)
-        if len(out) > MAX_EVENT_LINES:
-            raise ValueError(f"{path}: more than {MAX_EVENT_LINES:,} lines")
+    file and line for anything else (the CLI prints it and exits 2). A folder stands for its ``*.json`` and
+    ``*.jsonl`` files, sorted (e.g. the stream's ``feedback/batch=<id>/part-*.json``; at most 100,000 files)."""
+    folder = Path(path)
+    files = [path]
+    if folder.is_dir():
+        files = sorted(str(p) for p in folder.rglob("*") if p.suffix in (".json", ".jsonl") and p.is_file()
+                       and not p.name.startswith("."))
+        if len(files) > MAX_EVENT_FILES:
+            raise ValueError(f"{path}: more than {MAX_EVENT_FILES:,} files")
+    out: list[dict[str, Any]] = []
+    for name in files:
+        for i, text, problem in iter_lines(name, MAX_EVENT_LINE_BYTES):
+            if text is not None and not text.strip():
+                continue
+            if text is None:
+                raise ValueError(f"{name}:{i}: {problem}")
+            obj = parse_json(text, ValueError, f"{name}:{i}", max_bytes=MAX_EVENT_LINE_BYTES,
+                             max_depth=MAX_EVENT_DEPTH)
+            if not isinstance(obj, dict):
+                raise ValueError(f"{name}:{i}: expected a JSON object, got {type(obj).__name__}")
+            out.append(obj)
+            if len(out) > MAX_EVENT_LINES:
+                raise ValueError(f"{path}: more than {MAX_EVENT_LINES:,} lines")
     return out
 
 

@@ -19,6 +19,7 @@ import json
 import shutil
 import sys
 import time
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -28,6 +29,7 @@ from taste2vec import Embedder
 from taste2vec.curation import Catalog, CatalogItem
 
 SHOWN_PER_ROUND = 5
+START = datetime(2026, 11, 1, tzinfo=timezone.utc)  # round r happens on day r after this
 TOP_FRACTION = 0.2
 
 
@@ -93,9 +95,9 @@ class Simulation:
 
     def _event(self, uid: int, r: int, kind: str, **fields: Any) -> dict:
         self.n_events += 1
-        minute = self.n_events % 1440
+        ts = START + timedelta(days=r, minutes=self.n_events % 1440)
         return {"event_id": f"ev-{self.n_events:07d}", "user_id": f"user-{uid}", "type": kind,
-                "ts": f"2026-11-{1 + r:02d}T{minute // 60:02d}:{minute % 60:02d}:00Z", "model_version": self.version,
+                "ts": ts.isoformat().replace("+00:00", "Z"), "model_version": self.version,
                 "variant": self.variant[uid], **fields}
 
     def precision(self, picks: dict[int, list[str]], k: int = 10) -> float:

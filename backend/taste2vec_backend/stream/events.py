@@ -91,7 +91,7 @@ class EventSchema:
             self._model_id = re.compile(limits["model_id_pattern"])
             self.max_event_bytes = int(limits["max_event_bytes"])
             ts = self.fields["ts"]
-            self._ts_range = (_timestamp(ts["min"], "ts.min"), _timestamp(ts["max"], "ts.max"))
+            self._ts_range = (_timestamp(ts["min"]), _timestamp(ts["max"]))
             if set(self.fields["type"]["values"]) != set(self.types):
                 raise SpecError("event schema: type values and the types table differ")
         except (KeyError, TypeError, ValueError, re.error) as e:
@@ -189,7 +189,7 @@ class EventSchema:
         if not isinstance(v, str) or len(v) > 40:
             raise InvalidTypeError("ts", f"expected an RFC 3339 string, got {type(v).__name__}", allowed, None)
         try:
-            ts = _timestamp(v, "ts")
+            ts = _timestamp(v)
         except ValueError as e:
             raise OutOfRangeError("ts", str(e), allowed, v) from None
         lo, hi = self._ts_range
@@ -213,14 +213,14 @@ class EventSchema:
         return float(v)
 
 
-def _timestamp(text: str, name: str) -> datetime:
+def _timestamp(text: str) -> datetime:
     """An aware datetime from RFC 3339 text; ValueError without a UTC offset or when malformed."""
     try:
         ts = datetime.fromisoformat(text)
     except ValueError:
-        raise ValueError(f"{name}: {text[:40]!r} is not an RFC 3339 timestamp") from None
+        raise ValueError(f"{text[:40]!r} is not an RFC 3339 timestamp") from None
     if ts.tzinfo is None:
-        raise ValueError(f"{name}: {text[:40]!r} has no UTC offset (add Z or +09:00)")
+        raise ValueError(f"{text[:40]!r} has no UTC offset (add Z or +09:00)")
     return ts
 
 

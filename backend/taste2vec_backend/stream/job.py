@@ -163,17 +163,21 @@ def _apply_partition(rows: Iterator[Any], store_root: str, catalog_bc: Any, key:
         _WORKER_CACHE[key] = Catalog.from_dict(json.loads(catalog_bc.value))
     store = ProfileStore(store_root, catalog=_WORKER_CACHE[key], k=k)
     by_user: dict[str, list[Update]] = {}
+    out: list[tuple] = []
     for r in rows:
         by_user.setdefault(r.user_id, []).append(
             Update(r.event_id, r.ts, None if r.feedback is None else json.loads(r.feedback), r.embedding,
                    json.loads(r.attributes), r.item_id, model_version))
     for user, updates in by_user.items():
-        res = store.apply(batch_id, user, updates)
+        res = store.apply(batch_id, user, updates, durable=False)
         pairs = json.dumps([list(p) for p in res.pairs])
         if not res.applied_ids:
-            yield user, None, res.replayed_batch, res.duplicates, pairs
+            out.append((user, None, res.replayed_batch, res.duplicates, pairs))
         for i, event_id in enumerate(res.applied_ids):
-            yield user, event_id, res.replayed_batch, res.duplicates if i == 0 else 0, pairs if i == 0 else "[]"
+            out.append((user, event_id, res.replayed_batch, res.duplicates if i == 0 else 0, pairs if i == 0 else "[]"))
+    if by_user:
+        os.sync()  # the partition's profile files reach the disk before Spark can commit the batch
+    return iter(out)
 
 
 # ---------------------------------------------------------------------- the driver
@@ -214,11 +218,20 @@ class BatchProcessor:
         processed = spark.createDataFrame(
             df.select("value").rdd.mapPartitions(lambda rows: _process_partition(rows, bundle_bc, catalog_bc, key)),
             PROCESSED_SCHEMA).persist()
+        stages: dict[str, float] = {}
+
+        def lap(name: str, t: list[float] = [t0]) -> None:
+            now = time.perf_counter()
+            stages[name] = round(now - t[0], 3)
+            t[0] = now
+
         try:
             n_events = processed.count()
+            lap("validate_embed")
             dead = processed.where(F.col("error_type").isNotNull())
             dead.select("event_id", "user_id", "error_type", "error_field", "error", "raw") \
                 .write.mode("overwrite").json(str(out / "dead_letters" / f"batch={bid}"))
+            lap("dead_letters")
             valid = processed.where(F.col("error_type").isNull())
             store_root, k, version = str(out / "profiles"), self.cfg.k, self.model_version
             applied = spark.createDataFrame(
@@ -227,9 +240,12 @@ class BatchProcessor:
                 APPLIED_SCHEMA).persist()
             try:
                 applied.count()  # the profile store is updated here (a recomputation replays idempotently)
+                lap("profiles")
                 _maybe_kill(bid, "after-profiles")
                 self._sinks(valid, applied, bid)
+                lap("sinks")
                 summary = self._summary(n_events, dead, applied, bid, time.perf_counter() - t0)
+                summary["stage_seconds"] = stages
             finally:
                 applied.unpersist()
         finally:

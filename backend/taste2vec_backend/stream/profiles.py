@@ -144,8 +144,11 @@ class ProfileStore:
         """Every user with a profile (sorted)."""
         return iter(sorted(p.stem for p in self.root.glob("??/*.json")))
 
-    def apply(self, batch_id: int, user_id: str, updates: Sequence[Update]) -> ApplyResult:
-        """Apply one micro-batch's updates of one user, at most once (module docs); recompute the picks."""
+    def apply(self, batch_id: int, user_id: str, updates: Sequence[Update], durable: bool = True) -> ApplyResult:
+        """Apply one micro-batch's updates of one user, at most once (module docs); recompute the picks.
+
+        ``durable=False`` skips the per-file fsync (the replace is still atomic for readers and for a killed
+        process): for a caller that writes many users and then syncs once (the stream job, per partition)."""
         path = self.path(user_id)
         path.parent.mkdir(parents=True, exist_ok=True)
         with file_lock(path):
@@ -181,7 +184,7 @@ class ProfileStore:
             state.last_batch = batch_id
             state.last_applied, state.last_pairs = applied_ids, [list(p) for p in pairs]
             state.picks = self._picks(state.profile)
-            write_atomic(path, json.dumps(state.to_dict(), ensure_ascii=False, allow_nan=False))
+            write_atomic(path, json.dumps(state.to_dict(), ensure_ascii=False, allow_nan=False), fsync=durable)
         return ApplyResult(tuple(applied_ids), duplicates, False, tuple(pairs))
 
     def _picks(self, profile: TasteProfile) -> list[dict[str, Any]]:
