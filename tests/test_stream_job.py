@@ -56,6 +56,9 @@ def _events(n_files: int = 4, per_file: int = 30, seed: int = 0) -> list[list[di
         if all_events:  # duplicates: one from an earlier file, one within this file
             evs.append(all_events[int(rng.integers(0, len(all_events)))])
         evs.append(evs[0])
+        if f == n_files - 1:  # a late event: weeks older than everything before it, still applied once
+            evs.append({"event_id": "late-1", "user_id": "u0", "ts": "2026-10-01T09:00:00+09:00", "type": "like",
+                        "item_id": cat.items[50].id, "model_version": VERSION, "variant": "control"})
         all_events += evs
         files.append(evs)
     return files
@@ -165,6 +168,7 @@ def test_stream_end_to_end_then_killed_and_resumed_exactly_once(tmp_path):
                                                 "InvalidTypeError"}
     assert {d["error_field"] for d in dead} >= {"item_id", "record.metrics.acidity", "ts", "event"}
     assert sum(s["duplicates"] for s in summaries) >= len(files)
+    assert "late-1" in ProfileStore(tmp_path / "out" / "profiles").get("u0").recent_ids
     # the A/B analyzer reads the feedback sink as it is (a folder of part files), each reaction counted once
     from taste2vec_backend.lifecycle.cli import _jsonl
     from taste2vec_backend.lifecycle.experiment import arm_metrics
