@@ -15,7 +15,7 @@ Per micro-batch (``foreachBatch``):
 
 1. executors parse and validate each event (:mod:`.events`) and embed its record with the bundle (the SDK's
    ``Embedder``; the bundle travels once as a broadcast zip and is loaded once per Python worker); a like / dislike
-   of a catalog coffee takes the coffee's catalog vector. Invalid events become dead letters with their typed error
+   of a catalog coffee takes the coffee's catalog vector (looked up in step 2, so it does not travel). Invalid events become dead letters with their typed error
    and field, written to ``out/dead_letters/batch=<id>/``: counted, never dropped;
 2. executors apply each user's feedback to the keyed profile store (:mod:`.profiles`; users partitioned by id, so a
    user's file has one writer) with the SDK's own profile maths, and recompute the user's picks (the SDK's
@@ -139,13 +139,11 @@ def _process_partition(lines: Iterator[Any], bundle_bc: Any, catalog_bc: Any, ke
                 yield _dead(raw, type(e).__name__, f"record.{e.field}", str(e), ev.event_id, ev.user_id)
                 continue
             vector, attributes = [float(x) for x in r.embedding], r.attributes
-        elif ev.feedback is not None:  # a like / dislike of a catalog coffee
-            if ev.item_id not in catalog:
-                yield _dead(raw, "UnknownItemError", "item_id", f"item_id: {ev.item_id!r} is not in the catalog "
-                            f"({len(catalog)} items, {catalog.model_version})", ev.event_id, ev.user_id)
-                continue
-            vector = [float(x) for x in catalog.embedding(ev.item_id)]
-            attributes = catalog.item(ev.item_id).attributes
+        elif ev.feedback is not None and ev.item_id not in catalog:  # a like / dislike of an unknown coffee
+            yield _dead(raw, "UnknownItemError", "item_id", f"item_id: {ev.item_id!r} is not in the catalog "
+                        f"({len(catalog)} items, {catalog.model_version})", ev.event_id, ev.user_id)
+            continue
+        # a like / dislike of a catalog coffee travels without its vector: the profile step looks it up
         yield (ev.event_id, ev.user_id, ev.ts.timestamp(), ev.type, ev.item_id, ev.variant, ev.model_version,
                None if ev.feedback is None else json.dumps(ev.feedback), vector, json.dumps(attributes), None, None,
                None, None)
@@ -164,10 +162,14 @@ def _apply_partition(rows: Iterator[Any], store_root: str, catalog_bc: Any, key:
     store = ProfileStore(store_root, catalog=_WORKER_CACHE[key], k=k)
     by_user: dict[str, list[Update]] = {}
     out: list[tuple] = []
+    catalog = _WORKER_CACHE[key]
     for r in rows:
+        vector, attributes = r.embedding, json.loads(r.attributes)
+        if r.feedback is not None and vector is None:  # a catalog coffee (validated in the first step)
+            vector, attributes = catalog.embedding(r.item_id), catalog.item(r.item_id).attributes
         by_user.setdefault(r.user_id, []).append(
-            Update(r.event_id, r.ts, None if r.feedback is None else json.loads(r.feedback), r.embedding,
-                   json.loads(r.attributes), r.item_id, model_version))
+            Update(r.event_id, r.ts, None if r.feedback is None else json.loads(r.feedback), vector, attributes,
+                   r.item_id, model_version))
     for user, updates in by_user.items():
         res = store.apply(batch_id, user, updates, durable=False)
         pairs = json.dumps([list(p) for p in res.pairs])

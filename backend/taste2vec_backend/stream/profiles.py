@@ -184,7 +184,7 @@ class ProfileStore:
             state.last_batch = batch_id
             state.last_applied, state.last_pairs = applied_ids, [list(p) for p in pairs]
             state.picks = self._picks(state.profile)
-            write_atomic(path, json.dumps(state.to_dict(), ensure_ascii=False, allow_nan=False), fsync=durable)
+            write_atomic(path, _dumps(state.to_dict()), fsync=durable)
         return ApplyResult(tuple(applied_ids), duplicates, False, tuple(pairs))
 
     def _picks(self, profile: TasteProfile) -> list[dict[str, Any]]:
@@ -194,6 +194,17 @@ class ProfileStore:
         rated = {f.item_id for f in profile.buffer if f.item_id}
         return [{"item_id": p.item.id, "score": round(p.score, 4), "because": list(p.because)}
                 for p in recommend(profile, cat, k=self.k, exclude=rated)]
+
+
+def _dumps(doc: dict[str, Any]) -> str:
+    """JSON text of a profile file: orjson when installed (the ``serve`` and ``spark`` extras; several times faster
+    on the vectors), else the standard library; both read back to the same numbers. The profile maths keeps every
+    number finite; were one not, orjson would write null, which loading refuses (a StoreError, never a NaN)."""
+    try:
+        import orjson
+    except ImportError:
+        return json.dumps(doc, ensure_ascii=False, allow_nan=False)
+    return orjson.dumps(doc).decode("utf-8")
 
 
 def _pairs(new: Any, history: Sequence[Any], limit: int) -> list[tuple[str, str]]:
