@@ -287,6 +287,8 @@ def plot(results: Sequence[ScenarioResult], out: Path) -> Path:
                     ax.annotate(f"p99 {r.p99_ms:.1f} ms", (r.concurrency, r.records_per_s), fontsize=7,
                                 textcoords="offset points", xytext=(4, -10 if mode == "no-batching" else 6))
         ax.set_xscale("log", base=2)
+        conc = sorted({r.concurrency for r in results})
+        ax.set_xticks(conc, [str(c) for c in conc])
         ax.set_xlabel("concurrent clients")
         ax.set_ylabel("records / s")
         ax.set_title(f"/embed, {size} record{'s' if size > 1 else ''} per request")
