@@ -38,7 +38,7 @@ import json
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -322,7 +322,3 @@ def start_stream(spark: Any, cfg: StreamConfig, available_now: bool = True, prog
 def batch_summaries(out: str | Path) -> list[dict[str, Any]]:
     """The per-batch summaries the job wrote, in batch order."""
     return [json.loads(p.read_text()) for p in sorted((Path(out) / "batches").glob("*.json"))]
-
-
-def config_dict(cfg: StreamConfig) -> dict[str, Any]:
-    return asdict(cfg)
