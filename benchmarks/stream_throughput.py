@@ -18,7 +18,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 
 
 def events_for(sim, n: int, start_round: int = 0) -> list[dict]:
