@@ -19,7 +19,6 @@ import time
 from pathlib import Path
 
 
-
 def events_for(sim, n: int, start_round: int = 0) -> list[dict]:
     out: list[dict] = []
     r = start_round
