@@ -11,7 +11,7 @@ BUNDLE := taste2vec-edge-1.4.2
 BUNDLE_CREATED := 2026-11-26T00:00:00Z
 SHIPPED := sdk/taste2vec/models
 
-.PHONY: demo test jvm-test model bench bench-arm bench-serve stream-demo lexicon onnx-tf-check clean help
+.PHONY: demo test jvm-test model bench bench-arm bench-serve bench-stream stream-demo lexicon onnx-tf-check clean help
 
 help:
 	@echo "make demo     data -> train a small reference model -> evaluate (prints the table, writes $(OUT)/),"
@@ -25,6 +25,7 @@ help:
 	@echo "make bench-arm  the same budget check on emulated aarch64 (qemu-user-static; needs root; root cached)"
 	@echo "make bench-serve  load test of taste2vec serve on 127.0.0.1: batching on/off, concurrency 1/8/32,"
 	@echo "              1- and 32-record requests (records/s, p50/p90/p99, errors; runs/bench-serve/serve.png)"
+	@echo "make bench-stream  events/s of the feedback stream at 2,000 and 10,000 events per micro-batch"
 	@echo "make stream-demo  the feedback stream (Spark Structured Streaming, local) in a closed loop on the synthetic"
 	@echo "              world: rounds of app events -> profiles and picks; precision@10 and like rates per round"
 
@@ -102,6 +103,10 @@ bench-arm: $(BENCH_STAMP)
 SERVE_WORKERS ?= $(shell nproc)
 bench-serve: $(STAMP)
 	$(PY) -m taste2vec_backend.server.loadtest --out runs/bench-serve --server-arg=--workers=$(SERVE_WORKERS)
+
+# Throughput of the feedback stream: events/s at 2,000 and 10,000 events per micro-batch (Spark local; ~1.5 min).
+bench-stream: $(STAMP)
+	$(PY) benchmarks/stream_throughput.py --out runs/bench-stream
 
 # The feedback stream in a closed loop on the synthetic world (Spark local mode; ~2 min).
 stream-demo: $(STAMP)
