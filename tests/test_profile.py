@@ -119,3 +119,34 @@ def test_profile_learns_on_the_synthetic_world_more_after_20_events_than_after_5
     assert a[5]["auc"] > 0.5 + 2 * a[5]["auc_ci95"]  # better than chance
     assert a[20]["auc"] > a[5]["auc"] + 0.03  # and better after 20 events than after 5
     assert a[20]["precision@10"] > a[5]["precision@10"] > res["chance_precision@10"]
+
+
+def test_batch_refits_once_and_gives_the_same_profile_bit_for_bit():
+    rng = np.random.default_rng(3)
+    events = []
+    for i in range(100):  # past the buffer, so folding into the prior happens inside the batch
+        v = rng.normal(size=32)
+        kw = {"liked": bool(i % 3)} if i % 4 else {"rating": float(rng.integers(1, 6))}
+        events.append((v / np.linalg.norm(v), kw, {"Floral": float(i % 5)}))
+    one, many = TasteProfile(32, buffer_size=16), TasteProfile(32, buffer_size=16)
+    for v, kw, a in events:
+        one.add_feedback(v, attributes=a, **kw)
+    calls = []
+    refit = many._refit
+    many._refit = lambda: (calls.append(1), refit())[1]
+    with many.batch():
+        for v, kw, a in events:
+            many.add_feedback(v, attributes=a, **kw)
+    assert len(calls) == 1
+    assert np.array_equal(one.preference, many.preference) and np.array_equal(one.prior, many.prior)
+    assert one.attribute_affinity == many.attribute_affinity and one.n_events == many.n_events == 100
+    assert [(f.embedding.tobytes(), f.target) for f in one.buffer] == [(f.embedding.tobytes(), f.target)
+                                                                       for f in many.buffer]
+    # an event that raises inside the block: the ones before it stay applied and the fit is current
+    p, q = TasteProfile(32), TasteProfile(32)
+    with pytest.raises(OutOfRangeError):
+        with p.batch():
+            p.add_feedback(events[0][0], liked=True)
+            p.add_feedback(events[1][0], rating=9)
+    q.add_feedback(events[0][0], liked=True)
+    assert p.n_events == 1 and np.array_equal(p.preference, q.preference)

@@ -19,12 +19,13 @@ affinity per flavour attribute (from the lexicon attributes of what was rated), 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 import numpy as np
 
@@ -90,6 +91,7 @@ class TasteProfile:
         self.attribute_affinity: dict[str, float] = {}
         self.n_events = 0
         self._w = np.zeros(dim, np.float64)
+        self._deferred = False
 
     # ------------------------------------------------------------------ feedback
     def _unit(self, embedding: Any) -> tuple[np.ndarray, str | None]:
@@ -146,8 +148,30 @@ class TasteProfile:
         for k, w in attrs.items():
             self.attribute_affinity[k] = self.attribute_affinity.get(k, 0.0) + target * w
         self.n_events += 1
-        self._refit()
+        if not self._deferred:
+            self._refit()
         return fb
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator["TasteProfile"]:
+        """Add many events with one refit at the end instead of one per event (the backend's stream applies a
+        user's micro-batch this way)::
+
+            with profile.batch():
+                for e in events:
+                    profile.add_feedback(e.vector, liked=e.liked)
+
+        The result is the same profile, bit for bit, as adding them one by one: the fit depends only on the final
+        buffer and prior. It refits on the way out even when an event raised (the events before it stay applied,
+        as one by one). Inside the block :attr:`preference` and :meth:`score` are stale."""
+        outer = self._deferred
+        self._deferred = True
+        try:
+            yield self
+        finally:
+            self._deferred = outer
+            if not outer:
+                self._refit()
 
     def like(self, embedding: Any, **kw: Any) -> Feedback:
         return self.add_feedback(embedding, liked=True, **kw)

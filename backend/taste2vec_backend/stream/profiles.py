@@ -161,24 +161,26 @@ class ProfileStore:
             applied_ids: list[str] = []
             pairs: list[tuple[str, str]] = []
             duplicates = 0
-            for u in sorted(updates, key=lambda u: (u.ts, u.event_id)):
-                if u.event_id in seen:
-                    duplicates += 1
-                    continue
-                seen.add(u.event_id)
-                state.recent_ids.append(u.event_id)
-                applied_ids.append(u.event_id)
-                if u.feedback is None:
-                    continue
-                vector = np.asarray(u.embedding, dtype=np.float32)
-                if u.model_version is not None and state.profile.model_version is None:
-                    state.profile.model_version = u.model_version
-                elif u.model_version is not None and u.model_version != state.profile.model_version:
-                    raise StoreError(f"user {user_id}: event {u.event_id} has {u.model_version} vectors, the profile "
-                                     f"holds {state.profile.model_version} (re-embed on a model change)")
-                fb = state.profile.add_feedback(vector, item_id=u.item_id, attributes=dict(u.attributes), **u.feedback)
-                if fb.item_id is not None and len(pairs) < MAX_PAIRS:
-                    pairs += _pairs(fb, state.profile.buffer[:-1], MAX_PAIRS - len(pairs))
+            with state.profile.batch():  # one refit for the user's batch: the same profile as one by one
+                for u in sorted(updates, key=lambda u: (u.ts, u.event_id)):
+                    if u.event_id in seen:
+                        duplicates += 1
+                        continue
+                    seen.add(u.event_id)
+                    state.recent_ids.append(u.event_id)
+                    applied_ids.append(u.event_id)
+                    if u.feedback is None:
+                        continue
+                    vector = np.asarray(u.embedding, dtype=np.float32)
+                    if u.model_version is not None and state.profile.model_version is None:
+                        state.profile.model_version = u.model_version
+                    elif u.model_version is not None and u.model_version != state.profile.model_version:
+                        raise StoreError(f"user {user_id}: event {u.event_id} has {u.model_version} vectors, the "
+                                         f"profile holds {state.profile.model_version} (re-embed on a model change)")
+                    fb = state.profile.add_feedback(vector, item_id=u.item_id, attributes=dict(u.attributes),
+                                                    **u.feedback)
+                    if fb.item_id is not None and len(pairs) < MAX_PAIRS:
+                        pairs += _pairs(fb, state.profile.buffer[:-1], MAX_PAIRS - len(pairs))
             del state.recent_ids[:-MAX_RECENT_IDS]
             state.events += len(applied_ids)
             state.last_batch = batch_id
