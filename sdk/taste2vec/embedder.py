@@ -280,9 +280,7 @@ class Embedder:
             try:
                 out.append(self.embed(r))
             except RecordValidationError as e:
-                e.field = f"records[{i}].{e.field}"
-                e.args = (f"records[{i}].{e.args[0]}",)
-                raise
+                raise e.nest_under(f"records[{i}]")
             if progress and (i + 1 == len(items) or (i + 1) % 100 == 0):
                 import sys
 

@@ -33,6 +33,13 @@ class RecordValidationError(Taste2VecError, ValueError):
             text += f" (allowed: {allowed})"
         super().__init__(text)
 
+    def nest_under(self, prefix: str) -> "RecordValidationError":
+        """This error for a record found at ``prefix`` (``records[3]``): the field path and message gain the prefix.
+        Returns the error itself, for ``raise e.nest_under(...)``."""
+        self.field = f"{prefix}.{self.field}"
+        self.args = (f"{prefix}.{self.args[0]}",)
+        return self
+
 
 class InvalidTypeError(RecordValidationError, TypeError):
     """A field has the wrong type (e.g. a string where a number is expected, or a bool)."""

@@ -220,31 +220,27 @@ class ServerState:
             await self.runner.aclose()
 
     async def reload(self) -> dict[str, Any]:
-        """Load the source's current bundle and swap to it; requests already queued or running finish on the
-        engine they started on (the old one is closed on the engine thread after them)."""
+        """Load the source's current bundle and swap to it; batches already queued on the old runner finish there,
+        then it is closed."""
         async with self._reload_lock:
             old = self.runner
             try:
                 target = await asyncio.to_thread(self.source.current)
-                if target is not None and old is not None and target == old.model_version:
-                    self.metrics.reloads.labels("unchanged").inc()
-                    return {"reloaded": False, "model_version": old.model_version}
-                new = await asyncio.to_thread(self._make_runner)
+                new = None if target == old.model_version else await asyncio.to_thread(self._make_runner)
             except Taste2VecError as e:
                 self.metrics.reloads.labels("refused").inc()
-                raise Problem(409, "ReloadRefused", f"kept {old.model_version if old else None}: {e}") from None
-            if old is not None and new.model_version == old.model_version:
-                await new.aclose()
+                raise Problem(409, "ReloadRefused", f"kept {old.model_version}: {e}") from None
+            if new is None or new.model_version == old.model_version:
+                if new is not None:
+                    await new.aclose()
                 self.metrics.reloads.labels("unchanged").inc()
                 return {"reloaded": False, "model_version": old.model_version}
             self.runner = new
-            self.metrics.serving(old.model_version if old else None, new.model_version)
+            self.metrics.serving(old.model_version, new.model_version)
             self.metrics.reloads.labels("swapped").inc()
-            if old is not None:
-                await old.aclose()
-            log.info("reloaded: %s -> %s", old.model_version if old else None, new.model_version)
-            return {"reloaded": True, "model_version": new.model_version,
-                    "previous": old.model_version if old else None}
+            await old.aclose()
+            log.info("reloaded: %s -> %s", old.model_version, new.model_version)
+            return {"reloaded": True, "model_version": new.model_version, "previous": old.model_version}
 
     async def _watch_source(self) -> None:
         while True:
@@ -330,7 +326,8 @@ async def _embed(state: ServerState, request: Request) -> Response:
         if unknown:
             raise _invalid(sorted(unknown)[0], "unknown field", "record, records, quantize")
         if ("record" in body) == ("records" in body):
-            raise _invalid("body", "give exactly one of 'record' and 'records'", '{"records": [...]} or {"record": {...}}')
+            raise _invalid("body", "give exactly one of 'record' and 'records'",
+                           '{"records": [...]} or {"record": {...}}')
         quantize = body.get("quantize", False)
         if not isinstance(quantize, bool):
             raise _invalid("quantize", f"got {quantize!r}", "true or false")
@@ -429,14 +426,15 @@ async def _recommend(state: ServerState, request: Request) -> Response:
         profile = TasteProfile(cat.embeddings.shape[1], model_version=version)
     embedded = iter(results)
     try:
-        for where, x, kw in events:
-            if isinstance(x, str):
-                if x not in cat:
-                    raise _invalid(where, f"unknown catalog item {x!r}", "an id of the served catalog")
-                profile.add_feedback(cat.embedding(x), item_id=x, attributes=cat.item(x).attributes, **kw)
-            else:
-                r = next(embedded)
-                profile.add_feedback(r, attributes=r.attributes, **kw)
+        with profile.batch():  # one refit for all the request's feedback
+            for where, x, kw in events:
+                if isinstance(x, str):
+                    if x not in cat:
+                        raise _invalid(where, f"unknown catalog item {x!r}", "an id of the served catalog")
+                    profile.add_feedback(cat.embedding(x), item_id=x, attributes=cat.item(x).attributes, **kw)
+                else:
+                    r = next(embedded)
+                    profile.add_feedback(r, attributes=r.attributes, **kw)
         rated = {f.item_id for f in profile.buffer if f.item_id}
         picks = recommend(profile, cat, k=k, exclude=exclude | rated, diversity=float(diversity))
     except (ProfileError, CatalogError) as e:
@@ -455,8 +453,8 @@ async def _health(state: ServerState, request: Request) -> Response:
 async def _info(state: ServerState, request: Request) -> Response:
     runner = state.runner
     cat = state.catalogs.get(runner.model_version)
-    return _json({"model": {**bundle_info(runner.bundle), "engine": type(runner).__name__,
-                            "parallelism": runner.parallelism}, "source": state.source.describe(), "server": state.config.public(),
+    model = {**bundle_info(runner.bundle), "engine": type(runner).__name__, "parallelism": runner.parallelism}
+    return _json({"model": model, "source": state.source.describe(), "server": state.config.public(),
                   "catalog": None if cat is None else {"model_version": cat.model_version, "items": len(cat)},
                   "routes": [r.path for r in request.app.routes]})
 

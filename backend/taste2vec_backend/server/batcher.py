@@ -83,8 +83,7 @@ class MicroBatcher:
     def _take(self) -> list[tuple[Sequence[Any], asyncio.Future]]:
         batch: list[tuple[Sequence[Any], asyncio.Future]] = []
         size = 0
-        limit = self.max_batch if self.enabled else 1
-        while self._queue and (not batch or (self.enabled and size + len(self._queue[0][0]) <= limit)):
+        while self._queue and (not batch or (self.enabled and size + len(self._queue[0][0]) <= self.max_batch)):
             items, fut = self._queue.popleft()
             self.queued -= len(items)
             if fut.cancelled():  # the client went away while queued

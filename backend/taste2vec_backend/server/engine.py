@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
-import os
 import signal
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -114,8 +113,8 @@ class BundleSource:
     def locate(self) -> Path:
         return self.path
 
-    def load(self, path: Path | None = None) -> ModelBundle:
-        return ModelBundle.load(path or self.path, trusted_keys=self.trusted_keys, allow_unsigned=self.allow_unsigned)
+    def load(self) -> ModelBundle:
+        return ModelBundle.load(self.path, trusted_keys=self.trusted_keys, allow_unsigned=self.allow_unsigned)
 
 
 @dataclass(frozen=True)
@@ -144,9 +143,7 @@ class RegistrySource:
         entry = ModelRegistry(self.root).entry(self.name, version)
         return self.root / entry["path"]
 
-    def load(self, path: Path | None = None) -> ModelBundle:
-        if path is not None:
-            return ModelBundle.load(path, trusted_keys=self.trusted_keys, allow_unsigned=self.allow_unsigned)
+    def load(self) -> ModelBundle:
         return ModelRegistry(self.root, self.trusted_keys, self.allow_unsigned).load_id(self.current())
 
 
@@ -181,7 +178,6 @@ def _worker_init(path: str, trusted_keys: tuple, allow_unsigned: bool, num_threa
     global _WORKER_ENGINE
     # Ctrl-C reaches the whole process group: the server shuts its workers down itself, after their last batch
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
     _WORKER_ENGINE = Engine(ModelBundle.load(path, trusted_keys=trusted_keys, allow_unsigned=allow_unsigned),
                             num_threads)
 
@@ -202,7 +198,6 @@ class ProcessRunner:
         self.model_version = bundle.model_id
         self.workers = workers
         self.parallelism = 2 * workers  # batches in flight: one running and one queued per worker
-        self.restarts = 0
         self._args = (str(path), tuple(source.trusted_keys), source.allow_unsigned, num_threads)
         self._pool = self._new_pool()
 
@@ -225,7 +220,6 @@ class ProcessRunner:
             # a worker died (killed, out of memory): the batches on this pool fail, the first to notice starts a
             # fresh pool for the next requests
             if self._pool is pool:
-                self.restarts += 1
                 self._pool = self._new_pool()
                 pool.shutdown(wait=False, cancel_futures=True)
             raise EngineUnavailable("an engine worker process died; the workers were restarted, retry") from None

@@ -40,9 +40,6 @@ class ServerMetrics:
                                 ["model_version"], registry=r)
         self.reloads = Counter("taste2vec_reloads", "Model reloads by result", ["result"], registry=r)
 
-    def on_batch(self, size: int, depth: int) -> None:
-        self.batch_size.observe(size)
-
     def serving(self, old: str | None, new: str) -> None:
         if old is not None and old != new:
             self.model_info.remove(old)

@@ -102,10 +102,6 @@ class EventSchema:
         """The schema shipped with this package."""
         return _default_schema()
 
-    @property
-    def types_allowed(self) -> str:
-        return ", ".join(self.types)
-
     # ------------------------------------------------------------------ validation
     def parse(self, data: Any) -> AppEvent:
         """A validated :class:`AppEvent` from a JSON-like mapping; typed errors naming the field otherwise."""
@@ -135,10 +131,7 @@ class EventSchema:
             try:
                 record = TastingRecord.from_dict(data["record"])
             except RecordValidationError as e:
-                if e.field != "record":
-                    e.field = f"record.{e.field}"
-                    e.args = (f"record.{e.args[0]}",)
-                raise
+                raise e if e.field == "record" else e.nest_under("record")
         return AppEvent(event_id=self._ident(data, "event_id"), user_id=self._ident(data, "user_id"),
                         ts=self._ts(data), type=kind, model_version=self._model(data), record=record,
                         item_id=self._ident(data, "item_id", optional=True), rating=self._rating(data),

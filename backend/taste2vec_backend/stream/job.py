@@ -15,8 +15,9 @@ Per micro-batch (``foreachBatch``):
 
 1. executors parse and validate each event (:mod:`.events`) and embed its record with the bundle (the SDK's
    ``Embedder``; the bundle travels once as a broadcast zip and is loaded once per Python worker); a like / dislike
-   of a catalog coffee takes the coffee's catalog vector (looked up in step 2, so it does not travel). Invalid events become dead letters with their typed error
-   and field, written to ``out/dead_letters/batch=<id>/``: counted, never dropped;
+   of a catalog coffee takes the coffee's catalog vector (looked up in step 2, so it does not travel). Invalid
+   events become dead letters with their typed error and field, written to ``out/dead_letters/batch=<id>/``:
+   counted, never dropped;
 2. executors apply each user's feedback to the keyed profile store (:mod:`.profiles`; users partitioned by id, so a
    user's file has one writer) with the SDK's own profile maths, and recompute the user's picks (the SDK's
    ``recommend`` over the catalog);
@@ -40,7 +41,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from taste2vec.bundle import ModelBundle, default_bundle_path, pack_bundle
 from taste2vec.fileio import write_atomic
@@ -93,24 +94,29 @@ class StreamConfig:
 
 
 # ---------------------------------------------------------------------- executors
-_WORKER_CACHE: dict[str, Any] = {}
+_WORKER_CACHE: dict[str, tuple[str, Any]] = {}  # name -> (key, object)
 
 
-def _worker_objects(bundle_bc: Any, catalog_bc: Any, key: str) -> tuple[Any, Any, Any]:
-    """The embedder, catalog and event schema of this Python worker, built once per ``key`` (the hashes of the
-    broadcast bundle and catalog)."""
-    if key not in _WORKER_CACHE:
-        from taste2vec import BaseOptions, Embedder, EmbedderOptions
-        from taste2vec.curation import Catalog
+def _worker_cached(name: str, key: str, make: Callable[[], Any]) -> Any:
+    """``make()`` once per Python worker for each ``key`` (the hashes of the broadcast bundle and catalog)."""
+    entry = _WORKER_CACHE.get(name)
+    if entry is None or entry[0] != key:
+        entry = _WORKER_CACHE[name] = (key, make())
+    return entry[1]
 
-        from .events import EventSchema
 
-        _WORKER_CACHE.pop(next((k for k in _WORKER_CACHE if ":" in k and not k.startswith("catalog:")), ""), None)
-        # the bundle's origin was established on the driver; the broadcast bytes' hashes are checked again here
-        emb = Embedder.create_from_options(EmbedderOptions(BaseOptions(model_asset_buffer=bundle_bc.value,
-                                                                       allow_unsigned=True)))
-        _WORKER_CACHE[key] = (emb, Catalog.from_dict(json.loads(catalog_bc.value)), EventSchema.default())
-    return _WORKER_CACHE[key]
+def _catalog(catalog_bc: Any, key: str) -> Any:
+    from taste2vec.curation import Catalog
+
+    return _worker_cached("catalog", key, lambda: Catalog.from_dict(json.loads(catalog_bc.value)))
+
+
+def _embedder(bundle_bc: Any, key: str) -> Any:
+    from taste2vec import BaseOptions, Embedder, EmbedderOptions
+
+    # the bundle's origin was established on the driver; the broadcast bytes' hashes are checked again here
+    return _worker_cached("embedder", key, lambda: Embedder.create_from_options(
+        EmbedderOptions(BaseOptions(model_asset_buffer=bundle_bc.value, allow_unsigned=True))))
 
 
 def _dead(raw: str, err_type: str, field: str | None, message: str, event_id: Any = None, user_id: Any = None):
@@ -122,7 +128,9 @@ def _process_partition(lines: Iterator[Any], bundle_bc: Any, catalog_bc: Any, ke
     """Raw lines -> processed rows (``PROCESSED_SCHEMA``): valid events with their vector, or dead letters."""
     from taste2vec.errors import RecordValidationError
 
-    emb, catalog, schema = _worker_objects(bundle_bc, catalog_bc, key)
+    from .events import EventSchema
+
+    emb, catalog, schema = _embedder(bundle_bc, key), _catalog(catalog_bc, key), EventSchema.default()
     for row in lines:
         raw = row if isinstance(row, str) else row[0]
         raw = raw if isinstance(raw, str) else ""
@@ -152,17 +160,12 @@ def _process_partition(lines: Iterator[Any], bundle_bc: Any, catalog_bc: Any, ke
 def _apply_partition(rows: Iterator[Any], store_root: str, catalog_bc: Any, key: str, k: int, batch_id: int,
                      model_version: str) -> Iterator[tuple]:
     """Apply each user's updates of this batch to the profile store (a user's rows are all in this partition)."""
-    from taste2vec.curation import Catalog
-
     from .profiles import ProfileStore, Update
 
-    key = f"catalog:{key}"
-    if key not in _WORKER_CACHE:
-        _WORKER_CACHE[key] = Catalog.from_dict(json.loads(catalog_bc.value))
-    store = ProfileStore(store_root, catalog=_WORKER_CACHE[key], k=k)
+    catalog = _catalog(catalog_bc, key)
+    store = ProfileStore(store_root, catalog=catalog, k=k)
     by_user: dict[str, list[Update]] = {}
     out: list[tuple] = []
-    catalog = _WORKER_CACHE[key]
     for r in rows:
         vector, attributes = r.embedding, json.loads(r.attributes)
         if r.feedback is not None and vector is None:  # a catalog coffee (validated in the first step)
@@ -221,11 +224,13 @@ class BatchProcessor:
             df.select("value").rdd.mapPartitions(lambda rows: _process_partition(rows, bundle_bc, catalog_bc, key)),
             PROCESSED_SCHEMA).persist()
         stages: dict[str, float] = {}
+        last = t0
 
-        def lap(name: str, t: list[float] = [t0]) -> None:
+        def lap(name: str) -> None:
+            nonlocal last
             now = time.perf_counter()
-            stages[name] = round(now - t[0], 3)
-            t[0] = now
+            stages[name] = round(now - last, 3)
+            last = now
 
         try:
             n_events = processed.count()
