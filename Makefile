@@ -29,12 +29,14 @@ help:
 	@echo "make stream-demo  the feedback stream (Spark Structured Streaming, local) in a closed loop on the synthetic"
 	@echo "              world: rounds of app events -> profiles and picks; precision@10 and like rates per round"
 
-# One environment for everything (reference model, conversion toolkit, tests): torch CPU, TF-CPU, litert-torch,
-# ai-edge-quantizer, onnx, onnxruntime. The SDK alone needs only numpy + ai-edge-litert (pip install .).
-$(STAMP): setup.cfg pyproject.toml
+# One environment for everything: the SDK (taste2vec-edge, `pip install .`: numpy + ai-edge-litert + cryptography)
+# and the toolkit (taste2vec-toolkit in toolkit/: torch CPU, TF-CPU, litert-torch, ai-edge-quantizer, onnx,
+# onnxruntime; extras for the server, Spark, the load test and the tests), both editable.
+TOOLKIT_EXTRAS := serve,spark,loadtest,dev
+$(STAMP): setup.cfg pyproject.toml toolkit/setup.cfg toolkit/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[toolkit,dev,spark,serve,loadtest]'
+	$(PY) -m pip install --quiet -e . -e './toolkit[$(TOOLKIT_EXTRAS)]'
 	touch $@
 
 demo: $(STAMP)
@@ -80,7 +82,7 @@ model: $(STAMP) $(SIGNING_KEY)
 # model build; from a fresh clone the first `make bench` builds them (~13 min, without touching the shipped bundle).
 BENCH_STAMP := $(VENV)/.installed-bench
 $(BENCH_STAMP): $(STAMP)
-	$(PY) -m pip install --quiet -e '.[toolkit,dev,spark,serve,loadtest,bench]'
+	$(PY) -m pip install --quiet -e . -e './toolkit[$(TOOLKIT_EXTRAS),bench]'
 	touch $@
 
 $(MODEL_DIR)/export/export_report.json: | $(STAMP) $(SIGNING_KEY)

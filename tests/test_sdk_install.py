@@ -1,4 +1,5 @@
-"""`pip install .` (no extras) into a fresh venv: the bundled model embeds, and no framework gets imported."""
+"""`pip install .` into a fresh venv is the SDK distribution alone: the bundled model embeds, no framework gets
+imported, and neither the toolkit's packages nor its CLIs are there."""
 
 from __future__ import annotations
 
@@ -30,7 +31,8 @@ def test_plain_pip_install_embeds_without_frameworks(tmp_path):
     src.mkdir()
     for name in ("setup.cfg", "pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, src / name)
-    for d in ("sdk", "converters", "reference_model", "backend"):
+    # the whole repository's role folders, so that nothing but packaging keeps the toolkit out
+    for d in ("sdk", "converters", "reference_model", "backend", "toolkit"):
         shutil.copytree(ROOT / d, src / d, ignore=ignore)
     env_dir = tmp_path / "venv"
     venv.create(env_dir, with_pip=True)
@@ -40,6 +42,7 @@ def test_plain_pip_install_embeds_without_frameworks(tmp_path):
     assert inst.returncode == 0, inst.stdout[-3000:] + inst.stderr[-3000:]
     listed = subprocess.run([str(py), "-m", "pip", "list", "--format=freeze"], capture_output=True, text=True).stdout
     names = {line.split("==")[0].lower() for line in listed.splitlines()}
+    assert "taste2vec-edge" in names and "taste2vec-toolkit" not in names, names
     assert not names & {"torch", "tensorflow", "tensorflow-cpu", "onnx", "onnxruntime", "starlette", "fastapi",
                         "uvicorn", "prometheus-client", "pyspark"}, names
     res = subprocess.run([str(py), "-c", SNIPPET], capture_output=True, text=True, cwd=tmp_path, timeout=120)
@@ -49,7 +52,14 @@ def test_plain_pip_install_embeds_without_frameworks(tmp_path):
     cli = subprocess.run([str(env_dir / "bin" / "taste2vec"), "embed", "--notes", "jasmine"], capture_output=True,
                          text=True, timeout=120)
     assert cli.returncode == 0 and len(json.loads(cli.stdout)["embedding"]) == 128
-    # the server is an extra: without it `taste2vec serve` says how to get it, and fails cleanly
+    # the SDK's two CLIs, none of the toolkit's; no toolkit module importable
+    bins = {p.name for p in (env_dir / "bin").iterdir() if p.name.startswith("taste2vec")}
+    assert bins == {"taste2vec", "taste2vec-bench"}, bins
+    probe = subprocess.run([str(py), "-c", "import importlib.util as u; print([m for m in ('taste2vec_reference', "
+                            "'taste2vec_convert', 'taste2vec_backend') if u.find_spec(m)])"],
+                           capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    assert probe.returncode == 0 and probe.stdout.strip() == "[]", probe.stdout + probe.stderr
+    # the server is the toolkit's: `taste2vec serve` says how to get it, and fails cleanly
     serve = subprocess.run([str(env_dir / "bin" / "taste2vec"), "serve", "--port", "0"], capture_output=True,
                            text=True, timeout=120)
-    assert serve.returncode == 2 and "taste2vec-edge[serve]" in serve.stderr, serve.stderr
+    assert serve.returncode == 2 and "./toolkit[serve]" in serve.stderr, serve.stderr

@@ -1,6 +1,6 @@
 """Taste2Vec reference model (the PyTorch teacher): data, lexicon building, training and evaluation.
 
-Needs the ``reference`` (or ``toolkit``) extra: ``pip install 'taste2vec-edge[reference]'``.
+Part of the ``taste2vec-toolkit`` distribution (``pip install . ./toolkit`` from the repository root).
 The on-device SDK lives in :mod:`taste2vec` and never imports this package.
 """
 

@@ -288,8 +288,8 @@ def cmd_serve(argv: Sequence[str]) -> int:
     try:
         from taste2vec_backend.server.cli import main as serve_main
     except ImportError as e:
-        print(f"taste2vec serve: the server is not installed ({e}): pip install 'taste2vec-edge[serve]'",
-              file=sys.stderr)
+        print(f"taste2vec serve: the server is part of the toolkit, not the SDK ({e}); from the repository root: "
+              "pip install . './toolkit[serve]'", file=sys.stderr)
         return 2
     return serve_main(list(argv))
 
