@@ -94,8 +94,11 @@ bench: $(BENCH_STAMP) $(MODEL_DIR)/export/export_report.json
 	mkdir -p runs/bench
 	$(PY) -m pytest benchmarks -q --benchmark-autosave --benchmark-sort=name \
 		--benchmark-columns=min,median,mean,stddev,max,ops,rounds
-	$(PY) -m taste2vec.bench --runs 500 --budget-ms 50 --percentile 99 --no-samples \
-		--out runs/bench/x86_64.json --png runs/bench/x86_64.png > /dev/null
+	@# the budget check: the manifest's latency budget (p99 50 ms), 1,000 runs per record kind, one verdict table
+	for rec in typical korean maximal; do $(PY) -m taste2vec.bench --record $$rec --no-samples \
+		--out runs/bench/x86_64-$$rec.json > /dev/null || true; done
+	$(PY) -m taste2vec.bench plot runs/bench/x86_64-typical.json runs/bench/x86_64-maximal.json runs/bench/x86_64.png
+	set -o pipefail; $(PY) -m taste2vec.bench table runs/bench/x86_64-{typical,korean,maximal}.json | tee runs/bench/verdict.md
 	$(PY) benchmarks/side_by_side.py --model-dir $(MODEL_DIR) --out runs/bench
 
 bench-arm: $(BENCH_STAMP)

@@ -46,3 +46,57 @@ def test_bad_arguments_exit_2(argv):
 def test_missing_model_is_a_clear_error(capsys):
     assert main(["--model", "/nonexistent/bundle", "--runs", "3"]) == 2
     assert "not a bundle folder" in capsys.readouterr().err
+
+
+def test_default_budget_comes_from_the_manifest_and_every_run_ends_in_a_verdict(tmp_path, capsys):
+    import shutil
+
+    from taste2vec.bundle import default_bundle_path
+
+    out = tmp_path / "r.json"
+    assert main(["--runs", "20", "--warmup", "1", "--out", str(out), "--no-samples"]) == 0
+    err = capsys.readouterr().err
+    r = json.loads(out.read_text())
+    assert r["budget"] == {**r["budget"], "budget_ms": 50.0, "percentile": 99.0, "source": "manifest", "passed": True}
+    assert "budget: p99" in err and "(manifest) -> PASS" in err
+    assert any("use --runs 1000" in w for w in r["warnings"])  # 20 runs cannot carry a p99
+    # a bundle whose manifest asks for the impossible fails without any budget on the command line
+    b = tmp_path / "b"
+    shutil.copytree(default_bundle_path(), b)
+    m = json.loads((b / "manifest.json").read_text())
+    m["latency_budget"] = {"percentile": 50.0, "ms": 0.0001}
+    (b / "manifest.json").write_text(json.dumps(m))
+    assert main(["--model", str(b), "--allow-unsigned", "--runs", "20", "--no-samples", "--out", str(out)]) == 1
+    r = json.loads(out.read_text())
+    assert r["budget"]["percentile"] == 50.0 and not r["budget"]["passed"] and "warnings" not in r
+
+
+def test_verdict_table_lists_each_result_and_fails_on_a_miss(tmp_path, capsys):
+    ok, bad = tmp_path / "ok.json", tmp_path / "bad.json"
+    main(["--runs", "5", "--warmup", "1", "--out", str(ok), "--no-samples"])
+    main(["--runs", "5", "--warmup", "1", "--out", str(bad), "--no-samples", "--budget-ms", "0.000001"])
+    capsys.readouterr()
+    assert main(["table", str(ok)]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert len(table) == 3 and table[2].endswith("| PASS |") and "p99 <= 50 ms" in table[2]
+    assert main(["table", str(ok), str(bad)]) == 1
+    assert capsys.readouterr().out.splitlines()[3].endswith("| FAIL |")
+    assert main(["table", str(tmp_path / "missing.json")]) == 2
+
+
+def test_litert_notice_is_hidden_unless_verbose():
+    import subprocess
+    import sys
+
+    code = "from taste2vec import Embedder\nwith Embedder.create_default() as e: e.embed({'notes': 'x'})"
+    quiet = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd="/", timeout=120)
+    loud = subprocess.run([sys.executable, "-c", "from taste2vec.runtime import set_verbose; set_verbose(True)\n"
+                           + code + "\nimport sys; print('after', file=sys.stderr)"],
+                          capture_output=True, text=True, cwd="/", timeout=120)
+    assert quiet.returncode == 0 and loud.returncode == 0
+    assert "XNNPACK" not in quiet.stderr and "XNNPACK" in loud.stderr and "after" in loud.stderr
+    # other stderr output written while a model loads is kept
+    keep = subprocess.run([sys.executable, "-c", "import os, taste2vec.runtime as rt\nwith rt._quiet_native_notices():"
+                           "\n    os.write(2, b'INFO: Created TensorFlow Lite XNNPACK delegate for CPU.\\nkept line\\n')"],
+                          capture_output=True, text=True, cwd="/", timeout=60)
+    assert keep.stderr == "kept line\n"

@@ -59,6 +59,8 @@ class ExportConfig:
     real_data: bool = True
     created: str | None = None
     signing_key: str | None = None  # Ed25519 private key PEM that signs the bundle (needed to register it)
+    latency_budget_ms: float = 50.0  # the on-device goal written to the manifest (taste2vec-bench's default)
+    latency_percentile: float = 99.0
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -244,6 +246,7 @@ def export(cfg: ExportConfig, checkpoint: str | Path, out_dir: str | Path, regis
         "versions": _tool_versions(),
         "golden": {"file": GOLDEN_FILE, "cases": len(golden["cases"]), "producer": golden["producer"],
                    "embedding_max_abs_diff": golden["tolerance"]["embedding_max_abs_diff"]},
+        "latency_budget": {"percentile": cfg.latency_percentile, "ms": cfg.latency_budget_ms},
     }
     created = cfg.created or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     bundle = write_bundle(out / "bundles", cfg.name, cfg.version, variants[chosen.name], tok, default_lexicon_path(),

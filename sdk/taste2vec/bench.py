@@ -8,17 +8,21 @@ Measures, for the chosen ``--num-threads`` and record:
 - ``peak_rss_mb``: the process's peak resident memory after the runs;
 
 of one of three stages: ``embed`` (validation + preprocessing + inference + normalization, what an app
-calls), ``invoke`` (the interpreter alone on prepared tensors) or ``preprocess`` (no model). Prints JSON; with
-``--budget-ms B --percentile P`` exits 1 when the P-th percentile exceeds B ms. Needs only numpy + LiteRT, so it
-runs unchanged in the emulated-ARM root and on a device's Python.
+calls), ``invoke`` (the interpreter alone on prepared tensors) or ``preprocess`` (no model). Prints JSON, then a
+verdict against the latency budget: the bundle manifest's ``latency_budget`` (p99 50 ms for the shipped model)
+unless ``--budget-ms`` / ``--percentile`` say otherwise; exits 1 when the percentile exceeds it. Needs only numpy +
+LiteRT, so it runs unchanged in the emulated-ARM root and on a device's Python.
 
-    taste2vec-bench --num-threads 1 --runs 500 --budget-ms 50 --percentile 99 --out result.json
+A percentile is only as good as the samples beyond it: p99 needs >= 1,000 runs (10 samples above it), p99.9
+>= 10,000. With fewer the result says so in ``warnings``.
+
+    taste2vec-bench                                       # the shipped bundle, 1,000 runs, verdict vs p99 50 ms
+    taste2vec-bench --num-threads 2 --record maximal --out result.json
     taste2vec-bench plot result.json latency.png          # histogram (needs matplotlib; the host has it)
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import platform
 import sys
@@ -28,6 +32,8 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from .helpformat import Parser
+from .runtime import set_verbose
 from .signing import add_trust_arguments, trust_from_args
 
 RECORDS = {
@@ -38,6 +44,8 @@ RECORDS = {
 }
 _SAMPLE_OF = {"typical": "en_washed_ethiopia", "korean": "ko_washed_ethiopia", "maximal": "long_notes_truncated"}
 STAGES = ("embed", "invoke", "preprocess")
+TAIL_SAMPLES = 10  # samples a percentile should have beyond it to mean something
+DEFAULT_RUNS = 1000
 
 
 def bench_record(kind: str) -> dict[str, Any]:
@@ -79,7 +87,7 @@ def time_calls(fn: Callable[[], object], runs: int, warmup: int) -> list[float]:
 
 
 def run_benchmark(model: str | Path | None = None, num_threads: int = 1, stage: str = "embed",
-                  record: str = "typical", runs: int = 200, warmup: int = 20, trusted_keys: Any = (),
+                  record: str = "typical", runs: int = DEFAULT_RUNS, warmup: int = 20, trusted_keys: Any = (),
                   allow_unsigned: bool = False) -> dict[str, Any]:
     """Load the bundle and time ``stage`` on ``record``; the result dict is what the CLI prints."""
     if stage not in STAGES:
@@ -111,16 +119,32 @@ def run_benchmark(model: str | Path | None = None, num_threads: int = 1, stage: 
             "machine": platform.machine(), "python": platform.python_version(), "num_threads": num_threads,
             "stage": stage, "record": record, "bucket": inputs.bucket, "tokens": inputs.n_tokens,
             "load_ms": load_ms, "first_ms": first_ms, "warmup": warmup, "runs": runs,
-            "latency_ms": summarize_ms(samples), "peak_rss_mb": peak_rss_mb(), "samples_ms": samples}
+            "latency_ms": summarize_ms(samples), "peak_rss_mb": peak_rss_mb(),
+            "latency_budget": emb.bundle.latency_budget, "samples_ms": samples}
     finally:
         emb.close()
 
 
-def check_budget(result: dict[str, Any], budget_ms: float, percentile: float) -> dict[str, Any]:
-    """Add ``budget`` to ``result``: the percentile's value and whether it is within ``budget_ms``."""
+def runs_needed(percentile: float) -> int:
+    """Runs for ``percentile`` to rest on :data:`TAIL_SAMPLES` samples beyond it (p99: 1,000; p50: 20)."""
+    return int(np.ceil(TAIL_SAMPLES / max(1e-9, min(percentile, 100 - percentile) / 100) - 1e-9))
+
+
+def check_budget(result: dict[str, Any], budget_ms: float | None = None,
+                 percentile: float | None = None) -> dict[str, Any]:
+    """Add ``budget`` to ``result``: the percentile's value and whether it is within ``budget_ms``. Either one left
+    out comes from the bundle's manifest (``result["latency_budget"]``); ``source`` says which."""
+    manifest = result.get("latency_budget") or {"percentile": 99.0, "ms": 50.0}
+    source = "manifest" if budget_ms is None and percentile is None else "command line"
+    budget_ms = float(manifest["ms"] if budget_ms is None else budget_ms)
+    percentile = float(manifest["percentile"] if percentile is None else percentile)
     value = float(np.percentile(result["samples_ms"], percentile))
     result["budget"] = {"budget_ms": budget_ms, "percentile": percentile, "value_ms": value,
-                        "passed": value <= budget_ms}
+                        "passed": value <= budget_ms, "source": source}
+    need = runs_needed(percentile)
+    if result["runs"] < need:
+        result.setdefault("warnings", []).append(
+            f"p{percentile:g} from {result['runs']} runs rests on fewer than {TAIL_SAMPLES} samples: use --runs {need}")
     return result["budget"]
 
 
@@ -160,11 +184,86 @@ def _brief(r: dict[str, Any]) -> str:
             f"p50 {lat['p50']:.3f} p90 {lat['p90']:.3f} p99 {lat['p99']:.3f} ms, peak RSS {r['peak_rss_mb']:.0f} MB")
 
 
+def build_parser() -> Parser:
+    ap = Parser(prog="taste2vec-bench", description=__doc__.split("\n\n")[0] + " Prints JSON, then the verdict.",
+                epilog="\n\n".join(__doc__.split("\n\n")[1:]) + "\n\nSubcommands: taste2vec-bench plot RESULT.json "
+                "[...] OUT.png; taste2vec-bench table RESULT.json [...] (the verdict table)")
+    ap.add_argument("--model", help="bundle folder or .zip (default: the bundled model)")
+    add_trust_arguments(ap)
+    ap.add_argument("--num-threads", type=int, default=1, help="LiteRT interpreter threads")
+    ap.add_argument("--stage", choices=STAGES, default="embed",
+                    help="embed: what an app calls; invoke: the interpreter alone; preprocess: no model")
+    ap.add_argument("--record", choices=list(RECORDS), default="typical",
+                    help="short notes; typical (EN notes, 11 metrics, 1 snapshot); korean; maximal (longest bucket, "
+                         "8 snapshots)")
+    ap.add_argument("--runs", type=int, default=DEFAULT_RUNS,
+                    help="timed runs; a percentile p needs 10 / (1 - p/100) of them: p99 >= 1,000, p99.9 >= 10,000")
+    ap.add_argument("--warmup", type=int, default=20, help="untimed runs before the timed ones")
+    ap.add_argument("--budget-ms", type=float,
+                    help="latency budget in ms; exit 1 when the percentile exceeds it (default: the bundle "
+                         "manifest's latency_budget, 50 ms for the shipped model)")
+    ap.add_argument("--percentile", type=float,
+                    help="percentile the budget applies to (default: the manifest's, 99)")
+    ap.add_argument("--out", help="also write the JSON here")
+    ap.add_argument("--png", help="also write a latency histogram here (needs matplotlib)")
+    ap.add_argument("--no-samples", action="store_true", help="leave the per-run samples out of the printed JSON")
+    ap.add_argument("--verbose", "-v", action="store_true", help="also show the LiteRT runtime's own log lines")
+    return ap
+
+
+def build_plot_parser() -> Parser:
+    ap = Parser(prog="taste2vec-bench plot", description="Histogram of result JSON files into a PNG.")
+    ap.add_argument("results", nargs="+", help="result JSON files, then the PNG to write (last)")
+    return ap
+
+
+def verdict_line(result: dict[str, Any]) -> str:
+    """``budget: p99 1.234 ms vs 50 ms (manifest) -> PASS``."""
+    b = result["budget"]
+    return (f"budget: p{b['percentile']:g} {b['value_ms']:.3f} ms vs {b['budget_ms']:g} ms ({b['source']}) -> "
+            f"{'PASS' if b['passed'] else 'FAIL'}")
+
+
+def build_table_parser() -> Parser:
+    ap = Parser(prog="taste2vec-bench table", description="The verdict table of result JSON files (Markdown); exit "
+                "1 when any run missed its budget.")
+    ap.add_argument("results", nargs="+", help="result JSON files (taste2vec-bench --out)")
+    return ap
+
+
+def verdict_table(results: Sequence[dict[str, Any]]) -> str:
+    """A Markdown table: one row per result with its percentiles, budget and PASS/FAIL."""
+    rows = ["| model | machine | threads | stage | record | runs | p50 ms | p90 ms | p99 ms | budget | value ms | "
+            "verdict |", "|---|---|---:|---|---|---:|---:|---:|---:|---|---:|---|"]
+    for r in results:
+        lat = r["latency_ms"]
+        b = r.get("budget") or check_budget(r) if "samples_ms" in r else r.get("budget")
+        if b is None:
+            raise ValueError(f"result of {r.get('model_version')} has neither a budget nor samples")
+        rows.append(f"| {r['model_version']} | {r['machine']} | {r['num_threads']} | {r['stage']} | {r['record']} | "
+                    f"{r['runs']} | {lat['p50']:.3f} | {lat['p90']:.3f} | {lat['p99']:.3f} | "
+                    f"p{b['percentile']:g} <= {b['budget_ms']:g} ms | {b['value_ms']:.3f} | "
+                    f"{'PASS' if b['passed'] else 'FAIL'} |")
+    return "\n".join(rows)
+
+
+def _table(argv: Sequence[str]) -> int:
+    a = build_table_parser().parse_args(argv)
+    try:
+        results = [json.loads(Path(f).read_text(encoding="utf-8")) for f in a.results]
+        print(verdict_table(results))
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        print(f"taste2vec-bench table: error: {e}", file=sys.stderr)
+        return 2
+    return 0 if all(r["budget"]["passed"] for r in results) else 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["table"]:
+        return _table(argv[1:])
     if argv[:1] == ["plot"]:
-        ap = argparse.ArgumentParser(prog="taste2vec-bench plot", description="histogram of result JSON files")
-        ap.add_argument("results", nargs="+", help="result JSON files, then the PNG to write (last)")
+        ap = build_plot_parser()
         a = ap.parse_args(argv[1:])
         if len(a.results) < 2:
             ap.error("give at least one result JSON and the PNG path")
@@ -174,22 +273,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"taste2vec-bench: error: {e}", file=sys.stderr)
             return 2
         return 0
-    ap = argparse.ArgumentParser(prog="taste2vec-bench", description=__doc__.split("\n\n")[0] + " Prints JSON.",
-                                 epilog="Subcommand: taste2vec-bench plot RESULT.json [...] OUT.png")
-    ap.add_argument("--model", help="bundle folder or .zip (default: the bundled model)")
-    add_trust_arguments(ap)
-    ap.add_argument("--num-threads", type=int, default=1)
-    ap.add_argument("--stage", choices=STAGES, default="embed")
-    ap.add_argument("--record", choices=list(RECORDS), default="typical")
-    ap.add_argument("--runs", type=int, default=200)
-    ap.add_argument("--warmup", type=int, default=20)
-    ap.add_argument("--budget-ms", type=float, help="fail (exit 1) when the percentile exceeds this")
-    ap.add_argument("--percentile", type=float, default=99.0, help="percentile the budget applies to (default 99)")
-    ap.add_argument("--out", help="also write the JSON here")
-    ap.add_argument("--png", help="also write a latency histogram here (needs matplotlib)")
-    ap.add_argument("--no-samples", action="store_true", help="leave the per-run samples out of the printed JSON")
+    ap = build_parser()
     a = ap.parse_args(argv)
-    if not 0 < a.percentile <= 100:
+    set_verbose(a.verbose)
+    if a.percentile is not None and not 0 < a.percentile <= 100:
         ap.error("--percentile must be in (0, 100]")
     if a.budget_ms is not None and not a.budget_ms > 0:
         ap.error("--budget-ms must be > 0")
@@ -200,7 +287,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (Taste2VecError, ValueError, OSError) as e:
         print(f"taste2vec-bench: error: {e}", file=sys.stderr)
         return 2
-    budget = check_budget(res, a.budget_ms, a.percentile) if a.budget_ms is not None else None
+    budget = check_budget(res, a.budget_ms, a.percentile)
     if a.out:
         Path(a.out).write_text(json.dumps(res, indent=1) + "\n")
     if a.png:
@@ -211,12 +298,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     shown = {k: v for k, v in res.items() if not (a.no_samples and k == "samples_ms")}
     print(json.dumps(shown, indent=1))
     print(_brief(res), file=sys.stderr)
-    if budget is not None:
-        verdict = "PASS" if budget["passed"] else "FAIL"
-        print(f"budget: p{a.percentile:g} {budget['value_ms']:.3f} ms vs {a.budget_ms:g} ms -> {verdict}",
-              file=sys.stderr)
-        return 0 if budget["passed"] else 1
-    return 0
+    for w in res.get("warnings", []):
+        print(f"taste2vec-bench: warning: {w}", file=sys.stderr)
+    print(verdict_line(res), file=sys.stderr)
+    return 0 if budget["passed"] else 1
 
 
 def _tmp_json(res: dict[str, Any]) -> Path:

@@ -43,6 +43,8 @@ from .tokenizer import TokenizerError, WordPieceTokenizer
 MANIFEST_FORMAT = "taste2vec.bundle/1"
 MANIFEST = "manifest.json"
 REQUIRED_FILES = ("model.tflite", "tokenizer.json", "sensory_lexicon.json", "record_spec.json")
+# The product's on-device latency goal (embed stage, one thread): what `taste2vec-bench` checks by default.
+DEFAULT_LATENCY_BUDGET = {"percentile": 99.0, "ms": 50.0}
 _SEMVER = re.compile(r"^\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.-]+)?$")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 
@@ -121,6 +123,13 @@ class ModelBundle:
     def model_id(self) -> str:
         """``<name>-<version>``, the string an embedding carries to say which model made it."""
         return bundle_dirname(self.name, self.version)
+
+    @property
+    def latency_budget(self) -> dict[str, float]:
+        """The latency the model was built for: ``{"percentile": 99.0, "ms": 50.0}`` (the manifest's
+        ``latency_budget``; bundles written before it was recorded get the product's budget, p99 50 ms)."""
+        b = self.manifest.get("latency_budget") or DEFAULT_LATENCY_BUDGET
+        return {"percentile": float(b["percentile"]), "ms": float(b["ms"])}
 
     @property
     def model_path(self) -> Path | None:
@@ -383,6 +392,11 @@ def check_manifest(m: Any, where: Path) -> None:
     emb = m.get("embedding", {})
     if not isinstance(emb, dict) or isinstance(emb.get("dim", 128), bool) or not isinstance(emb.get("dim", 128), int):
         raise bad("embedding.dim", "must be an integer")
+    budget = m.get("latency_budget", DEFAULT_LATENCY_BUDGET)
+    if not isinstance(budget, dict) or not all(
+            isinstance(budget.get(k), (int, float)) and not isinstance(budget.get(k), bool) and lo < budget[k] <= hi
+            for k, lo, hi in (("percentile", 0, 100), ("ms", 0, 60_000))):
+        raise bad("latency_budget", "must be an object with percentile in (0, 100] and ms in (0, 60000]")
     sigs = m.get("signatures")
     if not isinstance(sigs, list) or not 0 < len(sigs) <= 16:
         raise bad("signatures", "must be a list of 1 to 16 model signatures")

@@ -4,12 +4,14 @@
     taste2vec embed --record record.json            # a record, or a list of records; '-' reads stdin
     taste2vec similar a.json b.json                 # cosine of two records
     taste2vec similar a.json --catalog              # nearest coffees of the demo catalog
-    taste2vec recommend --rate cr-0017e22d08=5 --disliked cr-... --k 5 --diversity 0.3
+    taste2vec recommend --rate cr-0017e22d08=5 --disliked cr-00422b10ff --k 5 --diversity 0.3
     taste2vec recommend --profile me.json --k 5
     taste2vec info                                  # the bundle's manifest summary
     taste2vec golden --out golden.json | --check golden.json | --port-dir build/golden
     taste2vec demo                                  # EN/KO records, similarities, a recommendation, latency
-    taste2vec serve --port 8080                     # the HTTP server (backend package, extra 'serve')
+    taste2vec serve --port 8080                     # the HTTP server (taste2vec-toolkit[serve])
+
+Add --verbose to see the LiteRT runtime's own log lines (hidden by default).
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from .fileio import parse_json, read_json
 from .golden import compare_golden, sample_records, write_golden
 from .port_golden import write_port_goldens
 from .profile import TasteProfile
+from .helpformat import Parser
+from .runtime import set_verbose
 from .signing import add_trust_arguments, trust_from_args
 
 
@@ -218,12 +222,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="taste2vec", description="Taste2Vec Edge SDK: tasting record -> 128-d taste "
-                                "vector, similarity, recommendations. Output is JSON.")
+    p = Parser(prog="taste2vec", description="Taste2Vec Edge SDK: tasting record -> 128-d taste vector, similarity, "
+               "recommendations. Output is JSON.", epilog=__doc__.split("\n\n", 1)[1])
     p.add_argument("--version", action="version", version=f"taste2vec {__import__('taste2vec').__version__}")
-    common = argparse.ArgumentParser(add_help=False)
+    verbose = Parser(add_help=False)
+    verbose.add_argument("--verbose", "-v", action="store_true",
+                         help="also show the LiteRT runtime's own log lines (e.g. 'Created TensorFlow Lite XNNPACK "
+                              "delegate'), hidden otherwise")
+    common = Parser(add_help=False, parents=[verbose])
     common.add_argument("--model", help="bundle folder or .zip (default: the bundled model)")
-    common.add_argument("--threads", type=int, default=1, help="LiteRT interpreter threads (default 1)")
+    common.add_argument("--threads", type=int, default=1, help="LiteRT interpreter threads")
     add_trust_arguments(common)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -240,21 +248,26 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Cosine similarity of records A and B, or the coffees of a catalog nearest to A.")
     s.add_argument("a", help="record JSON file ('-' = stdin)")
     s.add_argument("b", nargs="?", help="second record JSON file")
-    s.add_argument("--catalog", nargs="?", const="default", help="search a catalog (default: the demo catalog)")
-    s.add_argument("-k", "--k", type=int, default=5, help="how many coffees (default 5)")
+    s.add_argument("--catalog", nargs="?", const="default",
+                   help="instead of B, search a catalog JSON (bare --catalog: the demo catalog)")
+    s.add_argument("-k", "--k", type=int, default=5, help="how many coffees")
     s.set_defaults(func=cmd_similar)
 
-    r = sub.add_parser("recommend", help="recommend catalog coffees from feedback or a saved profile",
+    r = sub.add_parser("recommend", parents=[verbose], help="recommend catalog coffees from feedback or a saved profile",
                        description="Recommend coffees from a catalog for a taste profile built from --liked / "
                                    "--disliked / --rate feedback on catalog items and/or loaded with --profile.")
     r.add_argument("--catalog", help="catalog JSON (default: the demo catalog)")
     r.add_argument("--profile", help="taste profile JSON to start from")
-    r.add_argument("--liked", action="append", metavar="ITEM_ID")
-    r.add_argument("--disliked", action="append", metavar="ITEM_ID")
+    r.add_argument("--liked", action="append", metavar="ITEM_ID",
+                   help="a catalog item the user liked (e.g. cr-0017e22d08); repeatable")
+    r.add_argument("--disliked", action="append", metavar="ITEM_ID",
+                   help="a catalog item the user disliked; repeatable")
     r.add_argument("--rate", action="append", metavar="ITEM_ID=STARS", help="a 1..5 rating, repeatable")
-    r.add_argument("--exclude", action="append", metavar="ITEM_ID")
-    r.add_argument("-k", "--k", type=int, default=5)
-    r.add_argument("--diversity", type=float, default=0.0, help="MMR trade-off in [0, 1] (default 0)")
+    r.add_argument("--exclude", action="append", metavar="ITEM_ID",
+                   help="never recommend this item; repeatable (items with feedback are left out anyway)")
+    r.add_argument("-k", "--k", type=int, default=5, help="how many coffees")
+    r.add_argument("--diversity", type=float, default=0.0,
+                   help="MMR trade-off in [0, 1]: 0 = most similar first, higher = more varied picks")
     r.add_argument("--save-profile", help="write the updated profile here")
     r.set_defaults(func=cmd_recommend)
 
@@ -270,7 +283,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--check", help="re-run a golden file and compare")
     g.add_argument("--port-dir", help="write records.json, texts.json, profile.json and rollout.json for a "
                                       "language port (the Kotlin module's tests read them)")
-    g.add_argument("--atol", type=float, default=1e-5)
+    g.add_argument("--atol", type=float, default=1e-5, help="largest absolute difference --check accepts")
     g.set_defaults(func=cmd_golden)
 
     d = sub.add_parser("demo", parents=[common], help="a short tour with the bundled model",
@@ -300,6 +313,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cmd_serve(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
+    set_verbose(getattr(args, "verbose", False))
     try:
         return args.func(args)
     except RecordValidationError as e:

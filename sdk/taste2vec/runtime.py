@@ -12,10 +12,14 @@ tensor's scale / zero point and the output is dequantized, so callers always pas
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
+import sys
+import tempfile
 import threading
 from pathlib import Path
-from typing import Any, Mapping, NamedTuple
+from typing import Any, Iterator, Mapping, NamedTuple
 
 import numpy as np
 
@@ -53,6 +57,53 @@ def interpreter_class() -> tuple[type, str]:
     except ImportError as e:
         raise RuntimeUnavailableError("no LiteRT interpreter found (tried ai_edge_litert, tflite_runtime, "
                                       "tensorflow.lite): pip install ai-edge-litert") from e
+
+
+VERBOSE_ENV = "TASTE2VEC_VERBOSE"
+# The native runtime's one-line notices on stderr that say nothing a caller can act on.
+_NATIVE_NOISE = (b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU.",)
+_verbose = os.environ.get(VERBOSE_ENV, "").strip() not in ("", "0")
+_stderr_lock = threading.Lock()
+
+
+def set_verbose(on: bool) -> None:
+    """Show (True) or hide (False, the default; ``$TASTE2VEC_VERBOSE=1`` shows) the LiteRT runtime's notices."""
+    global _verbose
+    _verbose = bool(on) or os.environ.get(VERBOSE_ENV, "").strip() not in ("", "0")
+
+
+@contextlib.contextmanager
+def _quiet_native_notices() -> Iterator[None]:
+    """Drop the native runtime's known notices (:data:`_NATIVE_NOISE`) from stderr while a model is prepared.
+
+    LiteRT's C++ logger writes straight to file descriptor 2 and its level cannot be set from Python, so fd 2 is
+    pointed at a temporary file for the duration and everything else written there (by any thread) is replayed
+    to the real stderr afterwards: nothing but those notices is lost. Without a usable fd 2 nothing is filtered.
+    """
+    if _verbose:
+        yield
+        return
+    with _stderr_lock:
+        try:
+            sys.stderr.flush()
+            saved = os.dup(2)
+        except (OSError, ValueError, AttributeError):
+            saved = None
+        if saved is None:
+            yield
+            return
+        with tempfile.TemporaryFile() as tmp:
+            os.dup2(tmp.fileno(), 2)
+            try:
+                yield
+            finally:
+                os.dup2(saved, 2)
+                os.close(saved)
+                tmp.seek(0)
+                lines = tmp.read().splitlines(keepends=True)
+                kept = b"".join(line for line in lines if line.rstrip(b"\r\n") not in _NATIVE_NOISE)
+                if kept:
+                    os.write(2, kept)
 
 
 class _Feed(NamedTuple):
@@ -130,7 +181,9 @@ class TasteModel:
         self._out: dict[int, dict[str, Any]] = {}
         self._feeds: dict[int, tuple[_Feed, ...]] = {}
         try:  # any interpreter failure while loading is this model's fault: one typed error
-            self._interp = cls(model_content=model_content, num_threads=num_threads)
+            with _quiet_native_notices():  # the delegate is applied (and announces itself) at allocation
+                self._interp = cls(model_content=model_content, num_threads=num_threads)
+                self._interp.allocate_tensors()
             sigs = self._interp.get_signature_list()
             self.buckets = tuple(sorted(int(m.group(1)) for k in sigs if (m := _SIG.match(k))))
             if not self.buckets or len(self.buckets) > 16:
