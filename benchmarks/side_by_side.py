@@ -27,6 +27,7 @@ from torch import nn
 from taste2vec.bench import summarize_ms
 from taste2vec.bundle import ModelBundle, default_bundle_path
 from taste2vec.features import FeatureExtractor
+from taste2vec.helpformat import Parser
 from taste2vec.preprocess import Preprocessor
 from taste2vec.runtime import TasteModel
 from taste2vec_convert.distill import load_student
@@ -55,13 +56,18 @@ class TeacherEndToEnd(nn.Module):
                              "metrics_mask": metrics_mask, "context": context, "context_mask": context_mask})
 
 
+def build_parser() -> argparse.ArgumentParser:
+    ap = Parser(prog="side_by_side.py", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--model-dir", default="runs/model",
+                    help="a model build (make model's MODEL_DIR): teacher/, export/ with the variants")
+    ap.add_argument("--latency-records", type=int, default=200, help="timed records per row")
+    ap.add_argument("--warmup", type=int, default=20, help="untimed records before them")
+    ap.add_argument("--out", default="runs/bench", help="folder for the table (Markdown + JSON)")
+    return ap
+
+
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--model-dir", default="runs/model")
-    ap.add_argument("--latency-records", type=int, default=200)
-    ap.add_argument("--warmup", type=int, default=20)
-    ap.add_argument("--out", default="runs/bench")
-    args = ap.parse_args()
+    args = build_parser().parse_args()
     torch.set_num_threads(1)
     md = Path(args.model_dir)
     out = Path(args.out)

@@ -29,6 +29,16 @@ def events_for(sim, n: int, start_round: int = 0) -> list[dict]:
     return out[:n]
 
 
+def build_parser() -> argparse.ArgumentParser:
+    from taste2vec.helpformat import Parser
+
+    p = Parser(prog="stream_throughput.py", description=__doc__.split("\n\n")[0])
+    p.add_argument("--sizes", type=int, nargs="+", default=[2000, 10000], help="events per micro-batch")
+    p.add_argument("--out", default="runs/bench-stream", help="folder for the result JSON")
+    p.add_argument("--master", default="local[2]", help="Spark master")
+    return p
+
+
 def main(argv: list[str] | None = None) -> int:
     from taste2vec import Embedder
     from taste2vec_backend.lifecycle.spark_jobs import session
@@ -36,11 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     from taste2vec_backend.stream.job import StreamConfig, batch_summaries, start_stream
     from taste2vec_reference.synthetic import TasteWorld, WorldConfig
 
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--sizes", type=int, nargs="+", default=[2000, 10000])
-    p.add_argument("--out", default="runs/bench-stream")
-    p.add_argument("--master", default="local[2]")
-    args = p.parse_args(argv)
+    args = build_parser().parse_args(argv)
     out = Path(args.out)
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)

@@ -14,6 +14,7 @@ import numpy as np
 
 from taste2vec import Embedder
 from taste2vec.golden import sample_records
+from taste2vec.helpformat import Parser
 
 
 def run(embedder: Embedder, n_threads: int, seconds: float, shared_lock: threading.Lock | None) -> dict[str, float]:
@@ -49,11 +50,15 @@ def run(embedder: Embedder, n_threads: int, seconds: float, shared_lock: threadi
             "p99": float(np.percentile(all_lat, 99))}
 
 
+def build_parser() -> argparse.ArgumentParser:
+    ap = Parser(prog="threads.py", description=__doc__)
+    ap.add_argument("--seconds", type=float, default=3.0, help="seconds per row")
+    ap.add_argument("--threads", type=int, nargs="+", default=[1, 2, 4, 8], help="application thread counts")
+    return ap
+
+
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--seconds", type=float, default=3.0)
-    ap.add_argument("--threads", type=int, nargs="+", default=[1, 2, 4, 8])
-    args = ap.parse_args()
+    args = build_parser().parse_args()
     print("| threads | per-thread interpreters: inferences/s | p50 / p99 ms | one interpreter + lock: inferences/s "
           "| p50 / p99 ms |\n|---|---|---|---|---|")
     for n in args.threads:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
 from taste2vec.rollout import RolloutConfig
 from taste2vec_backend.lifecycle.cli import main
@@ -40,7 +41,9 @@ def test_lifecycle_from_registration_to_automatic_rollback(make_bundle, tmp_path
         f"{NAME}-1.1.0", "--traffic", 50, "--out", rollout, "--registry", reg)
     design = tmp_path / "design.json"
     plan = run(capsys, "plan", "--p-control", 0.3, "--mde", 0.2, "--out", design)
-    assert plan["max_n"] > 0 and len(plan["boundaries"]) == 5
+    assert plan["design"]["max_n"] > 0 and len(plan["design"]["boundaries"]) == 5
+    assert plan["design"]["lift"] == 0.2 and plan["meaning"]["users_total_max"] == 2 * plan["design"]["max_n"]
+    assert json.loads(design.read_text()) == plan["design"]
 
     rng = np.random.default_rng(0)
     cfg = RolloutConfig.load(rollout)
@@ -77,3 +80,38 @@ def test_lifecycle_from_registration_to_automatic_rollback(make_bundle, tmp_path
 def test_bad_input_exits_2_with_a_message(tmp_path, capsys):
     assert main(["assign", "--config", str(tmp_path / "missing.json"), "--user", "u"]) == 2
     assert "cannot read rollout config" in capsys.readouterr().err
+
+
+def test_one_registry_surface_with_one_default_path(make_bundle, tmp_path, capsys, monkeypatch, signing_key):
+    """register / list / show / rollout-set all use $TASTE2VEC_REGISTRY (else runs/registry) without --registry,
+    print JSON, and rollout-set refuses a config whose arms are not registered."""
+    monkeypatch.setenv("TASTE2VEC_TRUSTED_KEYS", str(signing_key[1]))
+    monkeypatch.setenv("TASTE2VEC_REGISTRY", str(tmp_path / "default-reg"))
+    for v in ("1.0.0", "1.1.0"):
+        run(capsys, "register", make_bundle(v).path, "--reason", "nightly")
+    listed = run(capsys, "list")
+    assert listed["registry"] == str(tmp_path / "default-reg")
+    assert [(m["model_id"], m["stage"]) for m in listed["models"]] == [(f"{NAME}-1.1.0", "candidate"),
+                                                                         (f"{NAME}-1.0.0", "candidate")]
+    shown = run(capsys, "show", NAME, "1.0.0")
+    assert shown["stage"] == "candidate" and shown["manifest"]["version"] == "1.0.0"
+    assert [(h["to"], h["reason"]) for h in shown["history"]] == [("candidate", "nightly")]
+    rollout = tmp_path / "rollout.json"
+    run(capsys, "rollout-init", "--experiment", "e", "--control", f"{NAME}-1.0.0", "--treatment", f"{NAME}-1.1.0",
+        "--out", rollout)
+    # one arm named: the other gets the rest (the README's `--traffic treatment=50`)
+    cfg = run(capsys, "rollout-set", "--config", rollout, "--traffic", "treatment=50")
+    assert {v["name"]: v["traffic"] for v in cfg["variants"]} == {"control": 50.0, "treatment": 50.0}
+    for bad in ("treatment=150", "treatment", "nobody=10"):
+        assert main(["rollout-set", "--config", str(rollout), "--traffic", bad]) == 2
+        assert bad.split("=")[0] in capsys.readouterr().err
+    # a config pointing at a model the registry does not have is refused, and the file is left as it was
+    doc = json.loads(rollout.read_text())
+    doc["variants"][1]["model"] = f"{NAME}-9.9.9"
+    rollout.write_text(json.dumps(doc))
+    assert main(["rollout-set", "--config", str(rollout), "--traffic", "treatment=10"]) == 2
+    assert "rollout arm 'treatment'" in capsys.readouterr().err and json.loads(rollout.read_text()) == doc
+    # status has no --reason: it changes nothing
+    with pytest.raises(SystemExit) as exc:
+        main(["status", NAME, "--reason", "x"])
+    assert exc.value.code == 2 and "unrecognized arguments: --reason" in capsys.readouterr().err

@@ -16,6 +16,11 @@ import re
 import sys
 from typing import Any
 
+try:  # the repository's help style when the SDK is installed; the script also runs on its own
+    from taste2vec.helpformat import HelpFormatter
+except ImportError:  # pragma: no cover
+    HelpFormatter = argparse.ArgumentDefaultsHelpFormatter
+
 _STATS = re.compile(r"count=(\d+).*?first=([\d.]+).*?min=([\d.]+).*?max=([\d.]+).*?avg=([\d.]+).*?std=([\d.]+)"
                     r"(?:.*?median=([\d.]+))?")
 _TIMINGS = re.compile(r"Init: ([\d.]+), First inference: ([\d.]+), Warmup \(avg\): ([\d.]+), Inference \(avg\): ([\d.]+)")
@@ -45,12 +50,18 @@ def parse(text: str, bucket: int | None = None) -> dict[str, Any]:
             "peak_rss_mb": float(peak.group(2)) if peak else None}
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="parse_benchmark_model.py", description=__doc__.split("\n\n")[0],
+                                 formatter_class=HelpFormatter)
     ap.add_argument("log", help="benchmark_model output ('-' = stdin)")
-    ap.add_argument("--bucket", type=int)
-    ap.add_argument("--model-version")
+    ap.add_argument("--bucket", type=int, help="token bucket the run used (the signature embed_<bucket>)")
+    ap.add_argument("--model-version", help="model id to record in the result (e.g. taste2vec-edge-1.4.2)")
     ap.add_argument("--budget-ms", type=float, help="check the max (no p99 on device) against this; exit 1 if over")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = build_parser()
     a = ap.parse_args(argv)
     text = sys.stdin.read() if a.log == "-" else open(a.log, encoding="utf-8", errors="replace").read()
     try:

@@ -21,7 +21,6 @@ from taste2vec.embedder import Embedder
 from taste2vec.features import FeatureExtractor
 from taste2vec.golden import compare_golden
 from taste2vec.lexicon import SensoryLexicon, default_lexicon_path
-from taste2vec.registry import ModelRegistry
 from taste2vec.runtime import TasteModel
 from taste2vec_reference.checkpoint import featurizer_for, load_checkpoint, sha256_file
 from taste2vec_reference.determinism import is_pinned, pinned_state
@@ -113,7 +112,7 @@ def export(cfg: ExportConfig, checkpoint: str | Path, out_dir: str | Path, regis
     """Run the whole pipeline (see module docs)."""
     if registry is not None and not cfg.signing_key:
         raise ExportError("a registry takes signed bundles only: give a signing key (taste2vec-convert keygen; "
-                          "export --signing-key)")
+                          "export --signing-key), or do not register (export --no-register)")
     if cfg.signing_key:
         load_private_key(cfg.signing_key)  # a bad key fails now, not after the distillation
     out = Path(out_dir)
@@ -262,7 +261,12 @@ def export(cfg: ExportConfig, checkpoint: str | Path, out_dir: str | Path, regis
     log(f"   golden outputs: {agree.cases} sample records, SDK vs toolkit max abs diff {agree.max_abs_diff:.2g}")
     report["bundle"] = {"path": str(bundle.path), "files": bundle.manifest["files"]}
     if registry is not None:  # the registry refuses unsigned candidates; it trusts this run's own key
-        report["registry"] = ModelRegistry(registry, trusted_keys=own_key).register(bundle.path)
+        from taste2vec_backend.lifecycle.stages import StagedRegistry
+
+        reg = StagedRegistry(registry, trusted_keys=own_key)
+        entry = reg.register(bundle.path, "exported by taste2vec-convert export")
+        report["registry"] = {"path": str(registry), "name": entry["name"], "version": entry["version"],
+                              "stage": reg.stage(entry["name"], entry["version"])}
     step("bundle", t0)
     timings["total"] = round(time.time() - t_all, 1)
     paths = write_report(out, report)

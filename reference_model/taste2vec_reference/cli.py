@@ -1,10 +1,10 @@
 """``taste2vec-reference``: build the lexicon, generate data, train, evaluate, and run the demo.
 
     taste2vec-reference generate --split train -n 5          # JSON lines of synthetic records
-    taste2vec-reference train --out runs/ref --steps 1500     # resumable
+    taste2vec-reference train                                 # -> runs/reference/checkpoint (resumable)
     taste2vec-reference train --records my_app.jsonl          # also learn from your own labelled records
     taste2vec-reference generate --labelled --users 60 -o my_app.jsonl   # a records file from the synthetic world
-    taste2vec-reference evaluate --checkpoint runs/ref/checkpoint --out runs/ref
+    taste2vec-reference evaluate --checkpoint runs/reference/checkpoint
     taste2vec-reference demo --out runs/demo                  # data -> train -> evaluate -> table
     taste2vec-reference repro-check                           # same bytes natively and on emulated Intel CPUs?
 """
@@ -28,9 +28,9 @@ def _world(args):
 
 
 def _add_world(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--seed", type=int, default=0, help="world and training seed (default 0)")
-    p.add_argument("--coffees", type=int, default=2000, help="coffees in the synthetic world (default 2000)")
-    p.add_argument("--users", type=int, default=600, help="users giving feedback (default 600)")
+    p.add_argument("--seed", type=int, default=0, help="world and training seed")
+    p.add_argument("--coffees", type=int, default=2000, help="coffees in the synthetic world")
+    p.add_argument("--users", type=int, default=600, help="users giving feedback")
 
 
 def cmd_build_lexicon(args) -> int:
@@ -184,16 +184,17 @@ def cmd_repro_check(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="taste2vec-reference", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = ap.add_subparsers(dest="command", required=True)
+    from taste2vec.helpformat import Parser  # not at the top: main() pins the math before numpy loads
+
+    ap = Parser(prog="taste2vec-reference", description=__doc__)
+    sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
     p = sub.add_parser("build-lexicon", help="rebuild the SDK's sensory lexicon from the flavour wheel")
     p.add_argument("--wheel", help="flavor_wheel.json (default: ../shared/data/flavor_wheel/flavor_wheel.json)")
     p.add_argument("--out", help="output file (default: sdk/taste2vec/assets/sensory_lexicon.json)")
     p.set_defaults(func=cmd_build_lexicon)
     p = sub.add_parser("generate", help="stream synthetic tasting records as JSON lines")
     _add_world(p)
-    p.add_argument("--split", choices=("train", "val", "test"), default="train")
+    p.add_argument("--split", choices=("train", "val", "test"), default="train", help="which split's coffees")
     p.add_argument("-n", type=int, default=10, help="number of records")
     p.add_argument("--start", type=int, default=0, help="index of the first record in the stream")
     p.add_argument("--output", "-o", help="file to write (default stdout)")
@@ -205,9 +206,10 @@ def build_parser() -> argparse.ArgumentParser:
                                  ("demo", cmd_demo, "data -> train a small reference -> evaluate, print the table")):
         p = sub.add_parser(name, help=helptext)
         _add_world(p)
-        p.add_argument("--out", default="runs/demo" if name == "demo" else "runs/reference")
-        p.add_argument("--steps", type=int, default=1500)
-        p.add_argument("--pool", type=int, default=6, help="tastings per training coffee (default 6)")
+        p.add_argument("--out", default="runs/demo" if name == "demo" else "runs/reference",
+                       help="run folder: the checkpoint goes to OUT/checkpoint (what taste2vec-convert export reads)")
+        p.add_argument("--steps", type=int, default=1500, help="training steps")
+        p.add_argument("--pool", type=int, default=6, help="tastings per training coffee")
         p.add_argument("--no-real", action="store_true", help="skip the real review / CQI data (and text tuning)")
         p.add_argument("--no-resume", action="store_true", help="start from scratch even if a checkpoint exists")
         p.add_argument("--records", metavar="FILE.jsonl",
@@ -216,31 +218,33 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--skip-invalid", action="store_true",
                        help="skip (and count) invalid lines of --records instead of stopping at the first")
         p.add_argument("--threads", type=int, default=BUILD_THREADS,
-                       help=f"torch threads (fixed for reproducible bytes; default {BUILD_THREADS})")
+                       help="torch threads (fixed for reproducible bytes)")
         p.add_argument("--text-layers", type=int, default=6,
                        help="top MiniLM layers fine-tuned on real text before training (0 = keep it frozen; "
-                            "default 6 = all)")
+                            "6 = all)")
         epochs = 1 if name == "demo" else 2  # the demo keeps to a few minutes; one epoch gives most of the gain
         p.add_argument("--text-epochs", type=int, default=epochs,
-                       help=f"text-encoder fine-tuning epochs (default {epochs})")
+                       help="text-encoder fine-tuning epochs")
         p.set_defaults(func=func)
     p = sub.add_parser("evaluate", help="evaluate a checkpoint -> evaluation.json / .png")
-    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--checkpoint", default="runs/reference/checkpoint",
+                   help="checkpoint folder (taste2vec-reference train writes OUT/checkpoint)")
     p.add_argument("--out", help="output folder (default: the checkpoint's parent)")
-    p.add_argument("--no-real", action="store_true")
+    p.add_argument("--no-real", action="store_true", help="skip the real review / CQI data")
     p.set_defaults(func=cmd_evaluate)
     p = sub.add_parser("repro-check", help="a tiny training run natively and under qemu-x86_64 as other CPUs: "
                                            "same bytes? (exit 1 if not)")
     p.add_argument("--cpu", action="append", help=f"a qemu CPU model, repeatable (default: {' '.join(DEFAULT_CPUS)})")
-    p.add_argument("--steps", type=int, default=20)
-    p.add_argument("--timeout", type=float, default=1800.0, help="seconds per run (default 1800)")
+    p.add_argument("--steps", type=int, default=20, help="training steps of the tiny run")
+    p.add_argument("--timeout", type=float, default=1800.0, help="seconds per run")
     p.add_argument("--portable-only", action="store_true",
                    help="only the always-on pins, not TASTE2VEC_STRICT_MATH (shows what strict mode is for)")
-    p.add_argument("--out", default="runs/repro-check")
+    p.add_argument("--out", default="runs/repro-check", help="folder for repro_check.json")
     p.set_defaults(func=cmd_repro_check)
-    p = sub.add_parser("repro-run", help=argparse.SUPPRESS)  # one run of repro-check (prints its hashes)
-    p.add_argument("--out", required=True)
-    p.add_argument("--steps", type=int, default=20)
+    p = sub.add_parser("repro-run", help=argparse.SUPPRESS,
+                       description="One run of repro-check (internal): train tiny, print the hashes.")
+    p.add_argument("--out", required=True, help="run folder")
+    p.add_argument("--steps", type=int, default=20, help="training steps")
     p.set_defaults(func=cmd_repro_run)
     return ap
 

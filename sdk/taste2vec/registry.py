@@ -37,6 +37,15 @@ class RegistryError(BundleError):
     """The registry folder or its index is unusable, or a write was refused."""
 
 
+REGISTRY_ENV = "TASTE2VEC_REGISTRY"
+DEFAULT_REGISTRY = "runs/registry"
+
+
+def default_registry_path() -> Path:
+    """The registry every command uses unless told otherwise: ``$TASTE2VEC_REGISTRY``, else ``runs/registry``."""
+    return Path(os.environ.get(REGISTRY_ENV, "").strip() or DEFAULT_REGISTRY)
+
+
 def _version_key(v: str) -> tuple:
     core = v.split("+")[0].split("-")[0]
     return tuple(int(x) for x in core.split(".")) + (0 if "-" in v else 1,)

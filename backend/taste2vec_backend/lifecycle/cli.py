@@ -1,18 +1,21 @@
-"""``taste2vec-lifecycle``: registry stages, rollout configs, experiment design / analysis / simulation, monitoring
-with automatic rollback, and the Spark batch jobs. Every command prints JSON; exit 2 on bad usage or input.
+"""``taste2vec-lifecycle``: the model registry (register, list, show, stages), rollout configs, experiment design /
+analysis / simulation, monitoring with automatic rollback, and the Spark jobs. Every command prints JSON; exit 2
+on bad usage or input. Every registry command uses ``runs/registry`` unless ``--registry`` or
+``$TASTE2VEC_REGISTRY`` says otherwise.
 
-    taste2vec-lifecycle register runs/model/export/bundles/taste2vec-edge-1.3.0 --registry runs/registry
-    taste2vec-lifecycle stage taste2vec-edge 1.3.0 staging --registry runs/registry
+    taste2vec-lifecycle register runs/export/bundles/taste2vec-edge-1.3.0
+    taste2vec-lifecycle list
+    taste2vec-lifecycle stage taste2vec-edge 1.3.0 staging --reason "offline gate passed"
     taste2vec-lifecycle rollout-init --experiment edge-13 --control taste2vec-edge-1.2.0 \\
         --treatment taste2vec-edge-1.3.0 --traffic 10 --out rollout.json
+    taste2vec-lifecycle rollout-set --config rollout.json --traffic treatment=50   # control gets the rest
     taste2vec-lifecycle plan --p-control 0.30 --mde 0.10 --out design.json
     taste2vec-lifecycle analyze --events feedback.jsonl --experiment edge-13 --design design.json \\
-        --rollout rollout.json --registry runs/registry --apply
-    taste2vec-lifecycle monitor --events device.jsonl --reference reference.json --rollout rollout.json \\
-        --registry runs/registry --apply
+        --rollout rollout.json --apply
+    taste2vec-lifecycle monitor --events device.jsonl --reference reference.json --rollout rollout.json --apply
     taste2vec-lifecycle simulate-world --users 600
     taste2vec-lifecycle simulate-feedback --events feedback.jsonl --items items.jsonl
-    taste2vec-lifecycle finetune --checkpoint runs/model/teacher/checkpoint --events feedback.jsonl \
+    taste2vec-lifecycle finetune --checkpoint runs/reference/checkpoint --events feedback.jsonl \\
         --items items.jsonl --out runs/finetune
     taste2vec-lifecycle spark-embed --records records.jsonl --out vectors.parquet --master local[2]
     taste2vec-lifecycle stream --events incoming/ --out runs/stream --checkpoint runs/stream-checkpoint
@@ -28,6 +31,8 @@ from typing import Any
 
 from taste2vec.errors import Taste2VecError
 from taste2vec.fileio import iter_lines, parse_json, read_json
+from taste2vec.helpformat import Parser
+from taste2vec.registry import default_registry_path
 from taste2vec.rollout import RolloutConfig, RolloutVariant
 from taste2vec.signing import add_trust_arguments, trust_from_args
 
@@ -81,6 +86,24 @@ def cmd_register(args) -> int:
     return 0
 
 
+def cmd_list(args) -> int:
+    reg = _registry(args)
+    _print({"registry": str(args.registry), "models": [
+        {"name": m["name"], "version": m["version"], "model_id": f"{m['name']}-{m['version']}",
+         "stage": reg.stage(m["name"], m["version"]), "model_bytes": m.get("model_bytes"),
+         "quantization": (m.get("quantization") or {}).get("variant"), "registered": m.get("registered")}
+        for m in reg.registry.list()]})
+    return 0
+
+
+def cmd_show(args) -> int:
+    reg = _registry(args)
+    entry = reg.registry.show(args.name, args.version)
+    _print({**entry, "stage": reg.stage(args.name, entry["version"]),
+            "history": [h for h in reg.history(args.name) if h.get("version") == entry["version"]]})
+    return 0
+
+
 def cmd_stage(args) -> int:
     reg = _registry(args)
     reg.transition(args.name, args.version, args.to, args.reason)
@@ -109,23 +132,43 @@ def cmd_status(args) -> int:
 def cmd_rollout_init(args) -> int:
     cfg = RolloutConfig(args.experiment, (RolloutVariant("control", args.control, 100.0 - args.traffic),
                                           RolloutVariant("treatment", args.treatment, args.traffic)))
-    registry = _registry(args)
-    for v in cfg.variants:  # every arm a registered bundle whose signature verifies against the trusted keys
-        try:
-            registry.registry.load_id(v.model)
-        except Taste2VecError as e:
-            raise Taste2VecError(f"rollout arm {v.name!r}: {e}") from e
+    _check_registered(args, cfg)  # every arm a registered bundle whose signature verifies against the trusted keys
     cfg.save(args.out)
     _print(cfg.to_dict())
     return 0
 
 
+def _check_registered(args, cfg: RolloutConfig) -> None:
+    """Every arm of ``cfg`` is a registered bundle whose signature verifies (Taste2VecError naming the arm)."""
+    registry = _registry(args)
+    for v in cfg.variants:
+        try:
+            registry.registry.load_id(v.model)
+        except Taste2VecError as e:
+            raise Taste2VecError(f"rollout arm {v.name!r}: {e}") from e
+
+
+def _shares(items: list[str], cfg: RolloutConfig) -> dict[str, float]:
+    """``NAME=PERCENT`` items; in a two-arm config naming one arm gives the other the rest."""
+    shares: dict[str, float] = {}
+    for item in items:
+        name, eq, pct = item.partition("=")
+        try:
+            shares[name] = float(pct) if eq else float("nan")
+        except ValueError:
+            shares[name] = float("nan")
+        if not 0.0 <= shares[name] <= 100.0:
+            raise ValueError(f"--traffic {item}: expected VARIANT=PERCENT with PERCENT in [0, 100]")
+    rest = [v.name for v in cfg.variants if v.name not in shares]
+    if len(rest) == 1 and set(shares) <= {v.name for v in cfg.variants}:
+        shares[rest[0]] = 100.0 - sum(shares.values())
+    return shares
+
+
 def cmd_rollout_set(args) -> int:
-    shares = {}
-    for item in args.traffic:
-        name, _, pct = item.partition("=")
-        shares[name] = float(pct)
-    cfg = RolloutConfig.load(args.config).with_traffic(shares)
+    cfg = RolloutConfig.load(args.config)
+    cfg = cfg.with_traffic(_shares(args.traffic, cfg))
+    _check_registered(args, cfg)
     cfg.save(args.config)
     _print(cfg.to_dict())
     return 0
@@ -144,7 +187,13 @@ def cmd_plan(args) -> int:
     d = SequentialDesign.plan(args.p_control, args.mde, args.margin, args.alpha, args.power, args.looks)
     if args.out:
         Path(args.out).write_text(json.dumps(d.to_dict(), indent=1) + "\n", encoding="utf-8")
-    _print(d.to_dict())
+    _print({"design": d.to_dict(), "written": args.out,
+            "meaning": {"mde": f"relative lift the test has {d.power:.0%} power to detect (design.lift): "
+                               f"{d.p_control:.1%} -> {d.p_control * (1 + d.lift):.1%}",
+                        "users_per_arm_max": d.max_n, "users_total_max": 2 * d.max_n,
+                        "users_per_arm_per_look": -(-d.max_n // d.looks),
+                        "boundaries": "z a side must exceed at look 1..looks",
+                        "margin": f"a decision needs a difference beyond {d.margin:.0%} (relative)"}})
     return 0
 
 
@@ -332,104 +381,151 @@ def cmd_stream(args) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="taste2vec-lifecycle", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    reg = argparse.ArgumentParser(add_help=False)
-    reg.add_argument("--registry", default="runs/registry", help="staged registry folder (default runs/registry)")
-    add_trust_arguments(reg)
-    reg.add_argument("--reason", default="", help="recorded in the stage history")
+def _design_arguments(p: argparse.ArgumentParser, mde: float = 0.10) -> None:
+    p.add_argument("--mde", type=float, default=mde, help="minimum detectable effect: relative lift to detect")
+    p.add_argument("--margin", type=float, default=0.05,
+                   help="decision margin, relative: smaller differences count as no difference")
+    p.add_argument("--alpha", type=float, default=0.05, help="false-decision rate, both sides together")
+    p.add_argument("--power", type=float, default=0.8, help="chance of detecting a true lift of --mde")
+    p.add_argument("--looks", type=int, default=5, help="equally spaced analyses (group-sequential looks)")
 
-    s = sub.add_parser("register", parents=[reg], help="verify and register a bundle as a candidate")
-    s.add_argument("bundle")
+
+def build_parser() -> argparse.ArgumentParser:
+    p = Parser(prog="taste2vec-lifecycle", description=__doc__.split("\n\n")[0],
+               epilog="\n\n".join(__doc__.split("\n\n")[1:]))
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    reg = Parser(add_help=False)
+    reg.add_argument("--registry", default=str(default_registry_path()),
+                     help="registry folder ($TASTE2VEC_REGISTRY overrides the default)")
+    add_trust_arguments(reg)
+    why = Parser(add_help=False)
+    why.add_argument("--reason", default="", help="recorded with the change in the stage history")
+
+    s = sub.add_parser("register", parents=[reg, why], help="verify and register a bundle as a candidate")
+    s.add_argument("bundle", help="bundle folder or .zip (e.g. runs/export/bundles/taste2vec-edge-1.4.2)")
     s.set_defaults(func=cmd_register)
-    s = sub.add_parser("stage", parents=[reg], help="manual stage change (candidate/staging/archived)")
-    s.add_argument("name"), s.add_argument("version"), s.add_argument("to")
+    s = sub.add_parser("list", parents=[reg], help="registered models with their stages")
+    s.set_defaults(func=cmd_list)
+    s = sub.add_parser("show", parents=[reg], help="one registered version: index entry, stage, manifest, history")
+    s.add_argument("name", help="model name, e.g. taste2vec-edge")
+    s.add_argument("version", nargs="?", help="version (default: the highest)")
+    s.set_defaults(func=cmd_show)
+    s = sub.add_parser("stage", parents=[reg, why], help="manual stage change (candidate/staging/archived)")
+    s.add_argument("name", help="model name"), s.add_argument("version", help="model version")
+    s.add_argument("to", help="new stage: candidate, staging or archived (production: use promote)")
     s.set_defaults(func=cmd_stage)
-    s = sub.add_parser("promote", parents=[reg], help="staging -> production (old production -> archived)")
-    s.add_argument("name"), s.add_argument("version")
+    s = sub.add_parser("promote", parents=[reg, why], help="staging -> production (old production -> archived)")
+    s.add_argument("name", help="model name"), s.add_argument("version", help="the staging version to promote")
     s.set_defaults(func=cmd_promote)
-    s = sub.add_parser("rollback", parents=[reg], help="production -> archived, previous production back")
-    s.add_argument("name")
+    s = sub.add_parser("rollback", parents=[reg, why], help="production -> archived, previous production back")
+    s.add_argument("name", help="model name")
     s.set_defaults(func=cmd_rollback)
     s = sub.add_parser("status", parents=[reg], help="versions, stages and recent history")
-    s.add_argument("name"), s.add_argument("--history", type=int, default=10)
+    s.add_argument("name", help="model name")
+    s.add_argument("--history", type=int, default=10, help="how many history events to show")
     s.set_defaults(func=cmd_status)
 
     s = sub.add_parser("rollout-init", parents=[reg],
                        help="write a two-arm rollout config (both arms registered, signatures verified)")
-    s.add_argument("--experiment", required=True), s.add_argument("--control", required=True)
-    s.add_argument("--treatment", required=True), s.add_argument("--traffic", type=float, default=10.0)
-    s.add_argument("--out", required=True)
+    s.add_argument("--experiment", required=True, help="experiment name (users are assigned by it)")
+    s.add_argument("--control", required=True, help="registered model id of the control arm (name-version)")
+    s.add_argument("--treatment", required=True, help="registered model id of the treatment arm (name-version)")
+    s.add_argument("--traffic", type=float, default=10.0, help="percent of users on the treatment")
+    s.add_argument("--out", required=True, help="rollout config JSON to write")
     s.set_defaults(func=cmd_rollout_init)
-    s = sub.add_parser("rollout-set", help="change variant traffic: --traffic treatment=50 control=50")
-    s.add_argument("--config", required=True), s.add_argument("--traffic", nargs="+", required=True)
+    s = sub.add_parser("rollout-set", parents=[reg], help="change variant traffic: --traffic treatment=50")
+    s.add_argument("--config", required=True, help="rollout config JSON (rewritten with the next revision)")
+    s.add_argument("--traffic", nargs="+", required=True, metavar="VARIANT=PERCENT",
+                   help="new shares; in a two-arm config the arm not named gets the rest")
     s.set_defaults(func=cmd_rollout_set)
     s = sub.add_parser("assign", help="which variant and model a user gets")
-    s.add_argument("--config", required=True), s.add_argument("--user", required=True)
+    s.add_argument("--config", required=True, help="rollout config JSON")
+    s.add_argument("--user", required=True, help="user id")
     s.set_defaults(func=cmd_assign)
 
-    design = argparse.ArgumentParser(add_help=False)
-    design.add_argument("--mde", type=float, default=0.10, help="relative effect to detect (default 0.10)")
-    design.add_argument("--margin", type=float, default=0.05, help="decision margin, relative (default 0.05)")
-    design.add_argument("--alpha", type=float, default=0.05)
-    design.add_argument("--power", type=float, default=0.8)
-    design.add_argument("--looks", type=int, default=5)
-    s = sub.add_parser("plan", parents=[design], help="sample size and sequential boundaries")
-    s.add_argument("--p-control", type=float, required=True), s.add_argument("--out")
+    s = sub.add_parser("plan", help="sample size and sequential boundaries")
+    _design_arguments(s)
+    s.add_argument("--p-control", type=float, required=True, help="control arm's like rate, e.g. 0.30")
+    s.add_argument("--out", help="design JSON to write (analyze --design reads it)")
     s.set_defaults(func=cmd_plan)
     s = sub.add_parser("analyze", parents=[reg], help="decide from feedback events; --apply acts on it")
-    s.add_argument("--events", required=True), s.add_argument("--experiment", required=True)
-    s.add_argument("--design", required=True), s.add_argument("--control", default="control")
-    s.add_argument("--treatment", default="treatment"), s.add_argument("--rollout")
-    s.add_argument("--apply", action="store_true")
+    s.add_argument("--events", required=True,
+                   help="feedback events: JSON lines, or a folder of them (the stream's feedback/)")
+    s.add_argument("--experiment", required=True, help="experiment name in the events")
+    s.add_argument("--design", required=True, help="design JSON from plan --out")
+    s.add_argument("--control", default="control", help="control variant name")
+    s.add_argument("--treatment", default="treatment", help="treatment variant name")
+    s.add_argument("--rollout", help="rollout config JSON that --apply changes")
+    s.add_argument("--apply", action="store_true",
+                   help="act on the decision: promote (treatment to 100 %%) or roll back (to 0 %%)")
     s.set_defaults(func=cmd_analyze)
-    s = sub.add_parser("simulate", parents=[design], help="Bernoulli experiments: equal / better / worse")
-    s.add_argument("--p-control", type=float, default=0.3), s.add_argument("--true-lift", type=float, default=0.15)
-    s.add_argument("--repeats", type=int, default=1000), s.add_argument("--seed", type=int, default=0)
+    s = sub.add_parser("simulate", help="Bernoulli experiments: equal / better / worse")
+    _design_arguments(s)
+    s.add_argument("--p-control", type=float, default=0.3, help="control like rate")
+    s.add_argument("--true-lift", type=float, default=0.15, help="relative lift of the better/worse arms")
+    s.add_argument("--repeats", type=int, default=1000, help="simulated experiments per scenario")
+    s.add_argument("--seed", type=int, default=0, help="random seed")
     s.set_defaults(func=cmd_simulate)
-    s = sub.add_parser("simulate-world", parents=[design], help="experiments on the synthetic taste world")
-    s.add_argument("--users", type=int, default=600), s.add_argument("--repeats", type=int, default=300)
-    s.add_argument("--model", help="bundle (default: the shipped one)"), s.add_argument("--seed", type=int, default=0)
+    s = sub.add_parser("simulate-world", help="experiments on the synthetic taste world")
+    _design_arguments(s, mde=0.08)
+    s.add_argument("--users", type=int, default=600, help="simulated users per experiment")
+    s.add_argument("--repeats", type=int, default=300, help="experiments per scenario")
+    s.add_argument("--model", help="bundle (default: the shipped one)")
+    s.add_argument("--seed", type=int, default=0, help="random seed")
     add_trust_arguments(s)
-    s.add_argument("--world-seed", type=int, default=0)
-    s.set_defaults(func=cmd_simulate_world, mde=0.08)
+    s.add_argument("--world-seed", type=int, default=0, help="seed of the synthetic world")
+    s.set_defaults(func=cmd_simulate_world)
 
     s = sub.add_parser("reference-stats", help="embedding statistics of validation records (drift reference)")
-    s.add_argument("--records", required=True), s.add_argument("--model", required=True)
+    s.add_argument("--records", required=True, help="JSON-lines records (or {record: ...} rows)")
+    s.add_argument("--model", required=True, help="bundle that embeds them")
     add_trust_arguments(s)
-    s.add_argument("--out", required=True)
+    s.add_argument("--out", required=True, help="statistics JSON to write (monitor --reference)")
     s.set_defaults(func=cmd_reference)
     s = sub.add_parser("monitor", parents=[reg], help="device health, guard rails; --apply rolls back")
-    s.add_argument("--events", required=True), s.add_argument("--reference", nargs="*")
-    s.add_argument("--rollout"), s.add_argument("--apply", action="store_true")
-    s.add_argument("--p99-ms", type=float, default=50.0), s.add_argument("--max-error-rate", type=float, default=0.01)
-    s.add_argument("--max-shift-sd", type=float, default=0.5)
+    s.add_argument("--events", required=True, help="device events: JSON lines, or a folder of them")
+    s.add_argument("--reference", nargs="*", help="reference-stats JSON files, one per model")
+    s.add_argument("--rollout", help="rollout config JSON that --apply changes")
+    s.add_argument("--apply", action="store_true", help="roll a violating treatment back")
+    s.add_argument("--p99-ms", type=float, default=50.0, help="guard rail: on-device p99 latency")
+    s.add_argument("--max-error-rate", type=float, default=0.01, help="guard rail: share of failed embeds")
+    s.add_argument("--max-shift-sd", type=float, default=0.5,
+                   help="guard rail: embedding mean shift vs the reference, in reference standard deviations")
     s.set_defaults(func=cmd_monitor)
 
     s = sub.add_parser("simulate-feedback", help="synthetic app feedback events + item records from the world")
-    s.add_argument("--events", required=True), s.add_argument("--items", required=True)
-    s.add_argument("--user-split", default="val", help="comma-separated world splits"), s.add_argument("--coffee-split", default="train")
-    s.add_argument("--per-user", type=int, default=24), s.add_argument("--records-per-item", type=int, default=3)
-    s.add_argument("--seed", type=int, default=0), s.add_argument("--world-seed", type=int, default=0)
+    s.add_argument("--events", required=True, help="events JSON-lines file to write")
+    s.add_argument("--items", required=True, help="item records JSON-lines file to write")
+    s.add_argument("--user-split", default="val", help="comma-separated world splits of the users")
+    s.add_argument("--coffee-split", default="train", help="world split of the coffees shown")
+    s.add_argument("--per-user", type=int, default=24, help="events per user")
+    s.add_argument("--records-per-item", type=int, default=3, help="tasting records written per item")
+    s.add_argument("--seed", type=int, default=0, help="random seed")
+    s.add_argument("--world-seed", type=int, default=0, help="seed of the synthetic world")
     s.set_defaults(func=cmd_simulate_feedback)
     s = sub.add_parser("finetune", help="fine-tune the reference model on feedback (preference + anchor loss)")
-    s.add_argument("--checkpoint", required=True), s.add_argument("--events", required=True)
-    s.add_argument("--items", required=True), s.add_argument("--out", required=True)
-    s.add_argument("--steps", type=int, default=300), s.add_argument("--lr", type=float, default=3e-4)
-    s.add_argument("--anchor-weight", type=float, default=1.0), s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--checkpoint", default="runs/reference/checkpoint", help="reference checkpoint folder")
+    s.add_argument("--events", required=True, help="feedback events JSON lines")
+    s.add_argument("--items", required=True, help="item records JSON lines")
+    s.add_argument("--out", required=True, help="folder for the fine-tuned checkpoint and report")
+    s.add_argument("--steps", type=int, default=300, help="optimizer steps")
+    s.add_argument("--lr", type=float, default=3e-4, help="learning rate")
+    s.add_argument("--anchor-weight", type=float, default=1.0, help="weight of the stay-close-to-the-teacher loss")
+    s.add_argument("--seed", type=int, default=0, help="random seed")
     s.set_defaults(func=cmd_finetune)
 
-    spark = argparse.ArgumentParser(add_help=False)
-    spark.add_argument("--master", default="local[2]", help="local[N], yarn, k8s://..., spark://...")
+    spark = Parser(add_help=False)
+    spark.add_argument("--master", default="local[2]", help="Spark master: local[N], yarn, k8s://..., spark://...")
     s = sub.add_parser("spark-embed", parents=[spark], help="embed a JSON-lines record file on Spark")
-    s.add_argument("--records", required=True), s.add_argument("--out", required=True), s.add_argument("--model")
+    s.add_argument("--records", required=True, help="JSON-lines records")
+    s.add_argument("--out", required=True, help="Parquet folder to write")
+    s.add_argument("--model", help="bundle (default: the SDK's shipped bundle)")
     add_trust_arguments(s)
     s.set_defaults(func=cmd_spark_embed)
     s = sub.add_parser("spark-pairs", parents=[spark], help="preference pairs from feedback events on Spark")
-    s.add_argument("--events", required=True), s.add_argument("--out", required=True)
-    s.add_argument("--max-pairs-per-user", type=int, default=50)
+    s.add_argument("--events", required=True, help="feedback events JSON lines")
+    s.add_argument("--out", required=True, help="Parquet folder to write")
+    s.add_argument("--max-pairs-per-user", type=int, default=50, help="cap on pairs per user")
     s.set_defaults(func=cmd_spark_pairs)
     s = sub.add_parser("stream", parents=[spark], help="the feedback stream (Structured Streaming): app events -> "
                        "profiles, picks, pairs, per-variant feedback, exactly once")
@@ -438,11 +534,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--checkpoint", required=True, help="Spark checkpoint folder: keep it to resume exactly once")
     s.add_argument("--model", help="bundle (default: the SDK's shipped bundle)")
     s.add_argument("--catalog", help="catalog JSON embedded with the bundle (default: the demo catalog)")
-    s.add_argument("--source", choices=["files", "kafka"], default="files")
+    s.add_argument("--source", choices=["files", "kafka"], default="files",
+                   help="files: a folder new event files land in; kafka: a topic")
     s.add_argument("--bootstrap-servers", help="Kafka brokers (source kafka; needs the spark-sql-kafka connector)")
     s.add_argument("--topic", help="Kafka topic (source kafka)")
-    s.add_argument("--max-files-per-trigger", type=int, default=1, help="files per micro-batch (default 1)")
-    s.add_argument("--k", type=int, default=10, help="picks kept per user (default 10)")
+    s.add_argument("--max-files-per-trigger", type=int, default=1, help="files per micro-batch")
+    s.add_argument("--k", type=int, default=10, help="picks kept per user")
     s.add_argument("--experiment", default="stream", help="experiment name of the feedback sink")
     s.add_argument("--continuous", action="store_true",
                    help="keep running (a micro-batch every 5 s) instead of stopping when the events are processed")

@@ -25,6 +25,8 @@ from typing import Sequence
 
 from taste2vec.bundle import default_bundle_path
 from taste2vec.errors import Taste2VecError
+from taste2vec.helpformat import Parser
+from taste2vec.registry import default_registry_path
 from taste2vec.signing import add_trust_arguments, trust_from_args
 
 API_KEY_ENV = "TASTE2VEC_API_KEY"
@@ -50,11 +52,13 @@ def loopback_host(host: str) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="taste2vec serve", description="Serve a Taste2Vec bundle over HTTP: POST "
+    p = Parser(prog="taste2vec serve", description="Serve a Taste2Vec bundle over HTTP: POST "
                                 "/embed /similar /recommend, GET /health /info /metrics, POST /admin/reload.")
     src = p.add_mutually_exclusive_group()
     src.add_argument("--model", help="bundle folder or .zip (default: the bundle shipped in the SDK)")
-    src.add_argument("--registry", help="a staged registry folder: serve its production version")
+    src.add_argument("--registry", nargs="?", const=str(default_registry_path()),
+                     help="serve the production version of a registry (bare --registry: runs/registry or "
+                          "$TASTE2VEC_REGISTRY)")
     p.add_argument("--name", default="taste2vec-edge", help="model name in the registry (default taste2vec-edge)")
     add_trust_arguments(p)
     p.add_argument("--host", default="127.0.0.1", help="loopback address to bind (default 127.0.0.1)")
@@ -77,7 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="poll the source every SECONDS and reload when its version changes")
     p.add_argument("--api-key-file", help=f"file holding the API key (else ${API_KEY_ENV}; none: no key)")
     p.add_argument("--access-log", action="store_true", help="log every request (off: it costs throughput)")
-    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"],
+                   help="server log level")
     return p
 
 

@@ -33,6 +33,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from taste2vec.helpformat import Parser
+
 MAX_SECONDS = 60.0        # per scenario, hard bound
 MAX_REQUESTS = 200_000    # per scenario, hard bound
 MAX_CONCURRENCY = 256
@@ -316,15 +318,21 @@ def run_matrix(concurrency: Sequence[int], sizes: Sequence[int], modes: Sequence
     return results
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="taste2vec-loadtest", description=__doc__.split("\n\n")[0])
-    p.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
+def build_parser() -> argparse.ArgumentParser:
+    p = Parser(prog="taste2vec-loadtest", description=__doc__.split("\n\n")[0])
+    p.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32], help="client connections per scenario")
     p.add_argument("--sizes", type=int, nargs="+", default=[1, 32], help="records per request")
-    p.add_argument("--modes", nargs="+", default=["batching", "no-batching"], choices=["batching", "no-batching"])
+    p.add_argument("--modes", nargs="+", default=["batching", "no-batching"], choices=["batching", "no-batching"],
+                   help="server modes to compare (each starts its own server)")
     p.add_argument("--seconds", type=float, default=5.0, help=f"per scenario (at most {MAX_SECONDS:g})")
     p.add_argument("--max-requests", type=int, default=50_000, help="per scenario")
     p.add_argument("--out", default="runs/bench-serve", help="folder for serve.json and serve.png")
     p.add_argument("--server-arg", action="append", default=[], help="extra taste2vec serve argument (repeatable)")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = build_parser()
     args = p.parse_args(argv)
     if any(not 1 <= c <= MAX_CONCURRENCY for c in args.concurrency) or any(not 1 <= s <= 256 for s in args.sizes):
         p.error(f"concurrency in 1..{MAX_CONCURRENCY}, sizes in 1..256")

@@ -27,6 +27,7 @@ import numpy as np
 
 from taste2vec import Embedder
 from taste2vec.curation import Catalog, CatalogItem
+from taste2vec.helpformat import Parser
 
 SHOWN_PER_ROUND = 5
 START = datetime(2026, 11, 1, tzinfo=timezone.utc)  # round r happens on day r after this
@@ -177,14 +178,19 @@ def print_table(table: Sequence[dict[str, Any]]) -> None:
           "round 0 shows random coffees to everyone, treatment users see their stream picks from round 1")
 
 
+def build_parser() -> argparse.ArgumentParser:
+    p = Parser(prog="taste2vec-stream-demo", description=__doc__.split("\n\n")[0])
+    p.add_argument("--out", default="runs/stream-demo", help="folder for events, profiles, checkpoints, the table")
+    p.add_argument("--users", type=int, default=60, help="simulated app users (1..10000)")
+    p.add_argument("--rounds", type=int, default=6, help="rounds of events -> stream -> picks (1..100)")
+    p.add_argument("--coffees", type=int, default=150, help="catalog size (20..2000)")
+    p.add_argument("--seed", type=int, default=16, help="random seed")
+    p.add_argument("--master", default="local[2]", help="Spark master")
+    return p
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="taste2vec-stream-demo", description=__doc__.split("\n\n")[0])
-    p.add_argument("--out", default="runs/stream-demo")
-    p.add_argument("--users", type=int, default=60)
-    p.add_argument("--rounds", type=int, default=6)
-    p.add_argument("--coffees", type=int, default=150)
-    p.add_argument("--seed", type=int, default=16)
-    p.add_argument("--master", default="local[2]")
+    p = build_parser()
     args = p.parse_args(argv)
     if not (1 <= args.users <= 10_000 and 1 <= args.rounds <= 100 and 20 <= args.coffees <= 2000):
         p.error("users 1..10000, rounds 1..100, coffees 20..2000")
