@@ -41,6 +41,5 @@ android {
 tasks.named("preBuild") { dependsOn(copyBundle) }
 
 dependencies {
-    implementation(project(":taste2vec-core"))
-    implementation("com.google.ai.edge.litert:litert:1.4.1")
+    implementation(project(":taste2vec-android"))  // brings taste2vec-core and LiteRT
 }

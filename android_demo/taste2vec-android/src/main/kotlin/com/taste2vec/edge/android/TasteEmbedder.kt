@@ -1,97 +1,130 @@
-package com.taste2vec.edge.demo
+package com.taste2vec.edge.android
 
 import android.content.Context
+import com.taste2vec.edge.core.BundleEmbedder
+import com.taste2vec.edge.core.BundleException
+import com.taste2vec.edge.core.BundleSource
 import com.taste2vec.edge.core.BundleTrust
+import com.taste2vec.edge.core.EmbeddingResult
 import com.taste2vec.edge.core.Embeddings
+import com.taste2vec.edge.core.InferenceEngine
 import com.taste2vec.edge.core.ModelBundle
 import com.taste2vec.edge.core.ModelInputs
-import com.taste2vec.edge.core.Preprocessor
+import com.taste2vec.edge.core.SelfCheck
+import com.taste2vec.edge.core.SelfCheckReport
 import com.taste2vec.edge.core.TastingRecord
 import org.tensorflow.lite.Interpreter
 import java.io.Closeable
+import java.io.File
+import java.io.IOException
 import java.nio.ByteBuffer
 import java.nio.ByteOrder
 
-/** Options, as the Python SDK's `EmbedderOptions` (MediaPipe style). */
-data class EmbedderOptions(val assetDir: String = "taste2vec", val numThreads: Int = 1)
-
-/** Per-call latency split, milliseconds. */
-data class Timing(val preprocessMs: Double, val inferenceMs: Double) {
-    val totalMs: Double get() = preprocessMs + inferenceMs
-}
-
 /**
- * One embedding: the 128-d unit vector, the model that made it, the record's strongest flavour attributes
- * (lexicon path -> weight, for explanations), what ran, and how long it took.
+ * Options, as the Python SDK's `EmbedderOptions` / `BaseOptions` (MediaPipe style). Exactly one model source:
+ * [assetDir] (a bundle folder inside the APK's assets, trusted as part of the APK), [modelFile] (a bundle folder or
+ * `.zip` on disk, e.g. downloaded after a rollout assignment) or [modelBuffer] (the bytes of a bundle zip). A bundle
+ * that is not the APK's own must be signed by one of [trust]'s keys (`BundleTrust.keys(releasePem)`).
  */
-class EmbeddingResult(val embedding: FloatArray, val modelVersion: String, val attributes: Map<String, Double>,
-                      val bucket: Int, val timing: Timing, val warnings: List<String>)
+data class EmbedderOptions(
+    val assetDir: String? = "taste2vec",
+    val modelFile: File? = null,
+    val modelBuffer: ByteArray? = null,
+    val trust: BundleTrust = BundleTrust.PACKAGED,
+    val numThreads: Int = 1
+)
 
-/**
- * The Android twin of the Python SDK's `taste2vec.Embedder`: verified bundle from the app's assets, the shared
- * Kotlin preprocessing (`taste2vec-core`), and a LiteRT Interpreter running the `embed_<bucket>` signature.
- * Not thread-safe (one Interpreter); create one per worker thread.
- */
-class TasteEmbedder private constructor(val bundle: ModelBundle, options: EmbedderOptions) : Closeable {
-    private val preprocessor: Preprocessor = bundle.preprocessor()
+/** Runs a bundle's model with a LiteRT [Interpreter] (one per thread: interpreters are not thread-safe). */
+class LiteRtEngine(bundle: ModelBundle, numThreads: Int = 1) : InferenceEngine {
+    private val dim = bundle.embeddingDim
     private val interpreter: Interpreter
-    val modelVersion: String get() = bundle.modelId
 
     init {
         val bytes = bundle.modelBytes()
         val model = ByteBuffer.allocateDirect(bytes.size).order(ByteOrder.nativeOrder()).put(bytes)
         model.rewind()
-        interpreter = Interpreter(model, Interpreter.Options().setNumThreads(options.numThreads))
+        interpreter = Interpreter(model, Interpreter.Options().setNumThreads(numThreads))
         val sigs = interpreter.signatureKeys.toSet()
         val want = bundle.tokenizer.buckets.map { "embed_$it" }
-        require(sigs.containsAll(want)) { "model signatures $sigs lack $want" }
+        if (!sigs.containsAll(want)) throw BundleException("${bundle.origin}: model signatures $sigs lack $want")
     }
 
-    /** Validates, preprocesses and embeds one record (typed errors name the bad field). */
-    fun embed(record: TastingRecord): EmbeddingResult {
-        val t0 = System.nanoTime()
-        val inputs = preprocessor(record)
-        val t1 = System.nanoTime()
-        val out = run(inputs)
-        val t2 = System.nanoTime()
-        return EmbeddingResult(out, modelVersion, bundle.lexicon.topAttributes(inputs.lexicon), inputs.bucket,
-                               Timing((t1 - t0) / 1e6, (t2 - t1) / 1e6), inputs.warnings)
-    }
-
-    /** Runs the model on preprocessed inputs; returns the embedding (already L2-normalized in the graph). */
-    fun run(inputs: ModelInputs): FloatArray {
+    override fun run(inputs: ModelInputs): FloatArray {
         val feed = mapOf<String, Any>(
             "token_ids" to ints(inputs.tokenIds), "lexicon" to floats(inputs.lexicon),
             "metrics" to floats(inputs.metrics), "metrics_mask" to floats(inputs.metricsMask),
             "context" to floats(inputs.context), "context_mask" to floats(inputs.contextMask))
-        val out = ByteBuffer.allocateDirect(bundle.embeddingDim * 4).order(ByteOrder.nativeOrder())
+        val out = ByteBuffer.allocateDirect(dim * 4).order(ByteOrder.nativeOrder())
         interpreter.runSignature(feed, mapOf<String, Any>("embedding" to out), inputs.signature)
         out.rewind()
-        return FloatArray(bundle.embeddingDim) { out.float }
+        return FloatArray(dim) { out.float }
     }
 
     override fun close() = interpreter.close()
 
+    private fun floats(a: FloatArray): ByteBuffer =
+        ByteBuffer.allocateDirect(a.size * 4).order(ByteOrder.nativeOrder()).apply { asFloatBuffer().put(a) }
+
+    private fun ints(a: IntArray): ByteBuffer =
+        ByteBuffer.allocateDirect(a.size * 4).order(ByteOrder.nativeOrder()).apply { asIntBuffer().put(a) }
+}
+
+/**
+ * The Android twin of the Python SDK's `taste2vec.Embedder`: a verified bundle, the shared Kotlin preprocessing
+ * (`taste2vec-core`) and LiteRT. Thread-safe: each thread that calls [embed] gets its own interpreter on its first
+ * call ([BundleEmbedder]); [close] releases them all. Run [selfCheck] once after loading a downloaded bundle.
+ */
+class TasteEmbedder private constructor(private val core: BundleEmbedder) : Closeable {
+    val bundle: ModelBundle get() = core.bundle
+    val modelVersion: String get() = core.modelVersion
+
+    /** Validates, preprocesses and embeds one record (typed errors name the bad field). */
+    fun embed(record: TastingRecord): EmbeddingResult = core.embed(record)
+
+    /** Runs the model on preprocessed inputs; returns the embedding (already L2-normalized in the graph). */
+    fun run(inputs: ModelInputs): FloatArray = core.run(inputs)
+
+    /** The bundle's golden records through this device's interpreter: the worst cosine, and whether it passed. */
+    @JvmOverloads
+    fun selfCheck(minCosine: Double = SelfCheck.DEFAULT_MIN_COSINE): SelfCheckReport = core.selfCheck(minCosine)
+
+    override fun close() = core.close()
+
     companion object {
-        /** Loads and verifies the bundle in `assets/<assetDir>` (manifest, sizes, sha256, versions). */
+        /** Loads and verifies the bundle the options name (see [EmbedderOptions]). */
+        @JvmStatic
+        @JvmOverloads
         fun createFromOptions(context: Context, options: EmbedderOptions = EmbedderOptions()): TasteEmbedder {
-            val assets = context.assets
-            val bundle = ModelBundle.load("assets/${options.assetDir}", BundleTrust.PACKAGED) { name ->
-                try {
-                    assets.open("${options.assetDir}/$name").use { it.readBytes() }
-                } catch (e: java.io.IOException) {
-                    null
+            val bundle = when {
+                options.modelBuffer != null -> ModelBundle.fromBytes(options.modelBuffer, options.trust)
+                options.modelFile != null -> ModelBundle.load(options.modelFile, options.trust)
+                options.assetDir != null -> {
+                    val dir = options.assetDir
+                    val assets = context.assets
+                    ModelBundle.load(BundleSource.of("assets/$dir") { name ->
+                        try {
+                            assets.open("$dir/$name").use { it.readBytes() }
+                        } catch (e: IOException) {
+                            null
+                        }
+                    }, options.trust)
                 }
+                else -> throw IllegalArgumentException("EmbedderOptions: give assetDir, modelFile or modelBuffer")
             }
-            return TasteEmbedder(bundle, options)
+            return createFromBundle(bundle, options.numThreads)
         }
 
+        /** A downloaded bundle (folder or .zip) signed by one of [trust]'s keys. */
+        @JvmStatic
+        fun createFromFile(file: File, trust: BundleTrust, numThreads: Int = 1): TasteEmbedder =
+            createFromBundle(ModelBundle.load(file, trust), numThreads)
+
+        /** An already verified bundle. */
+        @JvmStatic
+        fun createFromBundle(bundle: ModelBundle, numThreads: Int = 1): TasteEmbedder =
+            TasteEmbedder(BundleEmbedder(bundle) { LiteRtEngine(it, numThreads) })
+
+        @JvmStatic
         fun cosineSimilarity(u: FloatArray, v: FloatArray): Double = Embeddings.cosineSimilarity(u, v)
-
-        private fun floats(a: FloatArray): ByteBuffer =
-            ByteBuffer.allocateDirect(a.size * 4).order(ByteOrder.nativeOrder()).apply { asFloatBuffer().put(a) }
-
-        private fun ints(a: IntArray): ByteBuffer =
-            ByteBuffer.allocateDirect(a.size * 4).order(ByteOrder.nativeOrder()).apply { asIntBuffer().put(a) }
     }
 }

@@ -98,7 +98,10 @@ class BundleTrust private constructor(val keys: Map<String, PublicKey>, val allo
  * every listed file is present with the listed size and sha256, the record spec / tokenizer / lexicon versions are
  * the manifest's, and the model's input shapes fit the spec and the lexicon.
  *
- * Files come from a [reader] (a folder here, Android assets in the app): `name -> bytes`, or null when absent.
+ * Files come from a [BundleSource]: a folder, a `.zip` file, the bytes of a zip (a bundle downloaded after a rollout
+ * assignment), or any `name -> bytes` reader (Android assets). Reading is bounded as in Python ([BundleLimits]):
+ * only the files the manifest lists are read, each no further than its listed size. The format is specified in
+ * `docs/bundle-format.md`.
  */
 class ModelBundle private constructor(val origin: String, val manifest: Map<String, Any?>, val spec: RecordSpec,
                                       val tokenizer: WordPieceTokenizer, val lexicon: SensoryLexicon,
@@ -116,23 +119,40 @@ class ModelBundle private constructor(val origin: String, val manifest: Map<Stri
 
     fun preprocessor(): Preprocessor = Preprocessor(spec, tokenizer, lexicon)
 
+    /** The latency the model was built for (manifest `latency_budget`; older bundles: p99 50 ms). */
+    val latencyBudgetMs: Double
+        get() = ((manifest["latency_budget"] as? Map<*, *>)?.get("ms") as? Double) ?: 50.0
+
     companion object {
         const val FORMAT = "taste2vec.bundle/1"
         const val MANIFEST = "manifest.json"
         private val REQUIRED = listOf("model.tflite", "record_spec.json", "tokenizer.json", "sensory_lexicon.json")
 
-        /** Loads and verifies a bundle folder; its origin per [trust]. */
+        /** Loads and verifies a bundle folder or a bundle `.zip` file; its origin per [trust]. */
         @JvmStatic
-        fun load(dir: File, trust: BundleTrust): ModelBundle = load(dir.path, trust) { name ->
-            val f = File(dir, name)
-            if (f.isFile) f.readBytes() else null
-        }
+        fun load(path: File, trust: BundleTrust): ModelBundle =
+            load(if (path.isDirectory) BundleSource.folder(path) else BundleSource.zipFile(path), trust)
+
+        /** Loads and verifies the bytes of a bundle zip (e.g. downloaded after a rollout assignment). */
+        @JvmStatic
+        fun fromBytes(zip: ByteArray, trust: BundleTrust, origin: String = "<bundle bytes>"): ModelBundle =
+            load(BundleSource.zipBytes(zip, origin), trust)
 
         /** Loads and verifies a bundle whose files [reader] returns (null = absent); its origin per [trust]. */
         @JvmStatic
-        fun load(origin: String, trust: BundleTrust, reader: (String) -> ByteArray?): ModelBundle {
-            val raw = reader(MANIFEST) ?: throw BundleException("$origin: no $MANIFEST")
-            val trustedAs = trust.check(origin, raw, reader("manifest.sig"))  // origin before anything is parsed
+        fun load(origin: String, trust: BundleTrust, reader: (String) -> ByteArray?): ModelBundle =
+            load(BundleSource.of(origin, reader), trust)
+
+        /** Loads and verifies a bundle from [source]; its origin per [trust]. */
+        @JvmStatic
+        fun load(source: BundleSource, trust: BundleTrust): ModelBundle {
+            val origin = source.origin
+            val raw = source.read(MANIFEST, BundleLimits.MAX_MANIFEST_BYTES) ?: throw BundleException("$origin: no $MANIFEST")
+            if (raw.size > BundleLimits.MAX_MANIFEST_BYTES) {
+                throw BundleException("$origin/$MANIFEST: larger than ${BundleLimits.MAX_MANIFEST_BYTES} bytes")
+            }
+            val signature = source.read("manifest.sig", BundleLimits.MAX_SIGNATURE_BYTES)
+            val trustedAs = trust.check(origin, raw, signature)  // origin before anything is parsed
             val manifest = try {
                 Json.parse(String(raw, Charsets.UTF_8)).obj("manifest")
             } catch (e: Taste2VecException) {
@@ -146,13 +166,25 @@ class ModelBundle private constructor(val origin: String, val manifest: Map<Stri
             }
             val listed = manifest["files"] as? Map<*, *> ?: throw BundleException("$origin/$MANIFEST: no 'files' table")
             for (req in REQUIRED) if (req !in listed) throw BundleException("$origin/$MANIFEST: required file $req is not listed")
+            if (listed.size > BundleLimits.MAX_ENTRIES) {
+                throw BundleException("$origin/$MANIFEST: lists ${listed.size} files, a bundle has at most ${BundleLimits.MAX_ENTRIES}")
+            }
             val files = LinkedHashMap<String, ByteArray>()
+            var total = 0L
             for ((k, v) in listed) {
                 val fname = k.toString()
-                if ("/" in fname || fname.startsWith(".")) throw BundleException("$origin/$MANIFEST: file name '$fname' is not a plain name")
+                if (!plainName(fname) || fname == MANIFEST) throw BundleException("$origin/$MANIFEST: file name '$fname' is not a plain name")
                 val info = v as? Map<*, *> ?: throw BundleException("$origin/$MANIFEST: bad entry for $fname")
-                val data = reader(fname) ?: throw BundleException("$origin/$fname: listed in the manifest but missing")
-                if (data.size.toDouble() != info["size"]) {
+                val size = info["size"] as? Double
+                if (size == null || size < 0 || size > BundleLimits.MAX_FILE_BYTES || size != Math.floor(size)) {
+                    throw BundleException("$origin/$MANIFEST: 'files.$fname.size' must be an integer in [0, ${BundleLimits.MAX_FILE_BYTES}]")
+                }
+                total += size.toLong()
+                if (total > BundleLimits.MAX_BUNDLE_BYTES) {
+                    throw BundleException("$origin/$MANIFEST: the listed files add up to more than ${BundleLimits.MAX_BUNDLE_BYTES} bytes")
+                }
+                val data = source.read(fname, size.toLong()) ?: throw BundleException("$origin/$fname: listed in the manifest but missing")
+                if (data.size.toDouble() != size) {
                     throw BundleException("$origin/$fname: size ${data.size} bytes, manifest says ${info["size"]}")
                 }
                 if (sha256(data) != info["sha256"]) {
