@@ -46,6 +46,8 @@ def cmd_generate(args) -> int:
     from .synthetic import TasteWorld
 
     world = TasteWorld(_world(args))
+    if args.output:
+        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
     try:
         if args.labelled:

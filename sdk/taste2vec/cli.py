@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import Any, Sequence
 
@@ -152,10 +153,13 @@ def cmd_recommend(args: argparse.Namespace) -> int:
 def cmd_info(args: argparse.Namespace) -> int:
     b = ModelBundle.load(args.model or default_bundle_path(), **trust_from_args(args))
     m = b.manifest
+    if args.path:
+        print(b.origin)
+        return 0
     if args.full:
         _print(m)
         return 0
-    _print({"model_version": b.model_id, "path": b.origin, "trusted_as": b.trusted_as, "created": m.get("created"),
+    _print({"model_version": b.model_id, "path": b.origin, "latency_budget": b.latency_budget, "trusted_as": b.trusted_as, "created": m.get("created"),
             "quantization": m.get("quantization"), "embedding": m.get("embedding"),
             "signatures": [s["name"] for s in m.get("signatures", [])],
             "record_spec": m.get("record_spec"), "tokenizer": m.get("tokenizer"), "lexicon": m.get("lexicon"),
@@ -274,6 +278,8 @@ def build_parser() -> argparse.ArgumentParser:
     i = sub.add_parser("info", parents=[common], help="the bundle's manifest",
                        description="Verify the bundle and print its manifest summary.")
     i.add_argument("--full", action="store_true", help="the whole manifest")
+    i.add_argument("--path", action="store_true",
+                   help="only the bundle's path (e.g. cp -r \"$(taste2vec info --path)\" my-bundle)")
     i.set_defaults(func=cmd_info)
 
     g = sub.add_parser("golden", parents=[common], help="write or check golden vectors",
@@ -320,6 +326,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"taste2vec: invalid record: {e}", file=sys.stderr)
     except (UsageError, Taste2VecError, ValueError, KeyError) as e:
         print(f"taste2vec: error: {e}", file=sys.stderr)
+    except BrokenPipeError:  # `taste2vec info | head`: the reader left; not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     return 2
 
 
