@@ -155,3 +155,26 @@ def main() -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def test_the_bundle_format_spec_states_the_loaders_limits():
+    """docs/bundle-format.md is what other ports implement: its limits are the Python loader's (and Kotlin's
+    BundleLimits, checked by its JVM tests against the same constants)."""
+    from taste2vec import bundle
+
+    text = (ROOT / "docs" / "bundle-format.md").read_text(encoding="utf-8")
+    rows = dict(re.findall(r"^\| ([^|]+?) \| (\d+ (?:MiB|KiB)|\d+) \|$", text, re.M))
+    unit = {"MiB": 1 << 20, "KiB": 1 << 10}
+
+    def size(v: str) -> int:
+        n, _, u = v.partition(" ")
+        return int(n) * unit.get(u, 1)
+
+    assert size(rows["a whole bundle (folder, zip file or zip bytes; inflated total)"]) == bundle.MAX_BUNDLE_BYTES
+    assert size(rows["one file"]) == bundle.MAX_FILE_BYTES
+    assert size(rows["`manifest.json`"]) == bundle.MAX_MANIFEST_BYTES
+    assert size(rows["files in a bundle / members in a zip"]) == bundle.MAX_ENTRIES
+    assert f'"{bundle.MANIFEST_FORMAT}"' in text and set(bundle.REQUIRED_FILES) <= set(re.findall(r"`([a-z_]+\.\w+)`", text))
+    kotlin = (ROOT / "android_demo/taste2vec-core/src/main/kotlin/com/taste2vec/edge/core/BundleSource.kt").read_text()
+    assert "MAX_BUNDLE_BYTES: Long = 256L shl 20" in kotlin and "MAX_ENTRIES = 64" in kotlin
+    assert "MAX_FILE_BYTES: Long = 200L shl 20" in kotlin and "MAX_MANIFEST_BYTES: Long = 1L shl 20" in kotlin
