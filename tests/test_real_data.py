@@ -45,3 +45,26 @@ def test_cqi_keeps_valid_rows(tmp_path):
         w.writerow(["c", "f", "Brazil", "r", "Arabica", "", 8, 8, 8, 8, 8, 10, 10, 80])  # missing: dropped
     rows = load_cqi(tmp_path)
     assert len(rows) == 1 and rows[0].total == 88 and rows[0].record().metrics["clean_cup"] == 10
+
+
+def test_an_installed_toolkit_finds_the_shared_data_from_the_checkout_root(tmp_path, monkeypatch):
+    """A non-editable install (`pip install . ./toolkit`) has no checkout above its package: run from the checkout's
+    root it finds ../shared/data next to the working directory; TASTE2VEC_DATA still wins; a miss names every place
+    it looked."""
+    import pytest
+
+    from taste2vec_reference import paths
+
+    monkeypatch.delenv("TASTE2VEC_DATA", raising=False)
+    monkeypatch.setattr(paths, "REPO_ROOT", tmp_path / "venv" / "lib")  # what a site-packages install computes
+    (tmp_path / "shared" / "data" / "coffee_reviews").mkdir(parents=True)
+    (tmp_path / "checkout").mkdir()
+    monkeypatch.chdir(tmp_path / "checkout")
+    assert paths.data_root() == tmp_path / "shared" / "data"
+    assert paths.require(paths.data_root() / "coffee_reviews", "reviews").is_dir()
+    monkeypatch.setenv("TASTE2VEC_DATA", str(tmp_path / "elsewhere"))
+    assert paths.data_root() == tmp_path / "elsewhere"
+    monkeypatch.delenv("TASTE2VEC_DATA")
+    monkeypatch.chdir("/")
+    with pytest.raises(FileNotFoundError, match="data folders tried: .*venv.*shared/data"):
+        paths.require(paths.data_root() / "coffee_reviews", "reviews")
