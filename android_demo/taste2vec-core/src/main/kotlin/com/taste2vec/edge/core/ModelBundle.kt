@@ -119,6 +119,11 @@ class ModelBundle private constructor(val origin: String, val manifest: Map<Stri
 
     fun preprocessor(): Preprocessor = Preprocessor(spec, tokenizer, lexicon)
 
+    /** Runs this bundle's `golden_outputs.json` through [engine] on this device: see [SelfCheck.run]. */
+    @JvmOverloads
+    fun selfCheck(engine: InferenceEngine, minCosine: Double = SelfCheck.DEFAULT_MIN_COSINE): SelfCheckReport =
+        SelfCheck.run(this, engine, minCosine)
+
     /** The latency the model was built for (manifest `latency_budget`; older bundles: p99 50 ms). */
     val latencyBudgetMs: Double
         get() = ((manifest["latency_budget"] as? Map<*, *>)?.get("ms") as? Double) ?: 50.0

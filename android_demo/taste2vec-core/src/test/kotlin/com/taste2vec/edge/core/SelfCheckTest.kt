@@ -46,7 +46,7 @@ class SelfCheckTest {
 
     @Test
     fun aCorrectEngineAndThisPreprocessingPassTheSelfCheck() {
-        val report = SelfCheck.run(bundle, ReplayEngine())
+        val report = bundle.selfCheck(ReplayEngine())
         assertTrue(report.toString(), report.passed)
         assertEquals(1.0, report.worstCosine, 1e-9)
         assertEquals(0.0, report.maxAbsDiff, 0.0)
