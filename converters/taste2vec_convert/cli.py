@@ -57,7 +57,7 @@ def cmd_export(args) -> int:
     try:  # stdout is this command's JSON: the converters' own progress lines go to stderr
         with contextlib.redirect_stdout(sys.stderr):
             res = export(cfg, args.checkpoint, args.out, registry=registry, progress=not args.quiet,
-                         resume=not args.no_resume, log=_stderr)
+                         resume=not args.no_resume)
     except ExportError as e:
         print(f"error: {e}", file=sys.stderr)
         return 3
@@ -75,10 +75,6 @@ def cmd_export(args) -> int:
 
 def _print(obj) -> None:
     print(json.dumps(obj, indent=1, ensure_ascii=False))
-
-
-def _stderr(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
 
 
 def cmd_catalog(args) -> int:

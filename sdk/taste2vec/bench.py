@@ -32,6 +32,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from .bundle import DEFAULT_LATENCY_BUDGET
 from .helpformat import Parser
 from .runtime import set_verbose
 from .signing import add_trust_arguments, trust_from_args
@@ -134,7 +135,7 @@ def check_budget(result: dict[str, Any], budget_ms: float | None = None,
                  percentile: float | None = None) -> dict[str, Any]:
     """Add ``budget`` to ``result``: the percentile's value and whether it is within ``budget_ms``. Either one left
     out comes from the bundle's manifest (``result["latency_budget"]``); ``source`` says which."""
-    manifest = result.get("latency_budget") or {"percentile": 99.0, "ms": 50.0}
+    manifest = result.get("latency_budget") or DEFAULT_LATENCY_BUDGET
     source = "manifest" if budget_ms is None and percentile is None else "command line"
     budget_ms = float(manifest["ms"] if budget_ms is None else budget_ms)
     percentile = float(manifest["percentile"] if percentile is None else percentile)
@@ -237,7 +238,7 @@ def verdict_table(results: Sequence[dict[str, Any]]) -> str:
             "verdict |", "|---|---|---:|---|---|---:|---:|---:|---:|---|---:|---|"]
     for r in results:
         lat = r["latency_ms"]
-        b = r.get("budget") or check_budget(r) if "samples_ms" in r else r.get("budget")
+        b = r.get("budget") or (check_budget(r) if "samples_ms" in r else None)
         if b is None:
             raise ValueError(f"result of {r.get('model_version')} has neither a budget nor samples")
         rows.append(f"| {r['model_version']} | {r['machine']} | {r['num_threads']} | {r['stage']} | {r['record']} | "

@@ -29,8 +29,8 @@ from .errors import RecordValidationError, Taste2VecError
 from .fileio import parse_json, read_json
 from .golden import compare_golden, sample_records, write_golden
 from .port_golden import write_port_goldens
-from .profile import TasteProfile
 from .helpformat import Parser
+from .profile import TasteProfile
 from .runtime import set_verbose
 from .signing import add_trust_arguments, trust_from_args
 
@@ -159,7 +159,8 @@ def cmd_info(args: argparse.Namespace) -> int:
     if args.full:
         _print(m)
         return 0
-    _print({"model_version": b.model_id, "path": b.origin, "latency_budget": b.latency_budget, "trusted_as": b.trusted_as, "created": m.get("created"),
+    _print({"model_version": b.model_id, "path": b.origin, "latency_budget": b.latency_budget,
+            "trusted_as": b.trusted_as, "created": m.get("created"),
             "quantization": m.get("quantization"), "embedding": m.get("embedding"),
             "signatures": [s["name"] for s in m.get("signatures", [])],
             "record_spec": m.get("record_spec"), "tokenizer": m.get("tokenizer"), "lexicon": m.get("lexicon"),

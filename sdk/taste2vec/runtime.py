@@ -62,14 +62,20 @@ def interpreter_class() -> tuple[type, str]:
 VERBOSE_ENV = "TASTE2VEC_VERBOSE"
 # The native runtime's one-line notices on stderr that say nothing a caller can act on.
 _NATIVE_NOISE = (b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU.",)
-_verbose = os.environ.get(VERBOSE_ENV, "").strip() not in ("", "0")
 _stderr_lock = threading.Lock()
+
+
+def _env_verbose() -> bool:
+    return os.environ.get(VERBOSE_ENV, "").strip() not in ("", "0")
+
+
+_verbose = _env_verbose()
 
 
 def set_verbose(on: bool) -> None:
     """Show (True) or hide (False, the default; ``$TASTE2VEC_VERBOSE=1`` shows) the LiteRT runtime's notices."""
     global _verbose
-    _verbose = bool(on) or os.environ.get(VERBOSE_ENV, "").strip() not in ("", "0")
+    _verbose = bool(on) or _env_verbose()
 
 
 @contextlib.contextmanager

@@ -152,11 +152,11 @@ def _shares(items: list[str], cfg: RolloutConfig) -> dict[str, float]:
     """``NAME=PERCENT`` items; in a two-arm config naming one arm gives the other the rest."""
     shares: dict[str, float] = {}
     for item in items:
-        name, eq, pct = item.partition("=")
+        name, _, value = item.partition("=")
         try:
-            shares[name] = float(pct) if eq else float("nan")
+            shares[name] = float(value)
         except ValueError:
-            shares[name] = float("nan")
+            shares[name] = -1.0  # no number: refused below
         if not 0.0 <= shares[name] <= 100.0:
             raise ValueError(f"--traffic {item}: expected VARIANT=PERCENT with PERCENT in [0, 100]")
     rest = [v.name for v in cfg.variants if v.name not in shares]
@@ -191,7 +191,7 @@ def cmd_plan(args) -> int:
             "meaning": {"mde": f"relative lift the test has {d.power:.0%} power to detect (design.lift): "
                                f"{d.p_control:.1%} -> {d.p_control * (1 + d.lift):.1%}",
                         "users_per_arm_max": d.max_n, "users_total_max": 2 * d.max_n,
-                        "users_per_arm_per_look": -(-d.max_n // d.looks),
+                        "users_per_arm_per_look": d.n_per_look,
                         "boundaries": "z a side must exceed at look 1..looks",
                         "margin": f"a decision needs a difference beyond {d.margin:.0%} (relative)"}})
     return 0

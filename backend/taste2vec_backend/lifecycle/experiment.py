@@ -193,6 +193,11 @@ class SequentialDesign:
         return cls(looks, int(math.ceil(n_fixed * inflation)), tuple(float(c * x) for x in shape), alpha, power,
                    margin, p_control, lift, inflation)
 
+    @property
+    def n_per_look(self) -> int:
+        """Trials per arm between two looks (the first look comes after this many)."""
+        return math.ceil(self.max_n / self.looks)
+
     def look_of(self, n: int) -> int:
         """How many looks are due with ``n`` trials in the smaller arm (0 = not yet at the first look)."""
         return min(self.looks, int(n * self.looks // self.max_n))
@@ -251,9 +256,9 @@ def decide(control: ArmStats, treatment: ArmStats, design: SequentialDesign) -> 
     zw = margin_z(control, treatment, design.margin, "worse")
     lift = treatment.rate / control.rate - 1 if control.n and control.rate > 0 else float("nan")
     if k == 0:
-        need = math.ceil(design.max_n / design.looks) - min(control.n, treatment.n)
+        need = design.n_per_look - min(control.n, treatment.n)
         return Decision("continue", 0, zb, zw, None, lift, control, treatment,
-                        f"first look after {math.ceil(design.max_n / design.looks)} per arm ({need} more)")
+                        f"first look after {design.n_per_look} per arm ({need} more)")
     c = design.boundaries[k - 1]
     if zb > c:
         return Decision("promote", k, zb, zw, c, lift, control, treatment,

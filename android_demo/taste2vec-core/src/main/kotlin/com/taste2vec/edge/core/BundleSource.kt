@@ -67,10 +67,7 @@ interface BundleSource {
         @JvmStatic
         fun of(origin: String, reader: (String) -> ByteArray?): BundleSource = object : BundleSource {
             override val origin = origin
-            override fun read(name: String, maxBytes: Long): ByteArray? {
-                val data = reader(name) ?: return null
-                return if (data.size > maxBytes) data.copyOf((maxBytes + 1).toInt()) else data
-            }
+            override fun read(name: String, maxBytes: Long): ByteArray? = reader(name)?.let { cut(it, maxBytes) }
         }
 
         /**
@@ -137,6 +134,10 @@ interface BundleSource {
     }
 }
 
+/** At most `maxBytes + 1` bytes of [data]: enough to tell that it is longer than allowed. */
+private fun cut(data: ByteArray, maxBytes: Long): ByteArray =
+    if (data.size > maxBytes) data.copyOf((maxBytes + 1).toInt()) else data
+
 private class FolderSource(val dir: File) : BundleSource {
     override val origin: String = dir.path
 
@@ -158,8 +159,5 @@ private class FolderSource(val dir: File) : BundleSource {
 }
 
 private class MemorySource(override val origin: String, val files: Map<String, ByteArray>) : BundleSource {
-    override fun read(name: String, maxBytes: Long): ByteArray? {
-        val data = files[name] ?: return null
-        return if (data.size > maxBytes) data.copyOf((maxBytes + 1).toInt()) else data
-    }
+    override fun read(name: String, maxBytes: Long): ByteArray? = files[name]?.let { cut(it, maxBytes) }
 }
