@@ -47,10 +47,11 @@ test: $(STAMP)
 	$(PY) -m pytest -q
 	$(MAKE) --no-print-directory jvm-test
 
-# The Kotlin preprocessing module (android_demo/taste2vec-core) on this JVM: fresh goldens from the Python SDK,
-# kotlinc + JUnit 4 from Debian (installed when missing).
+# The Kotlin libraries on this JVM (android_demo/jvm.sh): fresh goldens from the Python SDK, kotlinc + JUnit 4 +
+# JNA + BouncyCastle from Debian (installed when missing); taste2vec-core's tests, taste2vec-jvm's end-to-end tests
+# on LiteRT's real runtime (libLiteRt.so from the ai-edge-litert wheel), the local Maven folder and a consumer.
 jvm-test: $(STAMP)
-	PY=$(PY) android_demo/taste2vec-core/jvm-test.sh
+	PY=$(PY) android_demo/jvm.sh test
 
 # Deterministic rebuild of the committed default bundle: fixed seeds, 2 torch threads, deterministic algorithms,
 # a portable optimizer and pinned numpy/TF paths (taste2vec_reference/determinism.py). STRICT_MATH=1 also pins

@@ -49,3 +49,33 @@ def test_random_notes_are_seeded():
     lex = SensoryLexicon.default()
     assert random_notes(lex, 50, seed=3) == random_notes(lex, 50, seed=3)
     assert random_notes(lex, 50, seed=3) != random_notes(lex, 50, seed=4)
+
+
+def test_e2e_lines_cover_languages_buckets_and_every_field_and_are_deterministic(tmp_path):
+    with Embedder.create_default() as emb:
+        a = write_port_goldens(emb, tmp_path / "a", n_random=50, n_e2e=1000)
+        b = write_port_goldens(emb, tmp_path / "b", n_random=50, n_e2e=1000)
+        spec = emb.bundle.spec
+    for name in ("e2e_records.jsonl", "e2e_expected.jsonl"):
+        assert a[name].read_bytes() == b[name].read_bytes(), name
+    lines = a["e2e_records.jsonl"].read_text(encoding="utf-8").splitlines()
+    results = [json.loads(x) for x in a["e2e_expected.jsonl"].read_text(encoding="utf-8").splitlines()]
+    assert len(lines) == len(results)
+    good = [(json.loads(t), r) for t, r in zip(lines, results) if "embedding" in r]
+    bad = [r["error"] for r in results if "error" in r]
+    assert len(good) >= 1000 and len(bad) >= 200
+    assert {r["bucket"] for _, r in good} == set(emb.bundle.tokenizer.buckets)
+    notes = [rec.get("notes") or "" for rec, _ in good]
+    hangul = [any("\uac00" <= c <= "\ud7a3" for c in n) for n in notes]
+    latin = [any("a" <= c <= "z" for c in n.lower()) for n in notes]
+    assert sum(h and not la for h, la in zip(hangul, latin)) > 50  # Korean only
+    assert sum(la and not h for h, la in zip(hangul, latin)) > 50  # English only
+    assert sum(h and la for h, la in zip(hangul, latin)) > 50  # mixed
+    assert any(len(n) > spec.notes_max_chars for n in notes)  # cut, still embedded
+    assert any(not rec.get("metrics") for rec, _ in good) and any(not rec.get("context") for rec, _ in good)
+    assert any(len(rec.get("context") or ()) > spec.context_max_steps for rec, _ in good)
+    assert {e["type"] for e in bad} >= {"InvalidTypeError", "NonFiniteValueError", "OutOfRangeError",
+                                        "UnknownFieldError", "UnknownCategoryError"}
+    fields = {e["field"].split(".")[0].split("[")[0] + "." + e["field"].rsplit(".", 1)[-1] for e in bad if e["field"]}
+    assert {f"metrics.{m}" for m in spec.metric_names} <= fields
+    assert {f"context.{f.name}" for f in spec.context_fields} <= fields

@@ -2,6 +2,7 @@
 
     taste2vec embed --notes "bright, jasmine" --metric acidity=7.5
     taste2vec embed --record record.json            # a record, or a list of records; '-' reads stdin
+    taste2vec embed --jsonl records.jsonl           # one result per line, errors per line (as make kotlin-embed)
     taste2vec similar a.json b.json                 # cosine of two records
     taste2vec similar a.json --catalog              # nearest coffees of the demo catalog
     taste2vec recommend --rate cr-0017e22d08=5 --disliked cr-00422b10ff --k 5 --diversity 0.3
@@ -28,6 +29,7 @@ from .embedder import BaseOptions, Embedder, EmbedderOptions
 from .errors import RecordValidationError, Taste2VecError
 from .fileio import parse_json, read_json
 from .golden import compare_golden, sample_records, write_golden
+from .lines import dumps, embed_lines
 from .port_golden import write_port_goldens
 from .helpformat import Parser
 from .profile import TasteProfile
@@ -90,10 +92,28 @@ def _print(obj: Any) -> None:
 
 # ---------------------------------------------------------------------- commands
 def cmd_embed(args: argparse.Namespace) -> int:
+    if args.jsonl is not None:
+        return _embed_jsonl(args)
     records, single = _records_from_args(args)
     with _embedder(args, quantize=args.quantize) as emb:
         results = [r.to_dict() for r in emb.embed_batch(records)]
     _print(results[0] if single else results)
+    return 0
+
+
+def _embed_jsonl(args: argparse.Namespace) -> int:
+    """One JSON result per input line, flushed as it goes (taste2vec.lines: the contract kotlin-embed shares)."""
+    if args.record is not None or args.notes is not None or args.metric or args.context or args.quantize:
+        raise UsageError("--jsonl reads every record from its file: no --record/--notes/--metric/--context/--quantize")
+    try:
+        stream = sys.stdin.buffer if args.jsonl == "-" else open(args.jsonl, "rb")
+    except OSError as e:
+        raise UsageError(f"{args.jsonl}: cannot read ({e.strerror or e})") from None
+    with stream, _embedder(args) as emb:
+        out = sys.stdout.buffer
+        for result in embed_lines(emb, stream):
+            out.write(dumps(result))
+            out.flush()
     return 0
 
 
@@ -247,6 +267,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--metric", action="append", metavar="NAME=VALUE", help="a metric, repeatable (acidity=7.5)")
     e.add_argument("--context", help="context snapshot(s): inline JSON or a JSON file")
     e.add_argument("--quantize", action="store_true", help="also output the int8 vector")
+    e.add_argument("--jsonl", metavar="FILE",
+                   help="a JSON-lines file of records ('-' = stdin): one compact JSON result per line, an error "
+                        "object for a bad line (the format make kotlin-embed prints; see taste2vec.lines)")
     e.set_defaults(func=cmd_embed)
 
     s = sub.add_parser("similar", parents=[common], help="cosine of two records, or nearest catalog coffees",
@@ -288,8 +311,9 @@ def build_parser() -> argparse.ArgumentParser:
                                    "file and compare (--check; exit 1 on a mismatch).")
     g.add_argument("--out", help="write the sample records' golden file")
     g.add_argument("--check", help="re-run a golden file and compare")
-    g.add_argument("--port-dir", help="write records.json, texts.json, profile.json and rollout.json for a "
-                                      "language port (the Kotlin module's tests read them)")
+    g.add_argument("--port-dir", help="write records.json, texts.json, profile.json, rollout.json and the "
+                                      "end-to-end record lines (e2e_records.jsonl, e2e_expected.jsonl) for a "
+                                      "language port (the Kotlin library's tests read them)")
     g.add_argument("--atol", type=float, default=1e-5, help="largest absolute difference --check accepts")
     g.set_defaults(func=cmd_golden)
 

@@ -15,7 +15,7 @@ import os
 import sys
 import uuid
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import IO, Any, Callable, Iterator
 
 MAX_JSON_BYTES = 16 * 1024 * 1024  # state files (profiles, rollouts, the registry index) are kilobytes
 MAX_JSON_DEPTH = 32  # the deepest document this package writes nests 6 levels
@@ -73,29 +73,35 @@ def read_json(path: str | Path, error: Callable[[str], Exception], what: str, ma
 
 
 def iter_lines(path: str | Path, max_line_bytes: int, digest: Any = None) -> Iterator[tuple[int, str | None, str]]:
-    """The lines of a UTF-8 text file (JSON lines, logs), numbered from 1, without their line ending.
+    """The lines of a UTF-8 text file (JSON lines, logs), numbered from 1: :func:`iter_stream_lines` of the file."""
+    with open(path, "rb") as fh:
+        yield from iter_stream_lines(fh, max_line_bytes, digest)
+
+
+def iter_stream_lines(fh: IO[bytes], max_line_bytes: int, digest: Any = None,
+                      ) -> Iterator[tuple[int, str | None, str]]:
+    """The lines of a binary stream of UTF-8 text, numbered from 1, without their line ending.
 
     Each line is read with a byte cap, so one endless line cannot exhaust memory: yields ``(number, text, "")``,
     or ``(number, None, reason)`` for a line longer than ``max_line_bytes`` (skipped to its end, never held
-    whole) or not UTF-8. ``digest`` (e.g. ``hashlib.sha256()``) is fed every byte of the file.
+    whole) or not UTF-8. ``digest`` (e.g. ``hashlib.sha256()``) is fed every byte of the stream.
     """
-    with open(path, "rb") as fh:
-        n = 0
-        while raw := fh.readline(max_line_bytes + 2):  # + 2: the line ending fits
-            n += 1
-            if digest is not None:
-                digest.update(raw)
-            body = raw.rstrip(b"\r\n")
-            if len(body) > max_line_bytes:
-                while not raw.endswith(b"\n") and (raw := fh.readline(1 << 16)):
-                    if digest is not None:
-                        digest.update(raw)
-                yield n, None, f"line longer than {max_line_bytes} bytes"
-                continue
-            try:
-                yield n, body.decode("utf-8"), ""
-            except UnicodeDecodeError as e:
-                yield n, None, f"not UTF-8 ({e})"
+    n = 0
+    while raw := fh.readline(max_line_bytes + 2):  # + 2: the line ending fits
+        n += 1
+        if digest is not None:
+            digest.update(raw)
+        body = raw.rstrip(b"\r\n")
+        if len(body) > max_line_bytes:
+            while not raw.endswith(b"\n") and (raw := fh.readline(1 << 16)):
+                if digest is not None:
+                    digest.update(raw)
+            yield n, None, f"line longer than {max_line_bytes} bytes"
+            continue
+        try:
+            yield n, body.decode("utf-8"), ""
+        except UnicodeDecodeError as e:
+            yield n, None, f"not UTF-8 ({e})"
 
 
 MAX_NAME_CHARS = 200

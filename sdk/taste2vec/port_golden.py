@@ -11,6 +11,9 @@ mirror fails there):
   words, particles, clause breaks, plurals, typos, punctuation, emoji, full-width and jamo characters.
 - ``rollout.json`` (``taste2vec.golden-rollout/1``): a three-arm rollout config and the variant of 5,000 user ids
   (ASCII, Hangul, emoji), so the app assigns users exactly as the Python SDK and the server do.
+- ``e2e_records.jsonl`` / ``e2e_expected.jsonl``: >= 1,000 valid and >= 200 invalid JSON lines of records
+  (:mod:`taste2vec.port_records`) and what ``taste2vec embed --jsonl`` prints for each (:mod:`taste2vec.lines`):
+  the port runs them through its own validation, preprocessing and runtime.
 - ``profile.json`` (``taste2vec.golden-profile/1``): a seeded stream of likes / dislikes / ratings on catalog
   embeddings through a small :class:`~taste2vec.profile.TasteProfile` (its buffer overflows, so folding into the
   prior is covered) -> the preference vector after every event, final scores, cosine similarities and
@@ -29,6 +32,8 @@ import numpy as np
 from .curation import Catalog, recommend
 from .golden import make_golden, sample_records
 from .lexicon import SensoryLexicon, normalize_text
+from .lines import dumps, line_result
+from .port_records import e2e_lines
 from .profile import TasteProfile
 from .tokenizer import WordPieceTokenizer
 
@@ -204,13 +209,15 @@ def make_rollout_golden(n_users: int = 5000, seed: int = 0) -> dict[str, Any]:
 
 
 def write_port_goldens(embedder: "Embedder", out_dir: str | Path, catalog: Catalog | None = None,
-                       n_random: int = 3000) -> dict[str, Path]:
-    """Write ``records.json``, ``texts.json``, ``profile.json`` and ``rollout.json`` into ``out_dir`` (module docs)."""
+                       n_random: int = 3000, n_e2e: int = 1200) -> dict[str, Path]:
+    """Write ``records.json``, ``texts.json``, ``profile.json``, ``rollout.json`` and the end-to-end record lines
+    with their expected results into ``out_dir`` (module docs)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     catalog = catalog or Catalog.default()
+    bundle = embedder.bundle
     docs = {"records.json": make_golden(embedder),
-            "texts.json": make_text_golden(embedder.bundle.tokenizer, embedder.bundle.lexicon, n_random),
+            "texts.json": make_text_golden(bundle.tokenizer, bundle.lexicon, n_random),
             "profile.json": make_profile_golden(catalog),
             "rollout.json": make_rollout_golden()}
     paths = {}
@@ -218,4 +225,10 @@ def write_port_goldens(embedder: "Embedder", out_dir: str | Path, catalog: Catal
         p = out / name
         p.write_text(json.dumps(doc, ensure_ascii=False) + "\n", encoding="utf-8")
         paths[name] = p
+    lines = e2e_lines(bundle.spec, bundle.lexicon, random_notes(bundle.lexicon, 400, seed=1), n_e2e)
+    expected = b"".join(dumps(line_result(embedder, line)) for line in lines)
+    for name, data in (("e2e_records.jsonl", "".join(x + "\n" for x in lines).encode("utf-8", "surrogatepass")),
+                       ("e2e_expected.jsonl", expected)):
+        (out / name).write_bytes(data)
+        paths[name] = out / name
     return paths

@@ -42,12 +42,15 @@ class BundleEmbedder(val bundle: ModelBundle, private val engineFactory: (ModelB
 
     val modelVersion: String get() = bundle.modelId
 
-    /** Validates, preprocesses and embeds one record (typed errors name the bad field). */
+    /**
+     * Validates, preprocesses and embeds one record (typed errors name the bad field). The vector is re-normalized
+     * to unit length in double precision, as the Python SDK's `Embedder` does, so both give the same float32 values.
+     */
     fun embed(record: TastingRecord): EmbeddingResult {
         val t0 = System.nanoTime()
         val inputs = preprocessor(record)
         val t1 = System.nanoTime()
-        val out = run(inputs)
+        val out = normalized(run(inputs))
         val t2 = System.nanoTime()
         return EmbeddingResult(out, modelVersion, bundle.lexicon.topAttributes(inputs.lexicon), inputs.bucket,
                                Timing((t1 - t0) / 1e6, (t2 - t1) / 1e6), inputs.warnings)
@@ -56,13 +59,26 @@ class BundleEmbedder(val bundle: ModelBundle, private val engineFactory: (ModelB
     /** Validates a parsed-JSON record (a `Map`, as [Json.parse] returns) and embeds it. */
     fun embedJson(record: Any?): EmbeddingResult = embed(TastingRecord.fromJson(bundle.spec, record))
 
-    /** Runs this thread's engine on preprocessed inputs. */
+    /**
+     * Runs this thread's engine on preprocessed inputs: the graph's output as it is (already L2-normalized in the
+     * graph, up to float32 rounding). [ModelRuntimeException] when it is not [ModelBundle.embeddingDim] values.
+     */
     fun run(inputs: ModelInputs): FloatArray {
         val out = engine().run(inputs)
         if (out.size != bundle.embeddingDim) {
-            throw Taste2VecException("the engine returned ${out.size} values, the bundle's embedding has ${bundle.embeddingDim}")
+            throw ModelRuntimeException("$modelVersion: the engine returned ${out.size} values, the bundle's " +
+                                        "embedding has ${bundle.embeddingDim}")
         }
         return out
+    }
+
+    private fun normalized(v: FloatArray): FloatArray {
+        var sq = 0.0
+        for (x in v) sq += x.toDouble() * x.toDouble()
+        if (sq.isNaN() || sq.isInfinite()) throw ModelRuntimeException("$modelVersion produced a non-finite embedding")
+        if (sq == 0.0) throw ModelRuntimeException("$modelVersion produced a zero embedding")
+        val norm = Math.sqrt(sq)
+        return FloatArray(v.size) { (v[it].toDouble() / norm).toFloat() }
     }
 
     /** Runs the bundle's `golden_outputs.json` through this thread's engine ([SelfCheck.run]). */

@@ -5,7 +5,9 @@ import java.nio.ByteOrder
 import java.util.Base64
 
 /** A catalog file is malformed, or does not fit the profile / model it is used with. */
-class CatalogException(message: String) : Taste2VecException(message)
+class CatalogException(message: String) : Taste2VecException(message) {
+    override val errorType: String get() = "CatalogError"
+}
 
 /** One coffee of a catalog; [attributes] are flavour attribute paths -> weight. */
 class CatalogItem(val id: String, val name: String, val roaster: String = "", val origin: String = "",

@@ -1,18 +1,18 @@
 package com.taste2vec.edge.core
 
 import java.io.File
-import java.security.KeyFactory
 import java.security.MessageDigest
-import java.security.PublicKey
-import java.security.Signature
-import java.security.spec.X509EncodedKeySpec
 import java.util.Base64
 
 /** A bundle is corrupt, incomplete, tampered with, or does not fit this module. */
-open class BundleException(message: String) : Taste2VecException(message)
+open class BundleException(message: String) : Taste2VecException(message) {
+    override val errorType: String get() = "BundleError"
+}
 
 /** A bundle's origin is not established: unsigned, signed by an untrusted key, or a signature that fails. */
-class BundleSignatureException(message: String) : BundleException(message)
+class BundleSignatureException(message: String) : BundleException(message) {
+    override val errorType: String get() = "BundleSignatureError"
+}
 
 /**
  * Whose bundles this app accepts. A bundle from the APK's own assets is [PACKAGED] (the APK signature covers it);
@@ -20,7 +20,10 @@ class BundleSignatureException(message: String) : BundleException(message)
  * of `manifest.json` by one of [keys] (PEM public keys, as `taste2vec-convert keygen` writes them). [DEVELOPMENT]
  * accepts unsigned bundles and unknown keys, never a signature that fails to verify. Same rules as the Python SDK.
  */
-class BundleTrust private constructor(val keys: Map<String, PublicKey>, val allowUnsigned: Boolean) {
+class BundleTrust private constructor(private val keys: Map<String, ByteArray>, val allowUnsigned: Boolean) {
+    /** The ids of the trusted keys (`key_id` in `manifest.sig`). */
+    val keyIds: Set<String> get() = keys.keys
+
     companion object {
         /** Bundled in the app itself: trusted as part of the APK. */
         @JvmField val PACKAGED = BundleTrust(emptyMap(), true)
@@ -28,24 +31,13 @@ class BundleTrust private constructor(val keys: Map<String, PublicKey>, val allo
         /** Development builds only. */
         @JvmField val DEVELOPMENT = BundleTrust(emptyMap(), true)
 
-        /** Bundles signed by one of these Ed25519 public keys (PEM text, `-----BEGIN PUBLIC KEY-----`). */
+        /**
+         * Bundles signed by one of these Ed25519 public keys (PEM text, `-----BEGIN PUBLIC KEY-----`). Verified with
+         * [Ed25519]: `java.security` on API 33+, BouncyCastle on older Android.
+         */
         @JvmStatic
-        fun keys(vararg pem: String): BundleTrust = BundleTrust(pem.map { parseKey(it) }.toMap(), false)
-
-        private fun parseKey(pem: String): Pair<String, PublicKey> {
-            val body = pem.lines().filter { it.isNotBlank() && !it.startsWith("-----") }.joinToString("")
-            val der = try {
-                Base64.getDecoder().decode(body)
-            } catch (e: IllegalArgumentException) {
-                throw BundleSignatureException("trusted key: not PEM (${e.message})")
-            }
-            val key = try {
-                KeyFactory.getInstance("Ed25519").generatePublic(X509EncodedKeySpec(der))
-            } catch (e: java.security.GeneralSecurityException) {
-                throw BundleSignatureException("trusted key: not an Ed25519 public key (${e.message})")
-            }
-            return keyId(der.copyOfRange(der.size - 32, der.size)) to key
-        }
+        fun keys(vararg pem: String): BundleTrust =
+            BundleTrust(pem.map { Ed25519.publicKeyFromPem(it) }.associateBy { keyId(it) }, false)
 
         /** First 16 hex digits of SHA-256 of the raw 32-byte public key (the `key_id` in `manifest.sig`). */
         @JvmStatic
@@ -81,12 +73,7 @@ class BundleTrust private constructor(val keys: Map<String, PublicKey>, val allo
             throw BundleSignatureException("$origin: signed by key $id, which is not trusted (trusted: " +
                                            "${keys.keys.joinToString().ifEmpty { "none given" }})")
         }
-        val ok = Signature.getInstance("Ed25519").run {
-            initVerify(key)
-            update(manifest)
-            verify(sig)
-        }
-        if (!ok) throw BundleSignatureException("$origin: the signature by key $id does not verify: manifest.json was " +
+        if (!Ed25519.verify(key, manifest, sig)) throw BundleSignatureException("$origin: the signature by key $id does not verify: manifest.json was " +
                                                 "changed after signing")
         return "signed by $id"
     }

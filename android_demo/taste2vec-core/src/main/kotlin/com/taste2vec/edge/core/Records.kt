@@ -11,25 +11,31 @@ class ContextSnapshot internal constructor(val values: Map<String, Any>) {
     fun toJson(): Map<String, Any?> = values
 
     companion object {
-        /** Validates a snapshot (errors name `context[index].field`). Nulls mean "not recorded". */
+        /**
+         * Validates a snapshot (errors name `context[index].field`), its fields in the order given, as the Python
+         * SDK does. Nulls mean "not recorded".
+         */
         @JvmStatic
         @JvmOverloads
         fun create(spec: RecordSpec, fields: Map<String, Any?>, index: Int = 0): ContextSnapshot {
             val path = "context[$index]"
+            val valid = HashMap<String, Any>()
+            for ((k, v) in fields) {
+                val f = spec.contextField(k) ?: throw UnknownFieldException(
+                    "$path.$k", "unknown context field", "one of " + spec.contextFields.joinToString(", ") { it.name }, k)
+                if (v != null) valid[k] = validateContextValue(f, v, "$path.$k")
+            }
             val out = LinkedHashMap<String, Any>()
-            for (f in spec.contextFields) {
-                // spec order, so two equal snapshots serialize the same way
-                if (fields.containsKey(f.name) && fields[f.name] != null) {
-                    out[f.name] = validateContextValue(f, fields[f.name], "$path.${f.name}")
-                }
-            }
-            for (k in fields.keys) {
-                if (spec.contextField(k) == null) {
-                    throw UnknownFieldException("$path.$k", "unknown context field",
-                                                "one of " + spec.contextFields.joinToString(", ") { it.name }, k)
-                }
-            }
+            for (f in spec.contextFields) valid[f.name]?.let { out[f.name] = it }  // spec order: equal snapshots serialize alike
             return ContextSnapshot(out)
+        }
+
+        /** A snapshot from parsed JSON: an object, or [InvalidTypeException] naming `context[index]`. */
+        internal fun fromJson(spec: RecordSpec, data: Any?, index: Int): ContextSnapshot {
+            val d = data as? Map<*, *> ?: throw InvalidTypeException(
+                "context[$index]", "expected an object, got ${typeName(data)}",
+                "an object with fields " + spec.contextFields.joinToString(", ") { it.name }, data)
+            return create(spec, d.entries.associate { it.key.toString() to it.value }, index)
         }
     }
 }
@@ -65,78 +71,85 @@ class TastingRecord private constructor(val notes: String, val metrics: Map<Stri
         @JvmStatic
         @JvmOverloads
         fun create(spec: RecordSpec, notes: String? = "", metrics: Map<String, Any?> = emptyMap(),
-                   context: List<Map<String, Any?>> = emptyList()): TastingRecord {
-            var text = notes ?: ""
-            val n = Text.length(text)
-            if (n > spec.notesRejectChars) {
-                throw OutOfRangeException("notes", "text of $n characters is too long",
-                                          "text of at most ${spec.notesRejectChars} characters; the model reads the " +
-                                          "first ${spec.notesMaxChars}", "<$n characters>")
-            }
-            var truncatedFrom: Int? = null
-            if (n > spec.notesMaxChars) {
-                truncatedFrom = n
-                text = Text.prefix(text, spec.notesMaxChars)
-            }
-            val clean = LinkedHashMap<String, Double>()
-            for (k in metrics.keys) {
-                if (spec.metric(k) == null) {
-                    throw UnknownFieldException("metrics.$k", "unknown metric", "one of " +
-                                                spec.metricNames.joinToString(", "), k)
-                }
-            }
-            for (m in spec.metrics) {  // spec order
-                val v = metrics[m.name] ?: continue
-                clean[m.name] = checkNumber("metrics.${m.name}", v, m.min, m.max, m.allowed, false)
-            }
-            val snaps = context.mapIndexed { i, s -> ContextSnapshot.create(spec, s, i) }
-            val dropped = Math.max(0, snaps.size - spec.contextMaxSteps)
-            return TastingRecord(text, clean, snaps.subList(dropped, snaps.size).toList(), truncatedFrom, dropped)
-        }
+                   context: List<Map<String, Any?>> = emptyList()): TastingRecord =
+            validate(spec, notes, metrics, context)
 
         /** A record from parsed JSON (`{"notes": ..., "metrics": {...}, "context": [...]}`). */
         @JvmStatic
         fun fromJson(spec: RecordSpec, data: Any?): TastingRecord {
-            val d = data as? Map<*, *> ?: throw InvalidTypeException("record", "expected an object",
+            val d = data as? Map<*, *> ?: throw InvalidTypeException("record", "expected an object, got ${typeName(data)}",
                                                                      "an object with keys notes, metrics, context", data)
             for (k in d.keys) {
                 if (k != "notes" && k != "metrics" && k != "context") {
                     throw UnknownFieldException(k.toString(), "unknown record field", "notes, metrics, context", k)
                 }
             }
-            val notes = d["notes"]
-            if (notes != null && notes !is String) {
-                throw InvalidTypeException("notes", "expected a string, got ${typeName(notes)}",
-                                           "text of at most ${spec.notesMaxChars} characters", notes)
+            return validate(spec, d["notes"], d["metrics"], d["context"])
+        }
+
+        /**
+         * The Python SDK's `TastingRecord.__post_init__`, step for step, so the first error found is the same
+         * one: notes (type, then length), metrics in the order given (unknown name, then value), context (type,
+         * then each snapshot in order); every snapshot is validated before the newest `context.max_steps` are kept.
+         */
+        private fun validate(spec: RecordSpec, notes: Any?, metrics: Any?, context: Any?): TastingRecord {
+            val n = validateNotes(spec, notes)
+            val m = validateMetrics(spec, metrics ?: emptyMap<String, Any?>())
+            val ctx = context ?: emptyList<Any?>()
+            if (ctx !is List<*>) {
+                throw InvalidTypeException("context", "expected a list of snapshots, got ${typeName(ctx)}",
+                                           "a list of at most ${spec.contextMaxSteps} snapshots, newest last", ctx)
             }
-            val metrics = d["metrics"] ?: emptyMap<String, Any?>()
+            val snaps = ctx.mapIndexed { i, s -> ContextSnapshot.fromJson(spec, s, i) }
+            val dropped = Math.max(0, snaps.size - spec.contextMaxSteps)
+            return TastingRecord(n.first, m, snaps.subList(dropped, snaps.size).toList(), n.second, dropped)
+        }
+
+        /** The notes to keep and the length they were cut from (null when not cut). */
+        private fun validateNotes(spec: RecordSpec, notes: Any?): Pair<String, Int?> {
+            val text = notes ?: ""
+            if (text !is String) {
+                throw InvalidTypeException("notes", "expected a string, got ${typeName(text)}",
+                                           "text of at most ${spec.notesMaxChars} characters", text)
+            }
+            val n = Text.length(text)
+            if (n > spec.notesRejectChars) {
+                throw OutOfRangeException("notes", "text of $n characters is too long",
+                                          "text of at most ${spec.notesRejectChars} characters; the model reads the " +
+                                          "first ${spec.notesMaxChars}", "<$n characters>")
+            }
+            return if (n > spec.notesMaxChars) Text.prefix(text, spec.notesMaxChars) to n else text to null
+        }
+
+        private fun validateMetrics(spec: RecordSpec, metrics: Any): Map<String, Double> {
             if (metrics !is Map<*, *>) {
                 throw InvalidTypeException("metrics", "expected an object, got ${typeName(metrics)}",
                                            "an object keyed by metric name", metrics)
             }
-            val context = d["context"] ?: emptyList<Any?>()
-            if (context !is List<*>) {
-                throw InvalidTypeException("context", "expected a list of snapshots, got ${typeName(context)}",
-                                           "a list of at most ${spec.contextMaxSteps} snapshots, newest last", context)
+            val valid = HashMap<String, Double>()
+            for ((key, v) in metrics) {
+                val name = key.toString()
+                val ms = spec.metric(name) ?: throw UnknownFieldException(
+                    "metrics.$name", "unknown metric", "one of " + spec.metricNames.joinToString(", "), name)
+                if (v != null) valid[name] = checkNumber("metrics.$name", v, ms.min, ms.max, ms.allowed, false)
             }
-            val snaps = context.mapIndexed { i, s ->
-                s as? Map<*, *> ?: throw InvalidTypeException("context[$i]", "expected an object, got ${typeName(s)}",
-                                                              "an object with fields " +
-                                                              spec.contextFields.joinToString(", ") { it.name }, s)
-                s.entries.associate { it.key.toString() to it.value }
-            }
-            return create(spec, notes as String?, metrics.entries.associate { it.key.toString() to it.value }, snaps)
+            val out = LinkedHashMap<String, Double>()
+            for (ms in spec.metrics) valid[ms.name]?.let { out[ms.name] = it }  // spec order
+            return out
         }
     }
 }
 
+/** The Python type name of a parsed JSON value, as the Python SDK's messages give it. */
 internal fun typeName(v: Any?): String = when (v) {
-    null -> "null"
+    null -> "NoneType"
     is String -> "str"
     is Boolean -> "bool"
     is Map<*, *> -> "dict"
     is List<*> -> "list"
-    is Number -> "number"
+    is java.math.BigInteger -> "int"
+    is Double, is Float -> "float"
+    is Number -> "int"
     else -> v.javaClass.simpleName
 }
 
@@ -146,11 +159,33 @@ internal fun checkNumber(path: String, value: Any, lo: Double, hi: Double, allow
         throw InvalidTypeException(path, "expected ${if (integer) "an integer" else "a number"}, got ${typeName(value)}",
                                    allowed, value)
     }
+    // an integer beyond the double range (Json's python mode reads it as a BigInteger) is out of range, not infinite
+    if (value is java.math.BigInteger && value.toDouble().isInfinite()) {
+        throw OutOfRangeException(path, "value is out of range", allowed, null)
+    }
     val x = value.toDouble()
-    if (x.isNaN() || x.isInfinite()) throw NonFiniteValueException(path, "value $value is not finite", allowed, value)
-    if (integer && x != Math.rint(x)) throw InvalidTypeException(path, "expected an integer, got $value", allowed, value)
-    if (!(lo <= x && x <= hi)) throw OutOfRangeException(path, "value $value is out of range", allowed, value)
+    val v = pyRepr(value)
+    if (x.isNaN() || x.isInfinite()) throw NonFiniteValueException(path, "value $v is not finite", allowed, value)
+    if (integer && x != Math.rint(x)) throw InvalidTypeException(path, "expected an integer, got $v", allowed, value)
+    if (!(lo <= x && x <= hi)) throw OutOfRangeException(path, "value $v is out of range", allowed, value)
     return x
+}
+
+/**
+ * A number as Python's `repr` writes it in the SDK's messages: integers as digits (`12`), floats as Python does
+ * (`12.0`, `7.5`, `nan`, `inf`, `1e-05`, `1e+300`: scientific below 1e-4 and from 1e16 on).
+ */
+internal fun pyRepr(value: Any?): String {
+    val x = (value as? Double) ?: (value as? Float)?.toDouble() ?: return value.toString()
+    if (x.isNaN()) return "nan"
+    if (x.isInfinite()) return if (x > 0) "inf" else "-inf"
+    if (x == Math.rint(x) && Math.abs(x) < 1e16) return x.toLong().toString() + ".0"
+    val bd = java.math.BigDecimal(x.toString()).stripTrailingZeros()
+    val digits = bd.unscaledValue().abs().toString()
+    val exp = digits.length - 1 - bd.scale()
+    if (exp in -4..15) return bd.toPlainString()
+    val mantissa = if (digits.length == 1) digits else digits[0] + "." + digits.substring(1)
+    return (if (x < 0) "-" else "") + mantissa + "e" + (if (exp < 0) "-" else "+") + "%02d".format(Math.abs(exp))
 }
 
 /** Python `validate_context_value`: the normalized value of one context field. */

@@ -3,7 +3,9 @@ package com.taste2vec.edge.core
 import java.security.MessageDigest
 
 /** A rollout config is malformed (Python: `RolloutError`). */
-class RolloutException(message: String) : Taste2VecException(message)
+class RolloutException(message: String) : Taste2VecException(message) {
+    override val errorType: String get() = "RolloutError"
+}
 
 /** One arm of an experiment: a model id (`<name>-<version>`) and its share of users in percent. */
 class RolloutVariant(val name: String, val model: String, val traffic: Double)

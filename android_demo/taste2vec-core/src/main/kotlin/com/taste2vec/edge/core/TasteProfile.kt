@@ -1,7 +1,9 @@
 package com.taste2vec.edge.core
 
 /** A profile file is malformed, or feedback comes from another model than the profile's. */
-class ProfileException(message: String) : Taste2VecException(message)
+class ProfileException(message: String) : Taste2VecException(message) {
+    override val errorType: String get() = "ProfileError"
+}
 
 /** One feedback event: a unit embedding (float32, as stored), its target in [-1, 1], what it was about. */
 class Feedback(val embedding: FloatArray, val target: Double, val itemId: String?, val attributes: Map<String, Double>)

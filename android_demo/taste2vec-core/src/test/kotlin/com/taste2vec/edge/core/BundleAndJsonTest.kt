@@ -59,4 +59,33 @@ class BundleAndJsonTest {
             }
         }
     }
+
+    @Test
+    fun jsonNumbersFollowTheGrammarAndNestingIsBounded() {
+        for (bad in listOf("01", "+1", ".5", "1.", "1e", "-", "0x10", "NaN", "Infinity", "-Infinity", "\"\\uZZZZ\"",
+                           "\"\\u12\"", "\"\\x\"", "[".repeat(Json.MAX_DEPTH + 1) + "]".repeat(Json.MAX_DEPTH + 1),
+                           "[".repeat(100_000), "1" + "0".repeat(Json.MAX_INT_DIGITS))) {
+            try {
+                Json.parse(bad)
+                fail("parsed malformed JSON: ${bad.take(40)}")
+            } catch (e: JsonException) {  // never a StackOverflowError or NumberFormatException
+            }
+        }
+        assertEquals(listOf(0.0, -0.0, 1e300, 12.0), Json.parse("[0, -0.0, 1e300, 12]"))
+        val deepest = Json.parse("[".repeat(Json.MAX_DEPTH) + "]".repeat(Json.MAX_DEPTH))  // the limit itself is fine
+        assertEquals(1, (deepest as List<*>).size)
+        // Python's json.loads reads these; records refuse them by field (NonFiniteValueError, OutOfRangeError)
+        val py = Json.parse("[NaN, Infinity, -Infinity, -0, 1${"0".repeat(400)}]", true) as List<*>
+        assertTrue((py[0] as Double).isNaN())
+        assertEquals(listOf(Double.POSITIVE_INFINITY, Double.NEGATIVE_INFINITY, 0L), py.subList(1, 4))
+        assertEquals(java.math.BigInteger.TEN.pow(400), py[4])
+        assertEquals(Double.POSITIVE_INFINITY, 1.0 / (Json.parse("-0") as Double), 0.0)  // the integer -0 is 0
+    }
+
+    @Test
+    fun loneSurrogatesAreWrittenAsEscapes() {
+        val text = Json.write(listOf("a\ud800b", "\ud83e\udec6", "x\udc00"))
+        assertEquals("[\"a\\ud800b\",\"\ud83e\udec6\",\"x\\udc00\"]", text)
+        assertEquals(listOf("a\ud800b", "\ud83e\udec6", "x\udc00"), Json.parse(text))
+    }
 }
