@@ -6,12 +6,13 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-toolkit-dev
 OUT ?= runs/demo
 MODEL_DIR ?= runs/model
-BUNDLE := taste2vec-edge-1.4.2
+BUNDLE_NAME := taste2vec-edge-1.4.2
 # the manifest's creation time: fixed per release, so a rebuild writes the same bytes
 BUNDLE_CREATED := 2026-11-26T00:00:00Z
 SHIPPED := sdk/taste2vec/models
 
-.PHONY: demo test jvm-test model bench bench-arm bench-serve bench-stream stream-demo lexicon onnx-tf-check clean help
+.PHONY: demo test jvm-test kotlin-embed bench-kotlin android-lib model bench bench-arm bench-serve bench-stream stream-demo \
+	lexicon onnx-tf-check clean help
 
 help:
 	@echo "make demo     data -> train a small reference model -> evaluate (prints the table, writes $(OUT)/),"
@@ -26,6 +27,10 @@ help:
 	@echo "make bench-serve  load test of taste2vec serve on 127.0.0.1: batching on/off, concurrency 1/8/32,"
 	@echo "              1- and 32-record requests (records/s, p50/p90/p99, errors; runs/bench-serve/serve.png)"
 	@echo "make bench-stream  events/s of the feedback stream at 2,000 and 10,000 events per micro-batch"
+	@echo "make kotlin-embed IN=FILE.jsonl  JSON lines of records -> one JSON result per line (stdout), through the"
+	@echo "              Kotlin library on LiteRT's runtime; BUNDLE=path [TRUSTED_KEY=pem]; Python twin: taste2vec embed --jsonl"
+	@echo "make bench-kotlin  Kotlin (JVM, LiteRT C API) vs the Python SDK: p50/p90/p99 per record and stage, one run"
+	@echo "make android-lib  taste2vec-core + taste2vec-jvm as jar + sources jar + POM into build/maven (MAVEN_DIR=...)"
 	@echo "make stream-demo  the feedback stream (Spark Structured Streaming, local) in a closed loop on the synthetic"
 	@echo "              world: rounds of app events -> profiles and picks; precision@10 and like rates per round"
 
@@ -38,6 +43,14 @@ $(STAMP): setup.cfg pyproject.toml toolkit/setup.cfg toolkit/pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e . -e './toolkit[$(TOOLKIT_EXTRAS)]'
 	touch $@
+
+# The SDK alone (numpy, ai-edge-litert, cryptography): enough for the Kotlin tools, which take LiteRT's runtime library
+# from the ai-edge-litert wheel. A full toolkit install (make test) includes it.
+SDK_STAMP := $(VENV)/.installed-sdk
+$(SDK_STAMP): setup.cfg pyproject.toml
+	@if [ -f $(STAMP) ] && [ $(STAMP) -nt setup.cfg ]; then touch $@; exit 0; fi; \
+	  test -x $(PY) || $(PYTHON) -m venv $(VENV); \
+	  $(PY) -m pip install --quiet --upgrade pip && $(PY) -m pip install --quiet -e . && touch $@
 
 demo: $(STAMP)
 	$(PY) -m taste2vec_reference demo --out $(OUT) --no-resume
@@ -52,6 +65,23 @@ test: $(STAMP)
 # on LiteRT's real runtime (libLiteRt.so from the ai-edge-litert wheel), the local Maven folder and a consumer.
 jvm-test: $(STAMP)
 	PY=$(PY) android_demo/jvm.sh test
+
+# JSON lines in, one JSON result per line out (stdout only; everything else goes to stderr): the Kotlin library's
+# validation and preprocessing and LiteRT's real runtime. IN=FILE (default: stdin); BUNDLE=folder|zip (default: the
+# shipped bundle) with TRUSTED_KEY=pem, or unsigned for development. Diff with `taste2vec embed --jsonl FILE`.
+kotlin-embed:
+	@$(MAKE) -s --no-print-directory $(SDK_STAMP) >&2
+	@android_demo/jvm.sh embed $(if $(BUNDLE),--bundle $(BUNDLE) $(if $(TRUSTED_KEY),--trusted-key $(TRUSTED_KEY),--allow-unsigned)) $(or $(IN),-)
+
+# Kotlin p50/p90/p99 beside the Python SDK's, same records, same run (benchmarks/kotlin_side_by_side.py).
+bench-kotlin: $(SDK_STAMP)
+	$(PY) benchmarks/kotlin_side_by_side.py --out runs/bench-kotlin
+
+# The Kotlin libraries as an app or a backend consumes them: com.taste2vec.edge:taste2vec-core and :taste2vec-jvm
+# (jar + sources jar + POM) in a local Maven folder (default build/maven).
+MAVEN_DIR ?= build/maven
+android-lib:
+	android_demo/jvm.sh maven $(MAVEN_DIR)
 
 # Deterministic rebuild of the committed default bundle: fixed seeds, 2 torch threads, deterministic algorithms,
 # a portable optimizer and pinned numpy/TF paths (taste2vec_reference/determinism.py). STRICT_MATH=1 also pins
@@ -73,11 +103,11 @@ model: $(STAMP) $(SIGNING_KEY)
 	$(PY) -m taste2vec_reference train --out $(MODEL_DIR)/teacher --no-resume $(if $(RECORDS),--records $(RECORDS))
 	$(PY) -m taste2vec_convert export --checkpoint $(MODEL_DIR)/teacher/checkpoint --out $(MODEL_DIR)/export \
 		--registry $(MODEL_DIR)/registry --signing-key $(SIGNING_KEY) --no-resume --created $(BUNDLE_CREATED)
-	-test -d $(SHIPPED)/$(BUNDLE) && $(PY) -m taste2vec_convert compare $(SHIPPED)/$(BUNDLE) \
-		$(MODEL_DIR)/export/bundles/$(BUNDLE) $(TRUST)
-	$(PY) -m taste2vec_convert install $(MODEL_DIR)/export/bundles/$(BUNDLE) --models-dir $(SHIPPED) $(TRUST)
-	$(PY) -m taste2vec_convert catalog --bundle $(SHIPPED)/$(BUNDLE) --out sdk/taste2vec/assets/demo_catalog.json
-	mkdir -p sdk/golden && $(PY) -m taste2vec golden --out sdk/golden/$(BUNDLE).json
+	-test -d $(SHIPPED)/$(BUNDLE_NAME) && $(PY) -m taste2vec_convert compare $(SHIPPED)/$(BUNDLE_NAME) \
+		$(MODEL_DIR)/export/bundles/$(BUNDLE_NAME) $(TRUST)
+	$(PY) -m taste2vec_convert install $(MODEL_DIR)/export/bundles/$(BUNDLE_NAME) --models-dir $(SHIPPED) $(TRUST)
+	$(PY) -m taste2vec_convert catalog --bundle $(SHIPPED)/$(BUNDLE_NAME) --out sdk/taste2vec/assets/demo_catalog.json
+	mkdir -p sdk/golden && $(PY) -m taste2vec golden --out sdk/golden/$(BUNDLE_NAME).json
 
 # Benchmarks: never part of `make test`. The side-by-side table needs the teacher / student / variants of a
 # model build; from a fresh clone the first `make bench` builds them (~13 min, without touching the shipped bundle).
