@@ -3,8 +3,9 @@
 # Java 17), JUnit 4, JNA and BouncyCastle, installed with apt-get when missing (root or passwordless sudo).
 #
 #   android_demo/jvm.sh test            # make jvm-test: Python goldens, build, JUnit (taste2vec-core, and
-#                                       #   taste2vec-jvm on LiteRT's real runtime), Android type-check,
-#                                       #   the local Maven folder and a consumer program built against it
+#                                       #   taste2vec-jvm on LiteRT's real runtime), Android type-check, the
+#                                       #   kotlin-embed CLI diffed with Python, the local Maven folder and a
+#                                       #   consumer program built against it
 #   android_demo/jvm.sh maven [DIR]     # make android-lib: jars + sources jars + POMs into DIR (build/maven)
 #   android_demo/jvm.sh embed [ARGS]    # make kotlin-embed: JSON lines in, one result per line out
 #   android_demo/jvm.sh bench [ARGS]    # the Kotlin side of make bench-kotlin (JSON on stdout)
@@ -70,6 +71,9 @@ build_libs() {
   mkdir -p "$BUILD"
   # the core has no runtime dependency: BouncyCastle is compile-only (used when java.security lacks Ed25519)
   kotlin_jar "$BUILD/taste2vec-core.jar" "$CORE/src/main/kotlin" "$BCPROV"
+  if ! unzip -l "$BUILD/taste2vec-core.jar" META-INF/proguard/taste2vec-core.pro >/dev/null 2>&1; then
+    jar --update --file "$BUILD/taste2vec-core.jar" -C "$CORE/src/main/resources" META-INF/proguard  # R8 rules for apps
+  fi
   kotlin_jar "$BUILD/taste2vec-jvm.jar" "$JVM/src/main/kotlin" "$BUILD/taste2vec-core.jar:$JNA"
 }
 
@@ -133,18 +137,20 @@ pom() {
 EOF
 }
 
-# publish ARTIFACT SRC-DIR POM-TEXT: jar + sources jar + POM (+ .sha1 / .md5) in the Maven folder's layout
+# publish ARTIFACT SRC-MAIN POM-TEXT: jar + sources jar (SRC-MAIN/kotlin and /resources) + POM (+ .sha1 / .md5) in
+# the Maven folder's layout
 publish() {
   local dir="$MAVEN/${GROUP//.//}/$1/$VERSION" base="$1-$VERSION"
   mkdir -p "$dir"
   cp "$BUILD/$1.jar" "$dir/$base.jar"
-  (cd "$2" && jar --create --file "$OLDPWD/$dir/$base-sources.jar" .)
+  local args=()
+  for d in "$2"/kotlin "$2"/resources; do [ -d "$d" ] && args+=(-C "$d" .); done
+  jar --create --file "$dir/$base-sources.jar" "${args[@]}"
   echo "$3" > "$dir/$base.pom"
   for f in "$dir/$base.jar" "$dir/$base-sources.jar" "$dir/$base.pom"; do
     sha1sum "$f" | cut -c1-40 > "$f.sha1"
     md5sum "$f" | cut -c1-32 > "$f.md5"
   done
-  echo "$dir/$base.jar"
 }
 
 maven() {
@@ -167,12 +173,12 @@ maven() {
       <artifactId>jna</artifactId>
       <version>5.13.0</version>
     </dependency>"
-  publish taste2vec-core "$CORE/src/main/kotlin" "$(pom taste2vec-core "Taste2Vec Edge core" \
+  publish taste2vec-core "$CORE/src/main" "$(pom taste2vec-core "Taste2Vec Edge core" \
     "Tasting record -> model inputs (validation, tokenizer, sensory lexicon), verified bundles, profiles and curation; no dependencies (BouncyCastle optional: Ed25519 before Android 13)" \
-    "$core_dep")" >&2
-  publish taste2vec-jvm "$JVM/src/main/kotlin" "$(pom taste2vec-jvm "Taste2Vec Edge JVM engine" \
+    "$core_dep")"
+  publish taste2vec-jvm "$JVM/src/main" "$(pom taste2vec-jvm "Taste2Vec Edge JVM engine" \
     "LiteRT's runtime (libLiteRt.so, C API) from a plain JVM through JNA: an InferenceEngine for Kotlin and Java backends, tests and tools" \
-    "$jvm_deps")" >&2
+    "$jvm_deps")"
   log "Maven folder: $MAVEN ($GROUP:taste2vec-core:$VERSION, $GROUP:taste2vec-jvm:$VERSION)"
 }
 
@@ -188,6 +194,14 @@ consumer() {
   java -cp "$out/quickstart.jar:$cp:$STDLIB" QuickStartKt "$BUNDLE"
 }
 
+# The kotlin-embed tool itself (what `make kotlin-embed` runs) on the end-to-end lines, diffed with the Python SDK's
+# results by `taste2vec diff` (exit 1 on any difference).
+cli_check() {
+  log "kotlin-embed on $GOLDEN/e2e_records.jsonl, diffed with taste2vec embed --jsonl"
+  java -cp "$(runtime_cp)" com.taste2vec.edge.jvm.tools.Embed "$GOLDEN/e2e_records.jsonl" > "$BUILD/kotlin-e2e.jsonl"
+  "$PY" -m taste2vec diff "$GOLDEN/e2e_expected.jsonl" "$BUILD/kotlin-e2e.jsonl" >&2
+}
+
 cmd=${1:-test}
 [ $# -gt 0 ] && shift
 case "$cmd" in
@@ -196,6 +210,7 @@ case "$cmd" in
     build_libs
     android_typecheck
     junit
+    cli_check
     maven
     consumer ;;
   maven) MAVEN=${1:-$MAVEN}; maven ;;

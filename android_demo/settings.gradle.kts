@@ -14,4 +14,4 @@ dependencyResolutionManagement {
     }
 }
 rootProject.name = "taste2vec-edge-demo"
-include(":taste2vec-core", ":taste2vec-android", ":app")
+include(":taste2vec-core", ":taste2vec-jvm", ":taste2vec-android", ":app")

@@ -12,7 +12,7 @@ import pytest
 
 from taste2vec import Embedder
 from taste2vec import lines as lines_mod
-from taste2vec.lines import dumps, embed_lines, line_result
+from taste2vec.lines import diff_lines, dumps, embed_lines, line_result
 
 
 @pytest.fixture(scope="module")
@@ -71,3 +71,26 @@ def test_cli_reads_stdin_and_refuses_mixed_options(tmp_path):
     p = subprocess.run([sys.executable, "-m", "taste2vec", "embed", "--jsonl", str(tmp_path / "missing.jsonl")],
                        capture_output=True, timeout=120)
     assert p.returncode == 2 and b"cannot read" in p.stderr
+
+
+def test_diff_finds_a_moved_vector_a_different_error_and_a_missing_line(emb, tmp_path):
+    lines = ['{"notes": "jasmine"}', '{"metrics": {"acidity": 11}}', '{"notes": "dark chocolate"}']
+    want = [json.loads(dumps(line_result(emb, x))) for x in lines]
+    same = diff_lines(want, json.loads(json.dumps(want)))
+    assert same.ok and same.vectors == 2 and same.errors == 1 and same.min_cosine > 0.999999
+    moved = json.loads(json.dumps(want))
+    moved[0]["embedding"] = want[2]["embedding"]  # another record's vector
+    moved[1]["error"]["field"] = "metrics.sweetness"
+    d = diff_lines(want, moved[:3])
+    assert not d.ok and len(d.differences) == 2 and d.min_cosine < 0.99
+    assert not diff_lines(want, want[:2]).ok  # a missing line
+    a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    a.write_bytes(b"".join(dumps(r) for r in want))
+    b.write_bytes(b"".join(dumps(r) for r in moved))
+    p = subprocess.run([sys.executable, "-m", "taste2vec", "diff", str(a), str(a)], capture_output=True, text=True,
+                       timeout=120)
+    assert p.returncode == 0 and p.stdout.startswith("same: 2 vectors"), p.stdout + p.stderr
+    p = subprocess.run([sys.executable, "-m", "taste2vec", "diff", str(a), str(b)], capture_output=True, text=True,
+                       timeout=120)
+    assert p.returncode == 1 and "line 1: cosine" in p.stdout and "line 2: UnknownFieldError" not in p.stdout
+    assert "line 2: OutOfRangeError at metrics.acidity expected, got OutOfRangeError at metrics.sweetness" in p.stdout

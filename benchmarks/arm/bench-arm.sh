@@ -81,7 +81,7 @@ BUILD=$(mktemp -d)
 trap 'rm -rf "$BUILD"' EXIT
 "$PY" -m pip wheel --quiet --no-deps --no-build-isolation -w "$WHEELS" . >&2 2>/dev/null \
   || "$PY" -m pip wheel --quiet --no-deps -w "$WHEELS" . >&2
-rm -rf build
+rm -rf build/lib build/bdist.*  # setuptools leftovers of pip wheel; build/ also holds the JVM and Maven outputs
 mkdir -p "$ARM_ROOT/wheels"
 cp "$WHEELS"/*.whl "$ARM_ROOT/wheels/"
 say "installing the SDK into the arm64 root"

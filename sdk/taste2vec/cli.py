@@ -3,6 +3,7 @@
     taste2vec embed --notes "bright, jasmine" --metric acidity=7.5
     taste2vec embed --record record.json            # a record, or a list of records; '-' reads stdin
     taste2vec embed --jsonl records.jsonl           # one result per line, errors per line (as make kotlin-embed)
+    taste2vec diff python.jsonl kotlin.jsonl        # two such result files, line by line
     taste2vec similar a.json b.json                 # cosine of two records
     taste2vec similar a.json --catalog              # nearest coffees of the demo catalog
     taste2vec recommend --rate cr-0017e22d08=5 --disliked cr-00422b10ff --k 5 --diversity 0.3
@@ -29,7 +30,7 @@ from .embedder import BaseOptions, Embedder, EmbedderOptions
 from .errors import RecordValidationError, Taste2VecError
 from .fileio import parse_json, read_json
 from .golden import compare_golden, sample_records, write_golden
-from .lines import dumps, embed_lines
+from .lines import diff_lines, dumps, embed_lines, read_results
 from .port_golden import write_port_goldens
 from .helpformat import Parser
 from .profile import TasteProfile
@@ -115,6 +116,18 @@ def _embed_jsonl(args: argparse.Namespace) -> int:
             out.write(dumps(result))
             out.flush()
     return 0
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    """Two JSON-lines result files, line by line; exit 1 when any line differs."""
+    try:
+        d = diff_lines(read_results(args.expected), read_results(args.got), args.min_cosine)
+    except OSError as e:
+        raise UsageError(f"cannot read ({e.strerror or e}): {e.filename}") from None
+    for line in d.differences[:args.show]:
+        print(line)
+    print(f"{'same' if d.ok else 'DIFFERENT'}: {d.summary()}")
+    return 0 if d.ok else 1
 
 
 def cmd_similar(args: argparse.Namespace) -> int:
@@ -271,6 +284,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a JSON-lines file of records ('-' = stdin): one compact JSON result per line, an error "
                         "object for a bad line (the format make kotlin-embed prints; see taste2vec.lines)")
     e.set_defaults(func=cmd_embed)
+
+    df = sub.add_parser("diff", parents=[verbose], help="compare two JSON-lines result files (embed --jsonl, "
+                        "make kotlin-embed)", description="Compare two result files line by line: vectors by cosine, "
+                        "bucket and model version, errors by type and field. Exit 1 when a line differs.")
+    df.add_argument("expected", help="the reference results (e.g. taste2vec embed --jsonl)")
+    df.add_argument("got", help="the results to check (e.g. make kotlin-embed)")
+    df.add_argument("--min-cosine", type=float, default=0.9999, help="lowest cosine a vector may have to its twin")
+    df.add_argument("--show", type=int, default=20, help="differing lines to print")
+    df.set_defaults(func=cmd_diff)
 
     s = sub.add_parser("similar", parents=[common], help="cosine of two records, or nearest catalog coffees",
                        description="Cosine similarity of records A and B, or the coffees of a catalog nearest to A.")

@@ -10,9 +10,12 @@ import com.taste2vec.edge.core.Embeddings
 import com.taste2vec.edge.core.InferenceEngine
 import com.taste2vec.edge.core.ModelBundle
 import com.taste2vec.edge.core.ModelInputs
+import com.taste2vec.edge.core.ModelRuntimeException
 import com.taste2vec.edge.core.SelfCheck
 import com.taste2vec.edge.core.SelfCheckReport
 import com.taste2vec.edge.core.TastingRecord
+import androidx.annotation.WorkerThread
+import org.tensorflow.lite.DataType
 import org.tensorflow.lite.Interpreter
 import java.io.Closeable
 import java.io.File
@@ -34,39 +37,110 @@ data class EmbedderOptions(
     val numThreads: Int = 1
 )
 
-/** Runs a bundle's model with a LiteRT [Interpreter] (one per thread: interpreters are not thread-safe). */
+/**
+ * Runs a bundle's model with LiteRT's [Interpreter] (one per thread: interpreters are not thread-safe). At creation
+ * every `embed_<bucket>` signature is checked against the bundle's input contract ([ModelBundle.inputShapes]) and
+ * gets direct buffers that every [run] reuses; a failed run is a [ModelRuntimeException]. The JVM twin,
+ * `LiteRtJvmEngine` (taste2vec-jvm), runs the same checks on LiteRT's C API.
+ */
 class LiteRtEngine(bundle: ModelBundle, numThreads: Int = 1) : InferenceEngine {
-    private val dim = bundle.embeddingDim
+    private val modelId = bundle.modelId
     private val interpreter: Interpreter
+    private val feeds: Map<String, Feed>
 
     init {
         val bytes = bundle.modelBytes()
         val model = ByteBuffer.allocateDirect(bytes.size).order(ByteOrder.nativeOrder()).put(bytes)
         model.rewind()
-        interpreter = Interpreter(model, Interpreter.Options().setNumThreads(numThreads))
-        val sigs = interpreter.signatureKeys.toSet()
-        val want = bundle.tokenizer.buckets.map { "embed_$it" }
-        if (!sigs.containsAll(want)) throw BundleException("${bundle.origin}: model signatures $sigs lack $want")
+        interpreter = try {
+            Interpreter(model, Interpreter.Options().setNumThreads(numThreads))
+        } catch (e: IllegalArgumentException) {
+            throw ModelRuntimeException("${bundle.origin}/model.tflite: LiteRT cannot load it (${e.message})", e)
+        }
+        feeds = try {
+            val keys = interpreter.getSignatureKeys().toSet()
+            bundle.tokenizer.buckets.associate { b ->
+                val key = "embed_$b"
+                if (key !in keys) throw BundleException("${bundle.origin}/model.tflite: no signature $key (has $keys)")
+                key to Feed(interpreter, key, bundle.inputShapes(b), bundle.embeddingDim)
+            }
+        } catch (e: Throwable) {
+            interpreter.close()
+            throw e
+        }
     }
 
     override fun run(inputs: ModelInputs): FloatArray {
-        val feed = mapOf<String, Any>(
-            "token_ids" to ints(inputs.tokenIds), "lexicon" to floats(inputs.lexicon),
-            "metrics" to floats(inputs.metrics), "metrics_mask" to floats(inputs.metricsMask),
-            "context" to floats(inputs.context), "context_mask" to floats(inputs.contextMask))
-        val out = ByteBuffer.allocateDirect(dim * 4).order(ByteOrder.nativeOrder())
-        interpreter.runSignature(feed, mapOf<String, Any>("embedding" to out), inputs.signature)
-        out.rewind()
-        return FloatArray(dim) { out.float }
+        val feed = feeds[inputs.signature]
+            ?: throw ModelRuntimeException("$modelId: no signature ${inputs.signature} (the model has ${feeds.keys})")
+        return try {
+            feed.run(inputs)
+        } catch (e: IllegalArgumentException) {  // LiteRT's Java API reports failed runs this way
+            throw ModelRuntimeException("$modelId: ${inputs.signature} failed (${e.message})", e)
+        } catch (e: IllegalStateException) {
+            throw ModelRuntimeException("$modelId: ${inputs.signature} failed (${e.message})", e)
+        }
     }
 
     override fun close() = interpreter.close()
+}
 
-    private fun floats(a: FloatArray): ByteBuffer =
-        ByteBuffer.allocateDirect(a.size * 4).order(ByteOrder.nativeOrder()).apply { asFloatBuffer().put(a) }
+/** One signature's direct input and output buffers, checked against the bundle's contract once. */
+private class Feed(private val interpreter: Interpreter, private val key: String, shapes: Map<String, IntArray>,
+                   dim: Int) {
+    private val inputs = LinkedHashMap<String, ByteBuffer>()
+    private val feed = LinkedHashMap<String, Any>()
+    private val output = ByteBuffer.allocateDirect(dim * 4).order(ByteOrder.nativeOrder())
+    private val outputs = mapOf<String, Any>("embedding" to output)
+    private val dim = dim
 
-    private fun ints(a: IntArray): ByteBuffer =
-        ByteBuffer.allocateDirect(a.size * 4).order(ByteOrder.nativeOrder()).apply { asIntBuffer().put(a) }
+    init {
+        for ((name, shape) in shapes) {
+            val t = interpreter.getInputTensorFromSignature(name, key)
+            val type = if (name == "token_ids") DataType.INT32 else DataType.FLOAT32
+            if (t.dataType() != type || !t.shape().contentEquals(shape)) {
+                throw BundleException("model.tflite: signature $key's $name is ${t.dataType()}${t.shape().toList()}, " +
+                                      "the bundle's files make $type${shape.toList()}")
+            }
+            val buf = ByteBuffer.allocateDirect(t.numBytes()).order(ByteOrder.nativeOrder())
+            inputs[name] = buf
+            feed[name] = buf
+        }
+        val out = interpreter.getOutputTensorFromSignature("embedding", key)
+        if (out.dataType() != DataType.FLOAT32 || !out.shape().contentEquals(intArrayOf(1, dim))) {
+            throw BundleException("model.tflite: signature $key's embedding is ${out.dataType()}${out.shape().toList()}")
+        }
+    }
+
+    fun run(x: ModelInputs): FloatArray {
+        ints("token_ids", x.tokenIds)
+        floats("lexicon", x.lexicon)
+        floats("metrics", x.metrics)
+        floats("metrics_mask", x.metricsMask)
+        floats("context", x.context)
+        floats("context_mask", x.contextMask)
+        output.clear()
+        interpreter.runSignature(feed, outputs, key)
+        output.rewind()
+        return FloatArray(dim).also { output.asFloatBuffer().get(it) }
+    }
+
+    private fun ints(name: String, a: IntArray) {
+        val b = sized(name, a.size)
+        b.asIntBuffer().put(a)
+    }
+
+    private fun floats(name: String, a: FloatArray) {
+        val b = sized(name, a.size)
+        b.asFloatBuffer().put(a)
+    }
+
+    private fun sized(name: String, n: Int): ByteBuffer {
+        val b = inputs.getValue(name)
+        if (n * 4 != b.capacity()) throw ModelRuntimeException("input $name has $n values, $key takes ${b.capacity() / 4}")
+        b.clear()
+        return b
+    }
 }
 
 /**
@@ -78,20 +152,48 @@ class TasteEmbedder private constructor(private val core: BundleEmbedder) : Clos
     val bundle: ModelBundle get() = core.bundle
     val modelVersion: String get() = core.modelVersion
 
-    /** Validates, preprocesses and embeds one record (typed errors name the bad field). */
+    /**
+     * Validates, preprocesses and embeds one record. The calling thread's interpreter is created on its first call
+     * (a few ms); later calls cost preprocessing plus one model run (well under a millisecond on a desktop CPU; the
+     * manifest's `latency_budget`, p99 50 ms, on the slowest supported phone).
+     *
+     * @throws com.taste2vec.edge.core.RecordValidationException a field breaks the record spec (its subclass
+     *   names the rule; `field` is the path, e.g. `metrics.acidity`).
+     * @throws ModelRuntimeException the runtime failed; [IllegalStateException] after [close].
+     */
     fun embed(record: TastingRecord): EmbeddingResult = core.embed(record)
 
-    /** Runs the model on preprocessed inputs; returns the embedding (already L2-normalized in the graph). */
+    /**
+     * Runs the model on preprocessed inputs; returns the graph's output (L2-normalized in the graph).
+     *
+     * @throws ModelRuntimeException the inputs do not fit a signature, or the runtime failed.
+     */
     fun run(inputs: ModelInputs): FloatArray = core.run(inputs)
 
-    /** The bundle's golden records through this device's interpreter: the worst cosine, and whether it passed. */
+    /**
+     * The bundle's golden records through this device's interpreter: the worst cosine, and whether it passed. Runs
+     * a dozen inferences: call it once after loading a downloaded bundle, off the main thread.
+     *
+     * @throws BundleException the bundle has no `golden_outputs.json`.
+     */
+    @WorkerThread
     @JvmOverloads
     fun selfCheck(minCosine: Double = SelfCheck.DEFAULT_MIN_COSINE): SelfCheckReport = core.selfCheck(minCosine)
 
+    /** Releases every thread's interpreter; later calls throw [IllegalStateException]. Idempotent. */
     override fun close() = core.close()
 
     companion object {
-        /** Loads and verifies the bundle the options name (see [EmbedderOptions]). */
+        /**
+         * Loads and verifies the bundle the options name (see [EmbedderOptions]): reads every file and checks sizes,
+         * SHA-256 and the signature, so call it off the main thread (tens of ms for the 1.5 MB shipped bundle).
+         *
+         * @throws BundleException a file is missing, corrupt, too large, or of another format version.
+         * @throws com.taste2vec.edge.core.BundleSignatureException a bundle from a file or bytes that is unsigned or
+         *   signed by a key [EmbedderOptions.trust] does not hold.
+         * @throws IllegalArgumentException no model source, or [EmbedderOptions.numThreads] < 1.
+         */
+        @WorkerThread
         @JvmStatic
         @JvmOverloads
         fun createFromOptions(context: Context, options: EmbedderOptions = EmbedderOptions()): TasteEmbedder {
@@ -114,15 +216,28 @@ class TasteEmbedder private constructor(private val core: BundleEmbedder) : Clos
             return createFromBundle(bundle, options.numThreads)
         }
 
-        /** A downloaded bundle (folder or .zip) signed by one of [trust]'s keys. */
+        /**
+         * A downloaded bundle (folder or .zip) signed by one of [trust]'s keys.
+         *
+         * @throws BundleException see [createFromOptions].
+         */
+        @WorkerThread
         @JvmStatic
+        @JvmOverloads
         fun createFromFile(file: File, trust: BundleTrust, numThreads: Int = 1): TasteEmbedder =
             createFromBundle(ModelBundle.load(file, trust), numThreads)
 
-        /** An already verified bundle. */
+        /**
+         * An already verified bundle. The interpreters are made lazily, one per calling thread.
+         *
+         * @throws IllegalArgumentException [numThreads] < 1.
+         */
         @JvmStatic
-        fun createFromBundle(bundle: ModelBundle, numThreads: Int = 1): TasteEmbedder =
-            TasteEmbedder(BundleEmbedder(bundle) { LiteRtEngine(it, numThreads) })
+        @JvmOverloads
+        fun createFromBundle(bundle: ModelBundle, numThreads: Int = 1): TasteEmbedder {
+            if (numThreads < 1) throw IllegalArgumentException("numThreads: got $numThreads, allowed: an integer >= 1")
+            return TasteEmbedder(BundleEmbedder(bundle) { LiteRtEngine(it, numThreads) })
+        }
 
         @JvmStatic
         fun cosineSimilarity(u: FloatArray, v: FloatArray): Double = Embeddings.cosineSimilarity(u, v)

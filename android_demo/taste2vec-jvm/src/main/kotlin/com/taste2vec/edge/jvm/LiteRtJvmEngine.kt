@@ -110,17 +110,9 @@ class LiteRtJvmEngine private constructor(private val bundle: ModelBundle, optio
         throw BundleException("${bundle.origin}/model.tflite: no signature $key for the tokenizer's bucket $bucket")
     }
 
-    /** The inputs the bundle promises for a bucket: name -> (element type, shape). */
-    private fun expected(bucket: Int): Map<String, RankedType> {
-        val spec = bundle.spec
-        val f = LiteRtC.ELEMENT_FLOAT32
-        return linkedMapOf(
-            "token_ids" to RankedType(LiteRtC.ELEMENT_INT32, intArrayOf(1, bucket)),
-            "lexicon" to RankedType(f, intArrayOf(1, bundle.lexicon.dim)),
-            "metrics" to RankedType(f, intArrayOf(1, spec.numMetrics)),
-            "metrics_mask" to RankedType(f, intArrayOf(1, spec.numMetrics)),
-            "context" to RankedType(f, intArrayOf(1, spec.contextMaxSteps, spec.contextWidth)),
-            "context_mask" to RankedType(f, intArrayOf(1, spec.contextMaxSteps)))
+    /** The inputs the bundle promises for a bucket ([ModelBundle.inputShapes]), with their element types. */
+    private fun expected(bucket: Int): Map<String, RankedType> = bundle.inputShapes(bucket).mapValues { (name, shape) ->
+        RankedType(if (name == "token_ids") LiteRtC.ELEMENT_INT32 else LiteRtC.ELEMENT_FLOAT32, shape)
     }
 
     companion object {
