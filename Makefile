@@ -73,9 +73,13 @@ kotlin-embed:
 	@$(MAKE) -s --no-print-directory $(SDK_STAMP) >&2
 	@android_demo/jvm.sh embed $(if $(BUNDLE),--bundle $(BUNDLE) $(if $(TRUSTED_KEY),--trusted-key $(TRUSTED_KEY),--allow-unsigned)) $(or $(IN),-)
 
-# Kotlin p50/p90/p99 beside the Python SDK's, same records, same run (benchmarks/kotlin_side_by_side.py).
+# Kotlin p50/p90/p99 beside the Python SDK's, same records, same run (benchmarks/kotlin_side_by_side.py). ARM=1 (root)
+# also runs both on emulated aarch64 (benchmarks/arm/bench-arm.sh with KOTLIN=1: an arm64 JRE + JNA in its root).
 bench-kotlin: $(SDK_STAMP)
 	$(PY) benchmarks/kotlin_side_by_side.py --out runs/bench-kotlin
+ifeq ($(ARM),1)
+	KOTLIN=1 OUT=runs/bench-kotlin/arm PY=$(PY) benchmarks/arm/bench-arm.sh
+endif
 
 # The Kotlin libraries as an app or a backend consumes them: com.taste2vec.edge:taste2vec-core and :taste2vec-jvm
 # (jar + sources jar + POM) in a local Maven folder (default build/maven).

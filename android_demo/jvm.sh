@@ -7,6 +7,7 @@
 #                                       #   kotlin-embed CLI diffed with Python, the local Maven folder and a
 #                                       #   consumer program built against it
 #   android_demo/jvm.sh maven [DIR]     # make android-lib: jars + sources jars + POMs into DIR (build/maven)
+#   android_demo/jvm.sh jars            # just build/jvm/taste2vec-{core,jvm}.jar
 #   android_demo/jvm.sh embed [ARGS]    # make kotlin-embed: JSON lines in, one result per line out
 #   android_demo/jvm.sh bench [ARGS]    # the Kotlin side of make bench-kotlin (JSON on stdout)
 #
@@ -214,7 +215,8 @@ case "$cmd" in
     maven
     consumer ;;
   maven) MAVEN=${1:-$MAVEN}; maven ;;
+  jars) build_libs ;;
   embed) build_libs; exec java -cp "$(runtime_cp)" com.taste2vec.edge.jvm.tools.Embed "$@" ;;
   bench) build_libs; exec java -cp "$(runtime_cp)" com.taste2vec.edge.jvm.tools.Bench "$@" ;;
-  *) echo "usage: android_demo/jvm.sh test | maven [DIR] | embed [ARGS] | bench [ARGS]" >&2; exit 2 ;;
+  *) echo "usage: android_demo/jvm.sh test | maven [DIR] | jars | embed [ARGS] | bench [ARGS]" >&2; exit 2 ;;
 esac

@@ -8,6 +8,8 @@
 #
 #   sudo make bench-arm                      # or: sudo benchmarks/arm/bench-arm.sh
 #   ARM_ROOT=/var/cache/t2v-arm64 BUDGET_MS=50 PERCENTILE=99 RUNS=300 benchmarks/arm/bench-arm.sh
+#   KOTLIN=1 benchmarks/arm/bench-arm.sh     # also the Kotlin library (JVM + JNA on the aarch64 libLiteRt.so):
+#                                            # arm64 JRE + JNA from Debian in the root (once), KWARMUP warm-up calls
 #
 # The emulated CPU is a Cortex-A76 (ARM_CPU, qemu's -cpu), a common phone big core, and the root sees it as a phone
 # would: the host's /sys (read-only: the core list) and a /proc/cpuinfo describing ARM_CPU. XNNPACK, LiteRT's default
@@ -29,6 +31,8 @@ THREADS=${THREADS:-1}
 MIRROR=${MIRROR:-http://deb.debian.org/debian}
 ARM_CPU=${ARM_CPU:-cortex-a76}
 XNNPACK=${XNNPACK:-1}
+KOTLIN=${KOTLIN:-0}
+KWARMUP=${KWARMUP:-2000}
 LITERT=ai-edge-litert==2.3.0
 
 say() { printf '== %s\n' "$*" >&2; }
@@ -111,6 +115,22 @@ if [ "$XNNPACK" = 1 ]; then
   mount --bind "$BUILD/cpuinfo" "$ARM_ROOT/proc/cpuinfo" && MOUNTS+=("$ARM_ROOT/proc/cpuinfo")
 fi
 
+# 5b. the Kotlin library: a JRE and JNA (arm64, Debian) in the root, the jars built on the host ------------------------
+KCP=/opt/taste2vec-jvm/taste2vec-jvm.jar:/opt/taste2vec-jvm/taste2vec-core.jar:/usr/share/java/jna.jar:/opt/taste2vec-jvm/kotlin-stdlib.jar
+if [ "$KOTLIN" = 1 ]; then
+  PY="$PY" android_demo/jvm.sh jars
+  if [ ! -e "$ARM_ROOT/.taste2vec-jre-ready" ]; then
+    say "installing an arm64 JRE and JNA into the root (once; a few minutes)"
+    mountpoint -q "$ARM_ROOT/proc" || { mount -t proc proc "$ARM_ROOT/proc" && MOUNTS+=("$ARM_ROOT/proc"); }  # java's postinst
+    chroot "$ARM_ROOT" /bin/sh -c "DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+        openjdk-17-jre-headless libjna-java libjna-jni" >&2
+    touch "$ARM_ROOT/.taste2vec-jre-ready"
+  fi
+  mkdir -p "$ARM_ROOT/opt/taste2vec-jvm"
+  cp build/jvm/taste2vec-core.jar build/jvm/taste2vec-jvm.jar /usr/share/java/kotlin-stdlib.jar "$ARM_ROOT/opt/taste2vec-jvm/"
+fi
+ARM_BUNDLE=$(chroot "$ARM_ROOT" /opt/taste2vec/bin/python -c 'from taste2vec.bundle import default_bundle_path; print(default_bundle_path())')
+
 # 6. run: emulated aarch64, then the host, same command --------------------------------------------------------
 mkdir -p "$OUT"
 printf '{"arm_cpu": "%s", "xnnpack_requested": %s}\n' "$ARM_CPU" "$([ "$XNNPACK" = 1 ] && echo true || echo false)" \
@@ -130,6 +150,18 @@ for rec in typical maximal; do
   fi
   say "x86_64 (host) embed, $rec record"
   "$PY" -m taste2vec.bench "${ARGS[@]}" --record "$rec" --no-samples --out "$OUT/x86_64-$rec.json" > /dev/null || true
+  if [ "$KOTLIN" = 1 ]; then
+    "$PY" -c "import json, sys; from taste2vec.bench import bench_record; json.dump(bench_record(sys.argv[1]), sys.stdout)" \
+      "$rec" > "$ARM_ROOT/tmp/record-$rec.json"
+    KARGS=(--runs "$RUNS" --warmup "$KWARMUP" --threads "$THREADS")
+    say "aarch64 (qemu) Kotlin embed, $rec record"
+    chroot "$ARM_ROOT" env TASTE2VEC_PYTHON=/opt/taste2vec/bin/python java -cp "$KCP" com.taste2vec.edge.jvm.tools.Bench \
+      --record "/tmp/record-$rec.json" "${KARGS[@]}" --bundle "$ARM_BUNDLE" --allow-unsigned \
+      > "$OUT/kotlin-arm64-$rec.json" || status=1
+    say "x86_64 (host) Kotlin embed, $rec record"
+    android_demo/jvm.sh bench --record "$ARM_ROOT/tmp/record-$rec.json" "${KARGS[@]}" > "$OUT/kotlin-x86_64-$rec.json" \
+      || status=1
+  fi
 done
 "$PY" benchmarks/arm/report.py "$OUT" "$BUDGET_MS" "$PERCENTILE"
 exit $status
