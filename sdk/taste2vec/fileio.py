@@ -39,9 +39,10 @@ def json_depth(value: Any) -> int:
 
 
 def parse_json(text: str | bytes, error: Callable[[str], Exception], what: str, max_bytes: int = MAX_JSON_BYTES,
-               max_depth: int = MAX_JSON_DEPTH) -> Any:
+               max_depth: int = MAX_JSON_DEPTH, constants: bool = False) -> Any:
     """Parse JSON text with a size and nesting limit; ``error("<what>: ...")`` for anything else than a bounded,
-    standard JSON document (bad UTF-8, syntax, NaN / Infinity, too large, too deep)."""
+    standard JSON document (bad UTF-8, syntax, NaN / Infinity, too large, too deep). ``constants`` reads ``NaN`` /
+    ``Infinity`` as ``json.loads`` does, for records, whose validation then names the field."""
     if len(text) > max_bytes:
         raise error(f"{what}: {len(text)} bytes is more than the {max_bytes} allowed")
     if isinstance(text, bytes):
@@ -50,7 +51,7 @@ def parse_json(text: str | bytes, error: Callable[[str], Exception], what: str, 
         except UnicodeDecodeError as e:
             raise error(f"{what}: not UTF-8 ({e})") from None
     try:
-        value = json.loads(text, parse_constant=_reject_constant)
+        value = json.loads(text) if constants else json.loads(text, parse_constant=_reject_constant)
     except RecursionError:
         raise error(f"{what}: nested deeper than {max_depth} levels") from None
     except ValueError as e:  # JSONDecodeError, and integers longer than Python's digit limit

@@ -29,7 +29,7 @@ import numpy as np
 
 from .embedder import Embedder
 from .errors import InvalidTypeError, RecordValidationError, Taste2VecError
-from .fileio import iter_lines, iter_stream_lines, json_depth
+from .fileio import iter_lines, iter_stream_lines, parse_json
 from .records import TastingRecord
 
 MAX_LINE_BYTES = 16 * 1024 * 1024  # a record's notes are refused at 4,096 characters, far below this
@@ -42,15 +42,7 @@ def _refuse(message: str) -> InvalidTypeError:
 
 def parse_line(text: str) -> Any:
     """One line's JSON value, read as ``json.loads`` does; :class:`InvalidTypeError` on ``record`` otherwise."""
-    try:
-        value = json.loads(text)
-    except RecursionError:
-        raise _refuse(f"nested deeper than {MAX_LINE_DEPTH} levels") from None
-    except ValueError as e:  # JSONDecodeError, and integers longer than Python's digit limit
-        raise _refuse(f"not valid JSON ({e})") from None
-    if json_depth(value) > MAX_LINE_DEPTH:
-        raise _refuse(f"nested deeper than {MAX_LINE_DEPTH} levels")
-    return value
+    return parse_json(text, _refuse, "a JSON line", MAX_LINE_BYTES, MAX_LINE_DEPTH, constants=True)
 
 
 def error_result(e: Taste2VecError) -> dict[str, Any]:

@@ -19,7 +19,7 @@ fun main(args: Array<String>) {
 
         val en = embedder.embed(TastingRecord.create(bundle.spec, "bright acidity, jasmine, bergamot",
                                                      mapOf("acidity" to 7.5, "sweetness" to 6)))
-        val ko = embedder.embedJson(Json.parse("""{"notes": "밝은 산미, 자스민, 베르가못", "metrics": {"acidity": 7.5}}"""))
+        val ko = embedder.embedJson(Json.parse("""{"notes": "밝은 산미, 자스민, 베르가못", "metrics": {"acidity": 7}}"""))
         println("${en.modelVersion}: ${en.embedding.size}-d vectors, buckets ${en.bucket}/${ko.bucket}, " +
                 "cosine EN~KO %.3f".format(BundleEmbedder.cosineSimilarity(en.embedding, ko.embedding)))
         println("flavours: ${en.attributes.keys.joinToString(", ")}")

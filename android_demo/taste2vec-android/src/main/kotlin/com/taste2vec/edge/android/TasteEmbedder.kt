@@ -108,7 +108,8 @@ private class Feed(private val interpreter: Interpreter, private val key: String
         }
         val out = interpreter.getOutputTensorFromSignature("embedding", key)
         if (out.dataType() != DataType.FLOAT32 || !out.shape().contentEquals(intArrayOf(1, dim))) {
-            throw BundleException("model.tflite: signature $key's embedding is ${out.dataType()}${out.shape().toList()}")
+            throw BundleException("model.tflite: signature $key's embedding is " +
+                                  "${out.dataType()}${out.shape().toList()}, expected FLOAT32[1, $dim]")
         }
     }
 
@@ -137,7 +138,9 @@ private class Feed(private val interpreter: Interpreter, private val key: String
 
     private fun sized(name: String, n: Int): ByteBuffer {
         val b = inputs.getValue(name)
-        if (n * 4 != b.capacity()) throw ModelRuntimeException("input $name has $n values, $key takes ${b.capacity() / 4}")
+        if (n * 4 != b.capacity()) {
+            throw ModelRuntimeException("input $name has $n values, $key takes ${b.capacity() / 4}")
+        }
         b.clear()
         return b
     }

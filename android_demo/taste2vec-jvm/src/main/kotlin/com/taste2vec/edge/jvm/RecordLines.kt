@@ -124,11 +124,12 @@ object RecordLines {
     private fun parse(text: String): Any? = try {
         Json.parse(text, true)
     } catch (e: JsonException) {
-        val deep = e.message!!.startsWith("nested deeper")
-        throw refuse(if (deep) "nested deeper than ${Json.MAX_DEPTH} levels" else "not valid JSON (${e.message})")
+        val why = if (e.message!!.startsWith("nested deeper")) "nested deeper than ${Json.MAX_DEPTH} levels"
+                  else "not valid JSON (${e.message})"
+        throw refuse("a JSON line: $why")
     }
 
-    private fun refuse(message: String) = InvalidTypeException("record", message, ALLOWED)
+    private fun refuse(message: String) = InvalidTypeException("record", message, ALLOWED)  // as taste2vec.lines words it
 
     private fun flushWhenIdle(out: Writer, input: InputStream) {
         val idle = try {

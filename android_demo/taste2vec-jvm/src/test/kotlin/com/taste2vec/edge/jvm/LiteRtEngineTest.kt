@@ -70,6 +70,7 @@ class LiteRtEngineTest {
             val badIds = IntArray(inputs.tokenIds.size) { Int.MAX_VALUE }  // past the embedding table
             val outOfVocab = ModelInputs(badIds, inputs.lexicon, inputs.metrics, inputs.metricsMask, inputs.context,
                                          inputs.contextMask, inputs.contextSteps, inputs.bucket, emptyList(), false, emptyList())
+            println("(expected: LiteRT logs an out-of-bounds embedding lookup on stderr for the next run)")
             val e = expect<LiteRtException>("LiteRtRunCompiledModel") { engine.run(outOfVocab) }
             assertEquals(LiteRtStatus.ERROR_RUNTIME_FAILURE, e.status)
             assertArrayEquals("the engine still works after a failed run", engine.run(inputs), engine.run(inputs), 0f)
