@@ -199,7 +199,14 @@ consumer() {
 # results by `taste2vec diff` (exit 1 on any difference).
 cli_check() {
   log "kotlin-embed on $GOLDEN/e2e_records.jsonl, diffed with taste2vec embed --jsonl"
-  java -cp "$(runtime_cp)" com.taste2vec.edge.jvm.tools.Embed "$GOLDEN/e2e_records.jsonl" > "$BUILD/kotlin-e2e.jsonl"
+  local status=0
+  java -cp "$(runtime_cp)" com.taste2vec.edge.jvm.tools.Embed "$GOLDEN/e2e_records.jsonl" > "$BUILD/kotlin-e2e.jsonl" \
+    2> "$BUILD/kotlin-e2e.stderr" || status=$?
+  cat "$BUILD/kotlin-e2e.stderr" >&2
+  [ $status = 0 ] || { echo "jvm.sh: kotlin-embed exited $status" >&2; exit 1; }
+  if grep -q -e '^INFO: ' -e 'accelerator could not be loaded' "$BUILD/kotlin-e2e.stderr"; then
+    echo "jvm.sh: LiteRT's start-up notices reached stderr (they are filtered unless TASTE2VEC_VERBOSE=1)" >&2; exit 1
+  fi
   "$PY" -m taste2vec diff "$GOLDEN/e2e_expected.jsonl" "$BUILD/kotlin-e2e.jsonl" >&2
 }
 

@@ -38,6 +38,7 @@ internal object LiteRtC {
     @JvmStatic external fun LiteRtCreateOpaqueOptions(identifier: String, payload: Pointer, payloadDestructor: Pointer,
                                                       opaque: LongArray): Int
     @JvmStatic external fun LiteRtAddOpaqueOptions(options: Long, opaque: Long): Int
+    @JvmStatic external fun LiteRtDestroyOpaqueOptions(opaque: Long)
 
     // litert_compiled_model.h
     @JvmStatic external fun LiteRtCreateCompiledModel(environment: Long, model: Long, options: Long,

@@ -87,15 +87,25 @@ class LiteRtJvmEngine private constructor(private val bundle: ModelBundle, optio
         try {
             check(LiteRtC.LiteRtSetOptionsHardwareAccelerators(options, LiteRtC.HW_ACCELERATOR_CPU),
                   "LiteRtSetOptionsHardwareAccelerators")
-            check(LiteRtC.LiteRtCreateOpaqueOptions(LiteRtC.CPU_OPTIONS_ID, cString("num_threads = $numThreads\n"),
-                                                    FREE, out), "LiteRtCreateOpaqueOptions", "CPU options")
-            check(LiteRtC.LiteRtAddOpaqueOptions(options, out[0]), "LiteRtAddOpaqueOptions")
+            addCpuOptions(options, numThreads)
             check(LiteRtC.LiteRtCreateCompiledModel(handles.environment, handles.model, options, out),
                   "LiteRtCreateCompiledModel", "${bundle.origin}/model.tflite")
             handles.compiled = out[0]
         } finally {
             LiteRtC.LiteRtDestroyOptions(options)  // the caller owns compilation options; the options own the payload
         }
+    }
+
+    /** `num_threads` for the CPU (XNNPACK) accelerator: TOML text in opaque options, which [options] then owns. */
+    private fun addCpuOptions(options: Long, numThreads: Int) {
+        val out = LongArray(1)
+        val payload = cString("num_threads = $numThreads\n")
+        val status = LiteRtC.LiteRtCreateOpaqueOptions(LiteRtC.CPU_OPTIONS_ID, payload, FREE, out)
+        if (status != 0) Native.free(Pointer.nativeValue(payload))  // not taken over
+        check(status, "LiteRtCreateOpaqueOptions", "CPU options")
+        val added = LiteRtC.LiteRtAddOpaqueOptions(options, out[0])
+        if (added != 0) LiteRtC.LiteRtDestroyOpaqueOptions(out[0])  // frees the payload too
+        check(added, "LiteRtAddOpaqueOptions")
     }
 
     private fun signature(key: String, bucket: Int): Signature {
