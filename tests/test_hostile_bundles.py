@@ -201,3 +201,15 @@ def test_rehashed_single_byte_mutants_never_take_down_verify(make_bundle, tmp_pa
         if rc == 1:
             assert err.startswith("REFUSED: ") and len(err.splitlines()) == 1
     assert sum(outcomes.values()) == 12
+
+
+@pytest.mark.parametrize("top", ["..", "", "C:", ".hidden", "a\\b", "x" * 101])
+def test_a_zip_whose_members_all_sit_in_an_unplain_folder_is_refused(make_bundle, top):
+    """One top folder is allowed (``<name>-<version>/``); `../`, `/` (absolute), `C:/`, a hidden or over-long
+    folder is not, even when it is the only one (docs/bundle-format.md)."""
+    b = make_bundle("1.0.0")
+    files = {f"{top}/{p.name}": p.read_bytes() for p in b.path.iterdir()}
+    with pytest.raises(BundleError, match="not a plain"):
+        ModelBundle.from_buffer(_zip(files), allow_unsigned=True)
+    ok = {f"taste2vec-test-1.0.0/{p.name}": p.read_bytes() for p in b.path.iterdir()}
+    assert ModelBundle.from_buffer(_zip(ok), allow_unsigned=True).version == "1.0.0"

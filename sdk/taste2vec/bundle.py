@@ -304,6 +304,15 @@ class _FolderSource(_Source):
             raise BundleError(f"{p}: cannot read ({e.strerror or e})") from None
 
 
+MAX_FILE_NAME_CHARS = 100
+
+
+def bundle_file_name(name: Any) -> bool:
+    """A name a bundle file (or a zip's one top folder) may have: a :func:`~taste2vec.fileio.plain_name` of at most
+    100 characters without control characters (docs/bundle-format.md, "Plain names")."""
+    return plain_name(name) and len(name) <= MAX_FILE_NAME_CHARS and not any(c < " " for c in name)
+
+
 class _ZipSource(_Source):
     """Members of a bundle zip: plain names at the top level or inside one top folder (``<name>-<version>/``).
     Members are inflated as streams and cut at the cap: the sizes an archive declares are not trusted."""
@@ -319,10 +328,12 @@ class _ZipSource(_Source):
             raise BundleError(f"{origin}: {len(infos)} archive members, a bundle has at most {MAX_ENTRIES}")
         tops = {i.filename.split("/")[0] for i in infos if "/" in i.filename}
         prefix = f"{tops.pop()}/" if len(tops) == 1 and all("/" in i.filename for i in infos) else ""
+        if prefix and not bundle_file_name(prefix[:-1]):  # `../`, `/`, `C:/`, `.hidden/`: never a bundle folder
+            raise BundleError(f"{origin}: archive folder {prefix[:-1]!r} is not a plain name")
         self.members: dict[str, zipfile.ZipInfo] = {}
         for i in infos:
             name = i.filename[len(prefix):]
-            if not plain_name(name) or name in self.members:
+            if not bundle_file_name(name) or name in self.members:
                 raise BundleError(f"{origin}: archive member {i.filename!r} is not a plain bundle file")
             self.members[name] = i
 
@@ -376,7 +387,7 @@ def check_manifest(m: Any, where: Path) -> None:
         if req not in files:
             raise BundleError(f"{where}: required file {req} is not listed")
     for fname, info in files.items():
-        if not plain_name(fname) or fname == MANIFEST or len(fname) > 100:
+        if not bundle_file_name(fname) or fname == MANIFEST:
             raise BundleError(f"{where}: file name {fname!r} is not a plain name")
         if not isinstance(info, dict) or not isinstance(info.get("sha256"), str) or \
                 not _SHA256.match(info["sha256"]):

@@ -20,9 +20,11 @@ object BundleLimits {
     const val MAX_ENTRIES = 64
 }
 
-/** A plain bundle file name: no folder, not hidden, printable, at most 100 characters. */
+/** A plain bundle file name (or a zip's one top folder): no folder, drive or stream (`:`), not hidden, printable, at
+ *  most 100 characters. The Python SDK's `bundle_file_name`. */
 internal fun plainName(name: String): Boolean =
-    name.isNotEmpty() && name.length <= 100 && !name.startsWith(".") && name.none { it == '/' || it == '\\' || it < ' ' }
+    name.isNotEmpty() && name.length <= 100 && !name.startsWith(".") &&
+        name.none { it == '/' || it == '\\' || it == ':' || it < ' ' }
 
 /**
  * Where a bundle's files come from: `read(name, maxBytes)` returns the file's bytes (at most `maxBytes + 1` of them,
@@ -108,6 +110,9 @@ interface BundleSource {
             if (raw.isEmpty()) throw BundleException("$origin: not a bundle archive (no files)")
             val tops = raw.keys.filter { "/" in it }.map { it.substringBefore("/") }.toSet()
             val prefix = if (tops.size == 1 && raw.keys.all { "/" in it }) tops.first() + "/" else ""
+            if (prefix.isNotEmpty() && !plainName(prefix.dropLast(1))) {  // `../`, `/`, `C:/`, `.hidden/`
+                throw BundleException("$origin: archive folder '${prefix.dropLast(1)}' is not a plain name")
+            }
             val files = LinkedHashMap<String, ByteArray>()
             for ((name, data) in raw) {
                 val plain = name.removePrefix(prefix)

@@ -94,4 +94,14 @@ class BundleZipTest {
             assertTrue(e.message, e.message!!.contains("/nonexistent/bundle.zip"))
         }
     }
+
+    @Test
+    fun aZipWhoseMembersAllSitInAnUnplainFolderIsRefused() {
+        val files = folderFiles(Fixtures.signedDir)
+        for (top in listOf("..", "", "C:", ".hidden", "a\\b", "x".repeat(101))) {
+            refused(zip(files.mapKeys { "$top/${it.key}" }), BundleTrust.keys(pub), "is not a plain name")
+        }
+        val ok = ModelBundle.fromBytes(zip(files.mapKeys { "taste2vec-edge-x/${it.key}" }), BundleTrust.keys(pub))
+        assertEquals(Fixtures.bundle.modelId, ok.modelId)
+    }
 }
