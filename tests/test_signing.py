@@ -124,3 +124,16 @@ def test_cli_loads_signed_bundles_only_with_a_trusted_key(make_bundle, signing_k
     assert json.loads(capsys.readouterr().out)["trusted_as"].startswith("signed by")
     assert main(["embed", "--model", str(b.path), "--allow-unsigned", "--notes", "jasmine"]) == 0
     assert np.isfinite(json.loads(capsys.readouterr().out)["embedding"]).all()
+
+
+@pytest.mark.parametrize("name", ["../../evil", "/tmp/evil", ".hidden", "a/b", "a\\b", "C:evil", ""])
+def test_keygen_writes_keys_only_inside_its_folder(tmp_path, capsys, name):
+    from taste2vec_convert.cli import main
+
+    out = tmp_path / "deep" / "keys"
+    assert main(["keygen", "--out", str(out), "--name", name]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "a plain file name" in err[0]
+    assert not list(tmp_path.rglob("*.pem"))  # nothing written anywhere
+    assert main(["keygen", "--out", str(out), "--name", "release"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["release.pem", "release.pub.pem"]

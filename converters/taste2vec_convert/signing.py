@@ -19,7 +19,7 @@ import os
 from pathlib import Path
 
 from taste2vec.bundle import MANIFEST, ModelBundle
-from taste2vec.fileio import write_atomic
+from taste2vec.fileio import plain_name, write_atomic
 from taste2vec.signing import ALGORITHM, SIGNATURE_FILE, SIGNATURE_FORMAT, SignatureError, key_id
 
 
@@ -28,6 +28,8 @@ def generate_keypair(folder: str | Path, name: str = "release", passphrase: byte
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+    if not plain_name(name) or len(name) > 100:
+        raise SignatureError(f"key name {name!r}: a plain file name inside --out (no folders, '..' or leading dot)")
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     priv_path, pub_path = folder / f"{name}.pem", folder / f"{name}.pub.pem"
