@@ -52,12 +52,14 @@ def test_a_line_over_the_limit_is_refused_without_being_read_whole(emb, monkeypa
     assert "embedding" in out[1]
 
 
-def test_json_text_inside_a_string_is_not_a_record_and_a_lone_surrogate_is_written_as_an_escape(emb):
+def test_json_text_inside_a_string_is_not_a_record_and_lone_surrogates_are_refused_and_escaped(emb):
     assert line_result(emb, json.dumps('{"notes": "x"}'))["error"]["field"] == "record"
     r = line_result(emb, '{"metrics": {"\\udc00x": 1}}')
     line = dumps(r)
     assert b"\\udc00x" in line and json.loads(line)["error"]["field"] == "metrics.\udc00x"
-    assert "embedding" in line_result(emb, '{"notes": "a lone \\ud800 surrogate"}')
+    lone = line_result(emb, '{"notes": "a lone \\ud800 surrogate"}')["error"]  # not Unicode text
+    assert (lone["type"], lone["field"]) == ("InvalidTypeError", "notes") and "U+D800 at character 7" in lone["message"]
+    assert "embedding" in line_result(emb, '{"notes": "paired \\ud83e\\udec6 escapes"}')
 
 
 def test_cli_reads_stdin_and_refuses_mixed_options(tmp_path):

@@ -124,3 +124,26 @@ def test_any_subset_of_fields_is_valid_and_round_trips():
                                    "context": [{"hour": 9, "weekday": "Mon", "social": "alone"}]})
     assert dict(rec.metrics) == {"acidity": 7.0}  # None = not measured, not 0
     assert TastingRecord.from_dict(json.loads(json.dumps(rec.to_dict()))) == rec
+
+
+def test_notes_with_a_lone_surrogate_are_not_unicode_text_and_are_refused():
+    from taste2vec.errors import InvalidTypeError
+    from taste2vec.records import TastingRecord
+
+    for notes, at in (("bright \ud800 jasmine", 7), ("\udcff", 0), ("🫐 x \udc00", 4)):
+        with pytest.raises(InvalidTypeError, match=f"notes: not Unicode text: a lone surrogate U\\+.... at character {at}"):
+            TastingRecord.from_dict({"notes": notes})
+    assert TastingRecord.from_dict({"notes": "🫐 paired \U0001fac6"}).notes.startswith("🫐")
+
+
+def test_cli_refuses_undecodable_notes_and_unwritable_profile_paths(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    p = subprocess.run([os.fsencode(sys.executable), b"-m", b"taste2vec", b"embed", b"--notes", b"bright \xff jasmine"],
+                       capture_output=True, timeout=120)
+    assert p.returncode == 2 and p.stderr.count(b"\n") == 1 and b"lone surrogate" in p.stderr, p.stderr
+    p = subprocess.run([sys.executable, "-m", "taste2vec", "recommend", "--liked", "cr-0017e22d08", "--save-profile",
+                        "/proc/x/y.json"], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 2 and p.stderr.count("\n") == 1 and "cannot save the profile" in p.stderr, p.stderr

@@ -134,6 +134,8 @@ def bad_lines(spec: RecordSpec) -> list[str]:
     lines += list(_BROKEN_JSON)
     lines.append('{"notes": "dup", "metrics": {"acidity": 5, "acidity": 99}}')  # the last duplicate wins
     lines.append('{"metrics": {"\\udc00acidity": 5}}')  # a lone surrogate in a name, echoed in the message
+    lines.append('{"notes": "a lone \\ud800 surrogate, jasmine"}')  # not Unicode text: refused
+    lines.append('{"notes": "jasmine \\udc00"}')
     return lines
 
 
@@ -145,7 +147,7 @@ def e2e_lines(spec: RecordSpec, lexicon: SensoryLexicon, pool: list[str], n_good
             for r in good_records(spec, lexicon, pool, n_good, seed)]
     good.append('{"notes": "dup wins", "metrics": {"acidity": 99, "acidity": 5}}')
     good.append('{"notes": "\\ud83e\\udec6 \\uc0b0\\ubbf8 escaped", "metrics": {"acidity": 5e0, "sweetness": -0}}')
-    good.append('{"notes": "a lone \\ud800 surrogate, jasmine"}')
+    good.append('{"notes": "\\ud83e\\udec6 paired surrogates escaped, jasmine"}')
     lines = good + bad_lines(spec)
     rng.shuffle(lines)
     return lines

@@ -264,8 +264,11 @@ class TasteProfile:
         """Write atomically (a uniquely named, fsynced temporary file + rename) under the file's lock, so a crash
         or a second process never leaves half a profile. For read-modify-write from several processes use
         :meth:`update`."""
-        with file_lock(path):
-            return write_atomic(path, self.to_json())
+        try:
+            with file_lock(path):
+                return write_atomic(path, self.to_json())
+        except OSError as e:
+            raise ProfileError(f"{path}: cannot save the profile ({e.strerror or e})") from None
 
     @classmethod
     def load(cls, path: str | Path) -> "TasteProfile":
@@ -277,10 +280,13 @@ class TasteProfile:
         """Read-modify-write the profile at ``path`` under an inter-process lock: load it (or start
         ``TasteProfile(**new)`` when the file does not exist), apply ``change(profile)``, save atomically. Safe
         with several processes updating one file: no update is lost. Returns the saved profile."""
-        with file_lock(path):
-            p = cls.load(path) if Path(path).exists() else cls(**new)
-            change(p)
-            write_atomic(path, p.to_json())
+        try:
+            with file_lock(path):
+                p = cls.load(path) if Path(path).exists() else cls(**new)
+                change(p)
+                write_atomic(path, p.to_json())
+        except OSError as e:
+            raise ProfileError(f"{path}: cannot update the profile ({e.strerror or e})") from None
         return p
 
 

@@ -124,6 +124,17 @@ class ContextSnapshot:
 _SNAPSHOT_FIELDS = frozenset(f.name for f in fields(ContextSnapshot))
 
 
+def _check_unicode(notes: str, spec: RecordSpec) -> None:
+    """Notes are Unicode text: a lone surrogate (an undecodable byte on a command line, a ``\\ud800`` JSON escape)
+    cannot be stored, logged or sent anywhere as UTF-8, so it is refused, not embedded."""
+    try:
+        notes.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise InvalidTypeError("notes", f"not Unicode text: a lone surrogate U+{ord(notes[e.start]):04X} at "
+                               f"character {e.start}", f"text of at most {spec.notes_max_chars} characters",
+                               None) from None
+
+
 @dataclass(frozen=True)
 class TastingRecord:
     """One tasting: notes (EN, KO or mixed), metrics by spec name, and recent context (newest last).
@@ -152,6 +163,7 @@ class TastingRecord:
             raise OutOfRangeError("notes", f"text of {len(self.notes)} characters is too long",
                                   f"text of at most {spec.notes_reject_chars} characters; the model reads the first "
                                   f"{spec.notes_max_chars}", f"<{len(self.notes)} characters>")
+        _check_unicode(self.notes, spec)
         if len(self.notes) > spec.notes_max_chars:
             object.__setattr__(self, "notes_truncated_from", len(self.notes))
             object.__setattr__(self, "notes", self.notes[: spec.notes_max_chars])

@@ -118,7 +118,24 @@ class TastingRecord private constructor(val notes: String, val metrics: Map<Stri
                                           "text of at most ${spec.notesRejectChars} characters; the model reads the " +
                                           "first ${spec.notesMaxChars}", "<$n characters>")
             }
+            checkUnicode(text, spec)
             return if (n > spec.notesMaxChars) Text.prefix(text, spec.notesMaxChars) to n else text to null
+        }
+
+        /** Python `_check_unicode`: a lone surrogate cannot be stored or sent as UTF-8, so notes with one are refused. */
+        private fun checkUnicode(text: String, spec: RecordSpec) {
+            var i = 0
+            var cp = 0
+            while (i < text.length) {
+                val c = text[i]
+                val paired = Character.isHighSurrogate(c) && i + 1 < text.length && Character.isLowSurrogate(text[i + 1])
+                if (Character.isSurrogate(c) && !paired) {
+                    throw InvalidTypeException("notes", "not Unicode text: a lone surrogate U+%04X at character %d"
+                                                   .format(c.toInt(), cp), "text of at most ${spec.notesMaxChars} characters")
+                }
+                i += if (paired) 2 else 1
+                cp++
+            }
         }
 
         private fun validateMetrics(spec: RecordSpec, metrics: Any): Map<String, Double> {
