@@ -115,3 +115,16 @@ def test_one_registry_surface_with_one_default_path(make_bundle, tmp_path, capsy
     with pytest.raises(SystemExit) as exc:
         main(["status", NAME, "--reason", "x"])
     assert exc.value.code == 2 and "unrecognized arguments: --reason" in capsys.readouterr().err
+
+
+def test_a_missing_or_damaged_registry_exits_2_with_one_line(make_bundle, tmp_path, capsys, signing_key):
+    assert main(["list", "--registry", str(tmp_path / "typo")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no registry at" in err[0]
+    reg = tmp_path / "reg"
+    run(capsys, "register", make_bundle("1.0.0").path, "--registry", reg, "--trusted-key", signing_key[1])
+    (reg / "stages.json").write_text('{"format": "taste2vec.stages/1", "models": {"taste2vec-test": {"stages": []}}}')
+    for argv in (["list"], ["status", NAME], ["show", NAME, "1.0.0"]):
+        assert main(argv + ["--registry", str(reg), "--trusted-key", str(signing_key[1])]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "stages.json: models.taste2vec-test.stages: expected" in err[0], err

@@ -345,3 +345,41 @@ def test_a_killed_worker_costs_one_retry_not_the_server():
             assert len(r503) <= 1, codes
         assert srv.stop() == 130  # a graceful shutdown on SIGINT (128 + 2), not killed
     assert "Traceback" not in srv.stderr(), srv.stderr()[-3000:]
+
+
+def test_a_damaged_registry_is_reported_and_survived(make_bundle, tmp_path, signing_key):
+    """stages.json turned into garbage: /admin/reload is a typed 409 (not a 500), the watcher keeps running and says
+    so in /health and /metrics, serving continues, and once the file is repaired the next promotion is picked up."""
+    from taste2vec_backend.lifecycle.stages import STAGES_FILE, StagedRegistry
+
+    root = tmp_path / "reg"
+    reg = StagedRegistry(root, trusted_keys=(signing_key[1],))
+    for v in ("1.0.0", "1.1.0"):
+        reg.register(make_bundle(v).path)
+        reg.transition("taste2vec-test", v, "staging")
+    reg.promote("taste2vec-test", "1.0.0")
+    good = (root / STAGES_FILE).read_text()
+    with ServerProcess(["--registry", str(root), "--name", "taste2vec-test", "--trusted-key", str(signing_key[1]),
+                        "--workers", "0", "--watch", "0.2"]) as srv:
+        for damaged in ('{"format": "taste2vec.stages/1", "models": []}',
+                        '{"format": "taste2vec.stages/1", "models": {"taste2vec-test": "x"}}',
+                        '{"format": "taste2vec.stages/1", "models": {"taste2vec-test": {"stages": []}}}'):
+            (root / STAGES_FILE).write_text(damaged)
+            r = httpx.post(srv.url + "/admin/reload")
+            assert r.status_code == 409 and r.json()["error"]["type"] == "ReloadRefused", r.text
+            time.sleep(0.5)
+            h = httpx.get(srv.url + "/health").json()
+            assert h["status"] == "degraded" and "StageError" in h["source_error"] and h["ready"], h
+            assert "taste2vec_source_ok 0.0" in httpx.get(srv.url + "/metrics").text
+            assert httpx.post(srv.url + "/embed", json={"record": {"notes": "jasmine"}}).status_code == 200
+        (root / STAGES_FILE).write_text(good)
+        reg.promote("taste2vec-test", "1.1.0")
+        deadline, h = time.monotonic() + 30, {}
+        while time.monotonic() < deadline:
+            h = httpx.get(srv.url + "/health").json()
+            if h.get("model_version") == "taste2vec-test-1.1.0":
+                break
+            time.sleep(0.1)
+        assert h["model_version"] == "taste2vec-test-1.1.0" and h["status"] == "ok", h
+        assert "taste2vec_source_ok 1.0" in httpx.get(srv.url + "/metrics").text
+    assert "Traceback" not in srv.stderr() and "shutdown failed" not in srv.stderr(), srv.stderr()[-3000:]

@@ -32,7 +32,7 @@ from typing import Any
 from taste2vec.errors import Taste2VecError
 from taste2vec.fileio import iter_lines, parse_json, read_json
 from taste2vec.helpformat import Parser
-from taste2vec.registry import default_registry_path
+from taste2vec.registry import INDEX, RegistryError, default_registry_path
 from taste2vec.rollout import RolloutConfig, RolloutVariant
 from taste2vec.signing import add_trust_arguments, trust_from_args
 
@@ -75,10 +75,16 @@ def _jsonl(path: str) -> list[dict[str, Any]]:
     return out
 
 
-def _registry(args):
+def _registry(args, existing: bool = False):
+    """The staged registry the command names; ``existing``: a command that only reads refuses a folder that is not
+    there (a mistyped --registry would otherwise list an empty registry and exit 0)."""
     from .stages import StagedRegistry
 
-    return StagedRegistry(args.registry, **trust_from_args(args))
+    root = Path(args.registry)
+    if existing and not (root / INDEX).is_file():
+        raise RegistryError(f"no registry at {root} (no {INDEX}): register a bundle first (taste2vec-lifecycle "
+                            "register BUNDLE) or give --registry / $TASTE2VEC_REGISTRY")
+    return StagedRegistry(root, **trust_from_args(args))
 
 
 def cmd_register(args) -> int:
@@ -87,7 +93,7 @@ def cmd_register(args) -> int:
 
 
 def cmd_list(args) -> int:
-    reg = _registry(args)
+    reg = _registry(args, existing=True)
     _print({"registry": str(args.registry), "models": [
         {"name": m["name"], "version": m["version"], "model_id": f"{m['name']}-{m['version']}",
          "stage": reg.stage(m["name"], m["version"]), "model_bytes": m.get("model_bytes"),
@@ -97,7 +103,7 @@ def cmd_list(args) -> int:
 
 
 def cmd_show(args) -> int:
-    reg = _registry(args)
+    reg = _registry(args, existing=True)
     entry = reg.registry.show(args.name, args.version)
     _print({**entry, "stage": reg.stage(args.name, entry["version"]),
             "history": [h for h in reg.history(args.name) if h.get("version") == entry["version"]]})
@@ -123,7 +129,7 @@ def cmd_rollback(args) -> int:
 
 
 def cmd_status(args) -> int:
-    reg = _registry(args)
+    reg = _registry(args, existing=True)
     _print({"name": args.name, "versions": {v: reg.stage(args.name, v) for v in reg.versions(args.name)},
             "history": reg.history(args.name)[-args.history:]})
     return 0

@@ -56,8 +56,11 @@ class StagedRegistry:
 
     # ------------------------------------------------------------------ reading
     def _read(self) -> dict[str, Any]:
-        return read_document(self.root / STAGES_FILE, STAGES_FORMAT, lambda: {"format": STAGES_FORMAT, "models": {}},
-                             StageError, "stages file")
+        path = self.root / STAGES_FILE
+        doc = read_document(path, STAGES_FORMAT, lambda: {"format": STAGES_FORMAT, "models": {}}, StageError,
+                            "stages file")
+        _check_stages(doc, path)
+        return doc
 
     def stage(self, name: str, version: str) -> str:
         """The stage of one registered version (``candidate`` when registered before stages were used)."""
@@ -140,6 +143,33 @@ class StagedRegistry:
     def _write(self, doc: dict[str, Any]) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
         write_atomic(self.root / STAGES_FILE, json.dumps(doc, indent=1, ensure_ascii=False))
+
+
+MAX_HISTORY = 100_000
+
+
+def _check_stages(doc: dict[str, Any], path: Path) -> None:
+    """The stages file's structure (StageError naming the key): what every reader of it relies on."""
+    def bad(where: str, what: str) -> StageError:
+        return StageError(f"{path}: {where}: expected {what} (a damaged stages file; fix or restore it)")
+
+    models = doc.get("models")
+    if not isinstance(models, dict):
+        raise bad("models", "an object keyed by model name")
+    for name, m in models.items():
+        if not isinstance(m, dict):
+            raise bad(f"models.{name}", 'an object with "stages" and "history"')
+        stages, history = m.get("stages", {}), m.get("history", [])
+        if not isinstance(stages, dict) or not all(isinstance(v, str) and s in STAGES for v, s in stages.items()):
+            raise bad(f"models.{name}.stages", f"an object version -> one of {', '.join(STAGES)}")
+        if not isinstance(history, list) or len(history) > MAX_HISTORY:
+            raise bad(f"models.{name}.history", f"a list of at most {MAX_HISTORY} events")
+        for i, h in enumerate(history):
+            if not (isinstance(h, dict) and isinstance(h.get("version"), str) and h.get("to") in STAGES
+                    and (h.get("from") is None or h.get("from") in STAGES)):
+                raise bad(f"models.{name}.history[{i}]", 'an event {"version", "from", "to", "reason", "time"}')
+        m.setdefault("stages", stages)
+        m.setdefault("history", history)
 
 
 def _event(version: str, frm: str | None, to: str, reason: str) -> dict[str, Any]:

@@ -182,6 +182,7 @@ class ServerState:
         self.catalogs = self._load_catalogs(config.catalogs)
         self._reload_lock: asyncio.Lock | None = None
         self._watch: asyncio.Task | None = None
+        self.source_error: str | None = None  # why the last look at the source failed (None: it did not)
         if runner is not None:
             self.metrics.serving(None, runner.model_version)
 
@@ -213,7 +214,7 @@ class ServerState:
     async def shutdown(self) -> None:
         if self._watch is not None:
             self._watch.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            with contextlib.suppress(asyncio.CancelledError, Exception):  # the watcher reports its own failures
                 await self._watch
         await self.batcher.stop()
         if self.runner is not None:
@@ -229,7 +230,9 @@ class ServerState:
                 new = None if target == old.model_version else await asyncio.to_thread(self._make_runner)
             except Taste2VecError as e:
                 self.metrics.reloads.labels("refused").inc()
+                self.source_failed(e)
                 raise Problem(409, "ReloadRefused", f"kept {old.model_version}: {e}") from None
+            self.source_looked()
             if new is None or new.model_version == old.model_version:
                 if new is not None:
                     await new.aclose()
@@ -242,17 +245,39 @@ class ServerState:
             log.info("reloaded: %s -> %s", old.model_version, new.model_version)
             return {"reloaded": True, "model_version": new.model_version, "previous": old.model_version}
 
+    def source_failed(self, e: Exception) -> None:
+        """The source could not be read or its bundle was refused: keep serving, say so in /health and /metrics."""
+        message = f"{type(e).__name__}: {e}"
+        if message != self.source_error:
+            log.warning("model source %s: %s; still serving %s", self.source.describe(), message,
+                        self.runner.model_version if self.runner else None)
+        self.source_error = message
+        self.metrics.source_ok.set(0)
+        self.metrics.source_errors.labels(type(e).__name__).inc()
+
+    def source_looked(self) -> None:
+        if self.source_error is not None:
+            log.info("model source %s readable again", self.source.describe())
+        self.source_error = None
+        self.metrics.source_ok.set(1)
+
     async def _watch_source(self) -> None:
+        """Poll the source; nothing it does ends the watch (a damaged registry is reported and retried)."""
         while True:
             await asyncio.sleep(self.config.watch_interval_s)
             try:
                 target = await asyncio.to_thread(self.source.current)
                 if target is not None and target != self.runner.model_version:
                     await self.reload()
-            except Problem as p:
-                log.warning("watch: %s", p.message)
+                else:
+                    self.source_looked()
+            except Problem:
+                pass  # reload() already recorded why
             except Taste2VecError as e:
-                log.warning("watch: %s", e)
+                self.source_failed(e)
+            except Exception as e:  # a bug must not stop future reloads: logged with its traceback
+                log.exception("watch: unexpected error")
+                self.source_failed(e)
 
     # ------------------------------------------------------------------ helpers of the routes
     def check_auth(self, request: Request) -> None:
@@ -447,7 +472,10 @@ async def _recommend(state: ServerState, request: Request) -> Response:
 async def _health(state: ServerState, request: Request) -> Response:
     if state.runner is None:
         return _json({"status": "loading", "ready": False}, 503)
-    return _json({"status": "ok", "ready": True, "model_version": state.runner.model_version})
+    body: dict[str, Any] = {"status": "ok", "ready": True, "model_version": state.runner.model_version}
+    if state.source_error is not None:  # still serving the loaded model; the source needs attention
+        body.update(status="degraded", source_error=state.source_error)
+    return _json(body)
 
 
 async def _info(state: ServerState, request: Request) -> Response:

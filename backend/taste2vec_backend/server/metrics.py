@@ -9,6 +9,8 @@ Names follow Prometheus conventions (``_total`` counters, ``_seconds`` histogram
 - ``taste2vec_errors_total{type}``: refused requests by error type (validation error class, body too large,
   overloaded, unauthorized, ...)
 - ``taste2vec_model_info{model_version}`` (1 for the version being served), ``taste2vec_reloads_total{result}``
+- ``taste2vec_source_ok`` (0 while the watched registry or bundle is unreadable: the server keeps serving what it
+  has), ``taste2vec_source_errors_total{type}``
 """
 
 from __future__ import annotations
@@ -39,6 +41,11 @@ class ServerMetrics:
         self.model_info = Gauge("taste2vec_model_info", "The model version being served (value 1)",
                                 ["model_version"], registry=r)
         self.reloads = Counter("taste2vec_reloads", "Model reloads by result", ["result"], registry=r)
+        self.source_ok = Gauge("taste2vec_source_ok", "1 when the last look at the model source (registry or "
+                               "bundle) succeeded, 0 when it was unreadable or refused", registry=r)
+        self.source_errors = Counter("taste2vec_source_errors", "Failed looks at the model source by error type",
+                                     ["type"], registry=r)
+        self.source_ok.set(1)
 
     def serving(self, old: str | None, new: str) -> None:
         if old is not None and old != new:
