@@ -23,6 +23,7 @@ import contextlib
 import hmac
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Mapping
@@ -45,6 +46,9 @@ from .engine import EngineUnavailable, RecordError, Runner, Source, bundle_info,
 from .metrics import ServerMetrics
 
 log = logging.getLogger("taste2vec.server")
+CPU_SLOTS = 2  # request threads for CPU work (profiles): the engine's workers have the other cores
+CPU_QUEUE = 64  # requests waiting for a slot before new ones are refused (429)
+INLINE_PARSE_BYTES = 256 << 10  # bodies up to this size are parsed on the event loop (well under a millisecond)
 
 
 @dataclass
@@ -65,6 +69,8 @@ class ServerConfig:
         catalogs: catalog files; the one embedded with the served model version backs /similar's catalog search
             and /recommend (the SDK's demo catalog when empty).
         watch_interval_s: poll the source for a new version every this many seconds (None: only /admin/reload).
+        max_profile_events: buffered events a /recommend profile may carry (its refit grows faster than
+            quadratically: 1,024 events cost ~70 ms of CPU, 4,096 over a second); more is 413.
     """
 
     max_records: int = 256
@@ -78,10 +84,12 @@ class ServerConfig:
     num_threads: int = 1
     catalogs: tuple[Path, ...] = ()
     watch_interval_s: float | None = None
+    max_profile_events: int = 1024
 
     def __post_init__(self) -> None:
         checks = {"max_records": (1, 100_000), "max_body_bytes": (1024, 1 << 30), "max_batch": (1, 4096),
-                  "max_queue": (1, 1_000_000), "num_threads": (1, 64), "workers": (0, 64)}
+                  "max_queue": (1, 1_000_000), "num_threads": (1, 64), "workers": (0, 64),
+                  "max_profile_events": (1, 4096)}
         for name, (lo, hi) in checks.items():
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
@@ -183,6 +191,9 @@ class ServerState:
         self._reload_lock: asyncio.Lock | None = None
         self._watch: asyncio.Task | None = None
         self.source_error: str | None = None  # why the last look at the source failed (None: it did not)
+        # request work that is CPU, not I/O (profiles): threads off the event loop, a bounded number pending
+        self._cpu_pool = ThreadPoolExecutor(CPU_SLOTS, thread_name_prefix="taste2vec-cpu")
+        self._cpu_pending = 0
         if runner is not None:
             self.metrics.serving(None, runner.model_version)
 
@@ -217,6 +228,7 @@ class ServerState:
             with contextlib.suppress(asyncio.CancelledError, Exception):  # the watcher reports its own failures
                 await self._watch
         await self.batcher.stop()
+        self._cpu_pool.shutdown(wait=False, cancel_futures=True)
         if self.runner is not None:
             await self.runner.aclose()
 
@@ -311,7 +323,24 @@ class ServerState:
         data = b"".join(chunks)
         if not data:
             raise _invalid("body", "empty request body", "a JSON document")
-        return parse_body(data)
+        # a large body (a profile with its events) is parsed and walked on a CPU thread, not on the event loop
+        return parse_body(data) if len(data) <= INLINE_PARSE_BYTES else await self.cpu(parse_body, data)
+
+    async def cpu(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run CPU-bound request work on one of CPU_SLOTS threads, so the event loop (and /health) never waits for
+        it; with CPU_QUEUE requests already waiting, a new one is 429. A request whose client left still finishes
+        on its thread and only then frees its place (threads cannot be interrupted)."""
+        if self._cpu_pending >= CPU_SLOTS + CPU_QUEUE:
+            raise Problem(429, "Overloaded", f"{self._cpu_pending} requests are waiting for CPU work",
+                          headers={"Retry-After": "1"})
+        self._cpu_pending += 1
+        loop = asyncio.get_running_loop()
+        job = self._cpu_pool.submit(fn, *args)
+        job.add_done_callback(lambda _: loop.call_soon_threadsafe(self._cpu_done))
+        return await asyncio.wrap_future(job)
+
+    def _cpu_done(self) -> None:
+        self._cpu_pending -= 1
 
     def _check_count(self, n: int, what: str) -> None:
         if n > self.config.max_records:
@@ -432,13 +461,7 @@ async def _recommend(state: ServerState, request: Request) -> Response:
             raise _invalid(f"{where}.stars", f"got {stars!r}", f"a number in [{RATING_MIN:g}, {RATING_MAX:g}]")
         events.append((where, r.get("item", r.get("record")), {"rating": float(stars)}))
     state._check_count(len(events), "feedback")
-    profile = None
-    if "profile" in body:
-        try:
-            profile = TasteProfile.from_dict(body["profile"])
-        except ProfileError as e:
-            raise _invalid("profile", str(e), "a taste profile (taste2vec.profile/1) as the SDK writes it") from None
-    if profile is None and not events:
+    if "profile" not in body and not events:
         raise _invalid("body", "no profile and no feedback", "profile, liked, disliked or ratings")
     for where, x, _ in events:
         if not isinstance(x, (str, dict)):
@@ -447,8 +470,16 @@ async def _recommend(state: ServerState, request: Request) -> Response:
     results = await state.embed([x for _, x in records], lambda i: records[i][0]) if records else []
     version = results[0].model_version if results else state.runner.model_version
     cat = state.catalog_for(version)
+    return _json(await state.cpu(_recommend_work, state.config, body, events, results, cat, k, diversity, exclude))
+
+
+def _recommend_work(config: ServerConfig, body: dict[str, Any], events: list[tuple[str, Any, dict[str, Any]]],
+                    results: list[EmbeddingResult], cat: Catalog, k: int, diversity: float,
+                    exclude: set[str]) -> dict[str, Any]:
+    """The profile half of /recommend (CPU: parsing, one refit, the picks), run off the event loop."""
+    profile = _request_profile(body, config.max_profile_events)
     if profile is None:
-        profile = TasteProfile(cat.embeddings.shape[1], model_version=version)
+        profile = TasteProfile(cat.embeddings.shape[1], model_version=cat.model_version)
     embedded = iter(results)
     try:
         with profile.batch():  # one refit for all the request's feedback
@@ -462,11 +493,26 @@ async def _recommend(state: ServerState, request: Request) -> Response:
                     profile.add_feedback(r, attributes=r.attributes, **kw)
         rated = {f.item_id for f in profile.buffer if f.item_id}
         picks = recommend(profile, cat, k=k, exclude=exclude | rated, diversity=float(diversity))
-    except (ProfileError, CatalogError) as e:
+    except Taste2VecError as e:  # a profile of another model or size, a catalog that does not fit it
         raise Problem(409, type(e).__name__, str(e)) from None
-    return _json({"model_version": cat.model_version, "feedback_events": profile.n_events,
-                  "top_attributes": [a for a, _ in profile.top_attributes()],
-                  "recommendations": [p.to_dict() for p in picks]})
+    return {"model_version": cat.model_version, "feedback_events": profile.n_events,
+            "top_attributes": [a for a, _ in profile.top_attributes()],
+            "recommendations": [p.to_dict() for p in picks]}
+
+
+def _request_profile(body: dict[str, Any], max_events: int) -> TasteProfile | None:
+    """The request's saved profile, bounded before it is parsed (its refit is the costly part)."""
+    if "profile" not in body:
+        return None
+    raw = body["profile"]
+    buffered = raw.get("buffer") if isinstance(raw, dict) else None
+    if isinstance(buffered, list) and len(buffered) > max_events:
+        raise Problem(413, "ProfileTooLarge", f"profile.buffer: {len(buffered)} events; the limit is {max_events} "
+                      "per request", "profile.buffer", f"at most {max_events} buffered events")
+    try:
+        return TasteProfile.from_dict(raw)
+    except ProfileError as e:
+        raise _invalid("profile", str(e), "a taste profile (taste2vec.profile/1) as the SDK writes it") from None
 
 
 async def _health(state: ServerState, request: Request) -> Response:
@@ -520,6 +566,38 @@ def _endpoint(state: ServerState, route: str, handler: Callable[[ServerState, Re
     return endpoint
 
 
+class RouteGuard:
+    """ASGI middleware in front of the router: a path is matched exactly as the client sent it (``/admin%2freload``
+    is not ``/admin/reload``; no slash redirects) and an unknown path or method gets the typed JSON error (404, 405
+    with ``Allow``) like every other refusal, counted in the metrics."""
+
+    def __init__(self, app: Any, routes: Mapping[str, set[str]], metrics: ServerMetrics) -> None:
+        self.app, self.routes, self.metrics = app, routes, metrics
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            problem = self.refusal(scope)
+            if problem is not None:
+                self.metrics.errors.labels(problem.type).inc()
+                self.metrics.requests.labels("(unmatched)", str(problem.status)).inc()
+                await problem.response()(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+    def refusal(self, scope: dict[str, Any]) -> Problem | None:
+        path, raw = scope["path"], scope.get("raw_path")
+        sent = raw.decode("latin-1") if isinstance(raw, bytes) else path
+        methods = self.routes.get(path)
+        if sent != path or methods is None:
+            return Problem(404, "NotFound", f"no route {sent!r} (paths are matched exactly as sent)", "path",
+                           ", ".join(sorted(self.routes)))
+        if scope["method"] not in methods:
+            allow = ", ".join(sorted(methods))
+            return Problem(405, "MethodNotAllowed", f"{scope['method']} {path}: allowed {allow}", "method", allow,
+                           headers={"Allow": allow})
+        return None
+
+
 def create_app(source: Source, config: ServerConfig | None = None, runner: Runner | None = None) -> Starlette:
     """The ASGI app serving ``source`` (a runner already started for it may be passed to skip loading)."""
     state = ServerState(source, config or ServerConfig(), runner)
@@ -540,5 +618,8 @@ def create_app(source: Source, config: ServerConfig | None = None, runner: Runne
             await state.shutdown()
 
     app = Starlette(routes=routes, lifespan=lifespan)
+    app.router.redirect_slashes = False
     app.state.taste2vec = state
+    allowed = {r.path: set(r.methods or ()) for r in routes}  # GET routes also answer HEAD
+    app.add_middleware(RouteGuard, routes=allowed, metrics=state.metrics)
     return app

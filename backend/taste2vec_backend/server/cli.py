@@ -29,8 +29,9 @@ from taste2vec.helpformat import Parser
 from taste2vec.registry import default_registry_path
 from taste2vec.signing import add_trust_arguments, trust_from_args
 
+from .protocol import ConnectionLimits
+
 API_KEY_ENV = "TASTE2VEC_API_KEY"
-MAX_CONNECTIONS = 1024
 DEFAULT_WORKERS = max(1, min(8, os.cpu_count() or 1))
 
 
@@ -79,6 +80,17 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default: the SDK's demo catalog)")
     p.add_argument("--watch", type=float, metavar="SECONDS",
                    help="poll the source every SECONDS and reload when its version changes")
+    limits = ConnectionLimits()
+    p.add_argument("--max-profile-events", type=int, default=1024,
+                   help="buffered events a /recommend profile may carry; more is 413 (its refit is the costly part)")
+    p.add_argument("--header-timeout", type=float, default=limits.header_timeout,
+                   help="seconds a request's headers may take to arrive (also an idle new connection); then 408")
+    p.add_argument("--body-timeout", type=float, default=limits.body_timeout,
+                   help="seconds a request's body may take after its headers; then 408")
+    p.add_argument("--max-connections", type=int, default=limits.total,
+                   help="open connections in all; more are answered 503 and closed")
+    p.add_argument("--max-connections-per-client", type=int, default=limits.per_client,
+                   help="open connections from one client address; more are answered 503 and closed")
     p.add_argument("--api-key-file", help=f"file holding the API key (else ${API_KEY_ENV}; none: no key)")
     p.add_argument("--access-log", action="store_true", help="log every request (off: it costs throughput)")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"],
@@ -122,6 +134,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         import uvicorn
 
         from .app import ServerConfig, create_app
+        from .protocol import guarded_protocol
         from .engine import BundleSource, RegistrySource, make_runner
     except ImportError as e:
         print(f"taste2vec serve: the server needs the 'serve' extra ({e.name} is missing): "
@@ -138,7 +151,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                               max_batch=args.max_batch, max_wait_ms=args.max_wait_ms, max_queue=args.max_queue,
                               batching=not args.no_batching, workers=args.workers, api_key=_api_key(args),
                               num_threads=args.threads,
-                              catalogs=tuple(Path(c) for c in args.catalog), watch_interval_s=args.watch)
+                              catalogs=tuple(Path(c) for c in args.catalog), watch_interval_s=args.watch,
+                              max_profile_events=args.max_profile_events)
+        limits = ConnectionLimits(args.header_timeout, args.body_timeout, args.max_connections_per_client,
+                                  args.max_connections)
         sock = _bind(host, args.port)
         runner = make_runner(source, config.workers, config.num_threads)
         app = create_app(source, config, runner)
@@ -151,9 +167,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
     print(json.dumps({"listening": url, "model_version": runner.model_version, "source": source.describe(),
                       "batching": config.batching, "workers": config.workers}), flush=True)
-    uv = uvicorn.Config(app, log_level=args.log_level, access_log=args.access_log, lifespan="on",
-                        limit_concurrency=MAX_CONNECTIONS, timeout_keep_alive=30, timeout_graceful_shutdown=10,
-                        server_header=False)
+    uv = uvicorn.Config(app, http=guarded_protocol(limits), log_level=args.log_level, access_log=args.access_log,
+                        lifespan="on", timeout_keep_alive=30, timeout_graceful_shutdown=10, server_header=False)
     try:
         uvicorn.Server(uv).run(sockets=[sock])
     except KeyboardInterrupt:  # uvicorn shuts down gracefully on SIGINT, then re-raises it

@@ -1,0 +1,151 @@
+"""The server facing hostile or careless clients (a real `taste2vec serve` on a free loopback port): every answer is
+the typed JSON error, slow or idle connections are cut by deadlines and per-client caps, CPU-heavy requests never
+hold up the event loop, and a percent-encoded path never reaches a route it does not spell."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+
+import httpx
+import numpy as np
+import pytest
+
+from taste2vec.curation import Catalog
+from taste2vec.profile import TasteProfile
+from taste2vec_backend.server.loadtest import ServerProcess
+
+
+@pytest.fixture(scope="module")
+def srv():
+    with ServerProcess(["--workers", "0", "--header-timeout", "0.5", "--body-timeout", "1",
+                        "--max-connections-per-client", "20", "--max-profile-events", "4096",
+                        "--max-body-bytes", str(32 << 20)]) as s:
+        yield s
+        assert "Traceback" not in s.stderr(), s.stderr()[-3000:]
+
+
+def raw(srv, data: bytes, wait: float = 5.0) -> bytes:
+    """Send raw bytes, return everything the server answers until it closes (or ``wait`` passes)."""
+    with socket.create_connection((srv.host, srv.port), timeout=wait) as c:
+        c.sendall(data)
+        out = b""
+        try:
+            while chunk := c.recv(65536):
+                out += chunk
+        except socket.timeout:
+            pass
+        return out
+
+
+def problem(answer: bytes) -> tuple[int, dict]:
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert b"content-type: application/json" in head.lower(), answer[:300]
+    return int(head.split()[1]), json.loads(body)["error"]
+
+
+def test_unknown_paths_methods_and_malformed_http_get_the_typed_json_error(srv):
+    c = httpx.Client(base_url=srv.url, timeout=10)
+    r = c.get("/nope")
+    assert r.status_code == 404 and r.json()["error"]["type"] == "NotFound"
+    r = c.get("/embed")
+    assert r.status_code == 405 and r.json()["error"]["type"] == "MethodNotAllowed" and r.headers["allow"] == "POST"
+    r = c.post("/embed/", json={"record": {"notes": "x"}})  # no slash redirect
+    assert r.status_code == 404 and r.json()["error"]["type"] == "NotFound"
+    status, err = problem(raw(srv, b"GARBAGE \x00\x01 / HTTP/1.1\r\n\r\n"))
+    assert status == 400 and err["type"] == "BadRequest"
+    assert c.get("/health").status_code == 200
+
+
+def test_a_percent_encoded_path_never_reaches_a_route(srv):
+    before = httpx.get(srv.url + "/metrics").text.count('taste2vec_reloads_total{result="unchanged"}')
+    for path in ("/admin%2freload", "/admin%2Freload", "/%61dmin/reload", "/embed%00"):
+        status, err = problem(raw(srv, f"POST {path} HTTP/1.1\r\nhost: x\r\ncontent-length: 0\r\n\r\n".encode()))
+        assert (status, err["type"]) == (404, "NotFound"), path
+    metrics = httpx.get(srv.url + "/metrics").text
+    assert 'taste2vec_reloads_total' not in metrics or metrics.count('result="unchanged"') == before
+
+
+def test_idle_and_trickling_connections_are_timed_out_and_capped_per_client(srv):
+    idle = [socket.create_connection((srv.host, srv.port)) for _ in range(30)]  # never send a request
+    try:
+        answers = []
+        for c in idle:
+            c.settimeout(5)
+            data = b""
+            while chunk := c.recv(4096):
+                data += chunk
+            answers.append(problem(data))
+        kinds = sorted({(s, e["type"]) for s, e in answers})
+        assert kinds == [(408, "RequestTimeout"), (503, "TooManyConnections")], kinds
+        assert sum(s == 503 for s, _ in answers) == 10  # the 20-per-client cap
+    finally:
+        for c in idle:
+            c.close()
+    for head, body in ((b"POST /embed HTTP/1.1\r\nhost: x\r\n", b""),  # headers trickled, never finished
+                       (b"POST /embed HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 100"
+                        b"\r\n\r\n", b'{"record": {"notes": "')):  # a body trickled below any useful rate
+        with socket.create_connection((srv.host, srv.port), timeout=10) as c:
+            c.sendall(head)
+            t0, answer = time.monotonic(), b""
+            for byte in body * 10:
+                try:
+                    c.sendall(bytes([byte]))
+                except OSError:
+                    break
+                time.sleep(0.2)
+                if time.monotonic() - t0 > 3:
+                    break
+            while chunk := c.recv(4096):
+                answer += chunk
+        status, err = problem(answer)
+        assert (status, err["type"]) == (408, "RequestTimeout") and time.monotonic() - t0 < 5
+    assert httpx.get(srv.url + "/health").status_code == 200
+
+
+def _big_profile(n: int, dim: int = 128) -> dict:
+    cat = Catalog.default()
+    p = TasteProfile(dim, buffer_size=n, model_version=cat.model_version if dim == 128 else None)
+    rng = np.random.default_rng(0)
+    with p.batch():
+        for i in range(n):
+            v = rng.normal(size=dim).astype(np.float32)
+            p.add_feedback(v / np.linalg.norm(v), liked=bool(i % 2))
+    return p.to_dict()
+
+
+def test_a_costly_recommend_never_holds_up_health(srv):
+    """A 4,096-event profile costs seconds of CPU: it runs on a worker thread, so /health answers meanwhile."""
+    profile = _big_profile(4096)
+    done = threading.Event()
+    result = {}
+
+    def costly():
+        result["r"] = httpx.post(srv.url + "/recommend", json={"profile": profile, "liked": ["cr-0017e22d08"]},
+                                 timeout=120)
+        done.set()
+
+    t = threading.Thread(target=costly)
+    t.start()
+    time.sleep(0.3)  # the request is being parsed or refitted
+    answered_first = 0
+    for _ in range(3):
+        assert httpx.get(srv.url + "/health", timeout=30).status_code == 200
+        answered_first += not done.is_set()
+    t.join(120)
+    assert result["r"].status_code == 200, result["r"].text[:300]
+    assert answered_first == 3, "/health waited for the refit"
+
+
+def test_profile_bounds_and_foreign_profiles_are_typed(srv):
+    big = httpx.post(srv.url + "/recommend", json={"profile": _big_profile(4097 - 1) | {"buffer": [0] * 4097}},
+                     timeout=60)
+    assert big.status_code == 413 and big.json()["error"]["type"] == "ProfileTooLarge", big.text[:300]
+    small = _big_profile(8, dim=64)  # a profile of another model's 64-d space
+    for extra in ({}, {"liked": ["cr-0017e22d08"]}, {"liked": [{"notes": "jasmine"}]},
+                  {"ratings": [{"item": "cr-0017e22d08", "stars": 4}]}):
+        r = httpx.post(srv.url + "/recommend", json={"profile": small, **extra}, timeout=60)
+        assert r.status_code == 409, (extra, r.status_code, r.text[:300])
+        assert r.json()["error"]["type"] in ("ProfileError", "CatalogError", "InvalidTypeError")
