@@ -149,3 +149,42 @@ def test_profile_bounds_and_foreign_profiles_are_typed(srv):
         r = httpx.post(srv.url + "/recommend", json={"profile": small, **extra}, timeout=60)
         assert r.status_code == 409, (extra, r.status_code, r.text[:300])
         assert r.json()["error"]["type"] in ("ProfileError", "CatalogError", "InvalidTypeError")
+
+
+def test_reloads_while_the_bundle_folder_is_rewritten_never_fail_or_mix(make_bundle, tmp_path, signing_key):
+    """The served folder is rewritten file by file between two versions while reloads run: each reload is 200 (a
+    whole, verified version) or a typed 409 (the folder was caught half-written), never a 500; the workers always
+    run exactly the bytes the server verified."""
+    import shutil
+
+    versions = [make_bundle(v).path for v in ("1.0.0", "1.1.0")]
+    served = tmp_path / "served"
+    shutil.copytree(versions[0], served)
+    stop = threading.Event()
+
+    def rewrite():
+        i = 0
+        while not stop.is_set():
+            for f in sorted(versions[i % 2].iterdir()):
+                shutil.copyfile(f, served / f.name)  # not atomic: readers see mixed versions
+            i += 1
+
+    with ServerProcess(["--model", str(served), "--workers", "1", "--trusted-key", str(signing_key[1])]) as s:
+        t = threading.Thread(target=rewrite, daemon=True)
+        t.start()
+        codes = []
+        try:
+            for _ in range(20):
+                r = httpx.post(s.url + "/admin/reload", timeout=120)
+                codes.append(r.status_code)
+                assert r.status_code in (200, 409), r.text
+                if r.status_code == 409:
+                    assert r.json()["error"]["type"] == "ReloadRefused"
+                e = httpx.post(s.url + "/embed", json={"record": {"notes": "jasmine"}}, timeout=60)
+                assert e.status_code == 200 and e.json()["model_version"] in ("taste2vec-test-1.0.0",
+                                                                              "taste2vec-test-1.1.0"), e.text
+        finally:
+            stop.set()
+            t.join()
+        assert "Traceback" not in s.stderr(), s.stderr()[-3000:]
+    assert 200 in codes, codes

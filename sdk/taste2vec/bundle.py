@@ -136,23 +136,34 @@ class ModelBundle:
         return None if self.path is None or not self.path.is_dir() else self.path / "model.tflite"
 
     def file_bytes(self, name: str) -> bytes:
-        """A verified file of the bundle by name (e.g. ``golden_outputs.json``)."""
+        """A verified file of the bundle by name (e.g. ``golden_outputs.json``; ``manifest.json`` and
+        ``manifest.sig`` are the exact bytes that were verified)."""
         if name not in self._files:
             raise BundleError(f"{self.origin}: no file {name!r} in this bundle (has {sorted(self._files)})")
         return self._files[name]
+
+    def packed(self) -> bytes:
+        """The bundle as a zip of exactly the bytes that were verified (files under ``<name>-<version>/``, fixed
+        timestamps: reproducible), whatever happened on disk since: what ``from_buffer`` and an app take, and
+        what a process that must load the same bundle is given."""
+        buf = io.BytesIO()
+        names = [MANIFEST, *([SIGNATURE_FILE] if SIGNATURE_FILE in self._files else []), *sorted(self.manifest["files"])]
+        with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+            for name in names:
+                info = zipfile.ZipInfo(f"{self.model_id}/{name}", date_time=(2020, 1, 1, 0, 0, 0))
+                info.compress_type = zipfile.ZIP_DEFLATED
+                info.external_attr = 0o644 << 16
+                zf.writestr(info, self._files[name])
+        return buf.getvalue()
 
     @property
     def origin(self) -> str:
         return str(self.path) if self.path is not None else "<bundle in memory>"
 
     def model_bytes(self) -> bytes:
-        """The verified flatbuffer. A folder bundle re-reads the file and re-checks its hash on every call."""
-        if self.model_path is None:
-            return self._files["model.tflite"]
-        data = self.model_path.read_bytes()
-        if sha256_bytes(data) != self.manifest["files"]["model.tflite"]["sha256"]:
-            raise BundleError(f"{self.model_path}: changed on disk after the bundle was loaded")
-        return data
+        """The verified flatbuffer: the bytes checked against the manifest at load, never re-read from disk (a file
+        replaced afterwards cannot slip in between verification and use)."""
+        return self._files["model.tflite"]
 
     @classmethod
     def load(cls, path: str | Path, trusted_keys: Iterable[PublicKeyLike] | None = None,
@@ -199,9 +210,9 @@ class ModelBundle:
             raise BundleError(f"{where}: no {MANIFEST}")
         manifest_bytes = src.read(MANIFEST, MAX_MANIFEST_BYTES)
         # origin first: nothing else of an untrusted bundle is parsed
-        sig = src.read(SIGNATURE_FILE, MAX_SIGNATURE_BYTES) if SIGNATURE_FILE in names else None
+        signature = src.read(SIGNATURE_FILE, MAX_SIGNATURE_BYTES) if SIGNATURE_FILE in names else None
         try:
-            trusted_as = verify_manifest(manifest_bytes, sig, trust.keys, trust.allow_unsigned, str(where))
+            trusted_as = verify_manifest(manifest_bytes, signature, trust.keys, trust.allow_unsigned, str(where))
         except SignatureError as e:
             raise BundleSignatureError(str(e)) from None
         manifest = parse_json(manifest_bytes, BundleError, f"{mpath}: unreadable manifest", MAX_MANIFEST_BYTES)
@@ -247,6 +258,9 @@ class ModelBundle:
             if inputs.get("metrics", {}).get("shape", [None])[-1] != spec.num_metrics:
                 raise BundleError(f"{mpath}: signature {sig['name']}'s metrics input does not match the record "
                                   f"spec's {spec.num_metrics}")
+        files[MANIFEST] = manifest_bytes  # the exact bytes verified, so packed() can hand them on
+        if signature is not None:
+            files[SIGNATURE_FILE] = signature
         return cls(path, manifest, spec, tok, lex, files, trusted_as)
 
 
@@ -425,18 +439,9 @@ def check_manifest(m: Any, where: Path) -> None:
 
 
 def pack_bundle(bundle_dir: str | Path, out: str | Path | None = None) -> bytes:
-    """Zip a verified bundle folder (files under ``<name>-<version>/``, fixed timestamps, so packing is
-    reproducible); write it to ``out`` when given and return the bytes (what ``model_asset_buffer`` takes)."""
-    b = ModelBundle.load(bundle_dir, allow_unsigned=True)  # packing moves bytes; whoever loads the zip judges trust
-    signed = (Path(bundle_dir) / SIGNATURE_FILE).is_file()
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        for name in [MANIFEST, *([SIGNATURE_FILE] if signed else []), *sorted(b.manifest["files"])]:
-            info = zipfile.ZipInfo(f"{b.model_id}/{name}", date_time=(2020, 1, 1, 0, 0, 0))
-            info.compress_type = zipfile.ZIP_DEFLATED
-            info.external_attr = 0o644 << 16
-            zf.writestr(info, (Path(bundle_dir) / name).read_bytes())
-    data = buf.getvalue()
+    """Zip a verified bundle folder (:meth:`ModelBundle.packed`: the bytes verified, reproducible); write it to
+    ``out`` when given and return the bytes (what ``model_asset_buffer`` takes)."""
+    data = ModelBundle.load(bundle_dir, allow_unsigned=True).packed()  # packing moves bytes; the loader judges trust
     if out is not None:
         Path(out).write_bytes(data)
     return data

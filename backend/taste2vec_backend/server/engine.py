@@ -110,9 +110,6 @@ class BundleSource:
         """The version id this source would serve now (None: only loading the bundle tells)."""
         return None
 
-    def locate(self) -> Path:
-        return self.path
-
     def load(self) -> ModelBundle:
         return ModelBundle.load(self.path, trusted_keys=self.trusted_keys, allow_unsigned=self.allow_unsigned)
 
@@ -136,12 +133,6 @@ class RegistrySource:
         if version is None:
             raise BundleError(f"{self.describe()}: no production version (promote one with taste2vec-lifecycle)")
         return f"{self.name}-{version}"
-
-    def locate(self) -> Path:
-        """The folder of the production bundle now (workers load exactly this folder)."""
-        version = self.current().removeprefix(f"{self.name}-")
-        entry = ModelRegistry(self.root).entry(self.name, version)
-        return self.root / entry["path"]
 
     def load(self) -> ModelBundle:
         return ModelRegistry(self.root, self.trusted_keys, self.allow_unsigned).load_id(self.current())
@@ -174,11 +165,11 @@ class ThreadRunner:
 _WORKER_ENGINE: Engine | None = None
 
 
-def _worker_init(path: str, trusted_keys: tuple, allow_unsigned: bool, num_threads: int) -> None:
+def _worker_init(packed: bytes, trusted_keys: tuple, allow_unsigned: bool, num_threads: int) -> None:
     global _WORKER_ENGINE
     # Ctrl-C reaches the whole process group: the server shuts its workers down itself, after their last batch
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _WORKER_ENGINE = Engine(ModelBundle.load(path, trusted_keys=trusted_keys, allow_unsigned=allow_unsigned),
+    _WORKER_ENGINE = Engine(ModelBundle.from_buffer(packed, trusted_keys=trusted_keys, allow_unsigned=allow_unsigned),
                             num_threads)
 
 
@@ -191,26 +182,32 @@ def _worker_version(_: int) -> str:
 
 
 class ProcessRunner:
-    """The engine in ``workers`` spawned processes, each with its own verified bundle and interpreter."""
+    """The engine in ``workers`` spawned processes, each with its own interpreter. Every worker is given the bytes
+    the server verified (:meth:`ModelBundle.packed`), never a path: a folder that changes meanwhile cannot give the
+    workers another model, or a half-written one."""
 
-    def __init__(self, source: Source, bundle: ModelBundle, path: Path, workers: int, num_threads: int = 1) -> None:
+    def __init__(self, source: Source, bundle: ModelBundle, workers: int, num_threads: int = 1) -> None:
         self.bundle = bundle
         self.model_version = bundle.model_id
         self.workers = workers
         self.parallelism = 2 * workers  # batches in flight: one running and one queued per worker
-        self._args = (str(path), tuple(source.trusted_keys), source.allow_unsigned, num_threads)
+        self._args = (bundle.packed(), tuple(source.trusted_keys), source.allow_unsigned, num_threads)
         self._pool = self._new_pool()
 
     def _new_pool(self) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(self.workers, multiprocessing.get_context("spawn"), _worker_init, self._args)
 
     def start(self) -> None:
-        """Start every worker and check it serves this runner's version (blocking; call from a thread)."""
+        """Start every worker and check it serves this runner's version (blocking; call from a thread). A worker
+        that cannot start is a :class:`BundleError` (a reload answers 409 and keeps the old version)."""
         futures = [self._pool.submit(_worker_version, i) for i in range(self.workers * 2)]
-        versions = {f.result(timeout=120) for f in futures}
+        try:
+            versions = {f.result(timeout=120) for f in futures}
+        except (BrokenProcessPool, TimeoutError, OSError) as e:
+            raise BundleError(f"engine workers for {self.model_version} did not start ({type(e).__name__}: "
+                              f"{e})") from None
         if versions != {self.model_version}:
-            raise BundleError(f"workers loaded {sorted(versions)}, expected {self.model_version} (the bundle "
-                              "changed while loading; reload again)")
+            raise BundleError(f"workers loaded {sorted(versions)}, expected {self.model_version}")
 
     async def __call__(self, records: list[Any]) -> list[Outcome]:
         pool = self._pool
@@ -234,11 +231,10 @@ Runner = ThreadRunner | ProcessRunner
 
 def make_runner(source: Source, workers: int, num_threads: int = 1) -> Runner:
     """Load the source's current bundle (verified) and start a runner for it (blocking)."""
-    path = source.locate()
     bundle = source.load()
     if workers == 0:
         return ThreadRunner(bundle, num_threads)
-    runner = ProcessRunner(source, bundle, path, workers, num_threads)
+    runner = ProcessRunner(source, bundle, workers, num_threads)
     try:
         runner.start()
     except BaseException:
