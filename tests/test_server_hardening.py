@@ -47,15 +47,19 @@ def problem(answer: bytes) -> tuple[int, dict]:
 
 
 def test_unknown_paths_methods_and_malformed_http_get_the_typed_json_error(srv):
-    c = httpx.Client(base_url=srv.url, timeout=10)
+    with httpx.Client(base_url=srv.url, timeout=10) as c:  # closed after: the per-client cap test counts connections
+        _unknown_paths_and_methods(c)
+    status, err = problem(raw(srv, b"GARBAGE \x00\x01 / HTTP/1.1\r\n\r\n"))
+    assert status == 400 and err["type"] == "BadRequest"
+
+
+def _unknown_paths_and_methods(c: httpx.Client) -> None:
     r = c.get("/nope")
     assert r.status_code == 404 and r.json()["error"]["type"] == "NotFound"
     r = c.get("/embed")
     assert r.status_code == 405 and r.json()["error"]["type"] == "MethodNotAllowed" and r.headers["allow"] == "POST"
     r = c.post("/embed/", json={"record": {"notes": "x"}})  # no slash redirect
     assert r.status_code == 404 and r.json()["error"]["type"] == "NotFound"
-    status, err = problem(raw(srv, b"GARBAGE \x00\x01 / HTTP/1.1\r\n\r\n"))
-    assert status == 400 and err["type"] == "BadRequest"
     assert c.get("/health").status_code == 200
 
 

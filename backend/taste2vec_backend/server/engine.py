@@ -165,12 +165,13 @@ class ThreadRunner:
 _WORKER_ENGINE: Engine | None = None
 
 
-def _worker_init(packed: bytes, trusted_keys: tuple, allow_unsigned: bool, num_threads: int) -> None:
+def _worker_init(packed: bytes, num_threads: int) -> None:
     global _WORKER_ENGINE
     # Ctrl-C reaches the whole process group: the server shuts its workers down itself, after their last batch
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _WORKER_ENGINE = Engine(ModelBundle.from_buffer(packed, trusted_keys=trusted_keys, allow_unsigned=allow_unsigned),
-                            num_threads)
+    # the server established the bundle's origin before handing over these bytes (sizes and hashes are checked
+    # again here; a signature that does not verify is still refused)
+    _WORKER_ENGINE = Engine(ModelBundle.from_buffer(packed, allow_unsigned=True), num_threads)
 
 
 def _worker_embed(records: list[Any]) -> list[Outcome]:
@@ -186,12 +187,12 @@ class ProcessRunner:
     the server verified (:meth:`ModelBundle.packed`), never a path: a folder that changes meanwhile cannot give the
     workers another model, or a half-written one."""
 
-    def __init__(self, source: Source, bundle: ModelBundle, workers: int, num_threads: int = 1) -> None:
+    def __init__(self, bundle: ModelBundle, workers: int, num_threads: int = 1) -> None:
         self.bundle = bundle
         self.model_version = bundle.model_id
         self.workers = workers
         self.parallelism = 2 * workers  # batches in flight: one running and one queued per worker
-        self._args = (bundle.packed(), tuple(source.trusted_keys), source.allow_unsigned, num_threads)
+        self._args = (bundle.packed(), num_threads)
         self._pool = self._new_pool()
 
     def _new_pool(self) -> ProcessPoolExecutor:
@@ -234,7 +235,7 @@ def make_runner(source: Source, workers: int, num_threads: int = 1) -> Runner:
     bundle = source.load()
     if workers == 0:
         return ThreadRunner(bundle, num_threads)
-    runner = ProcessRunner(source, bundle, workers, num_threads)
+    runner = ProcessRunner(bundle, workers, num_threads)
     try:
         runner.start()
     except BaseException:
