@@ -108,3 +108,47 @@ def test_shipped_default_bundle_verifies_and_embeds():
     assert b.manifest["parity"]["passed"] and b.manifest["parity"]["cos_mean"] >= 0.99
     m = TasteModel(b.model_bytes())
     assert m.buckets == tuple(b.tokenizer.buckets)
+
+
+def test_versions_order_semantically():
+    from taste2vec.bundle import version_key
+
+    ordered = ["0.9.9", "1.2.0-rc1", "1.2.0", "1.2.1", "1.10.0", "2.0.0-alpha", "2.0.0+build.7"]
+    assert sorted(ordered, key=version_key) == ordered
+    assert version_key("1.2.0+meta") == version_key("1.2.0")
+    for bad in ("1.2", "v1.2.0", "", None, "1.2.0.0"):
+        with pytest.raises(BundleError, match="not a semantic version"):
+            version_key(bad)
+
+
+def test_an_older_bundle_than_the_one_in_use_is_refused_unless_a_downgrade_is_allowed(make_bundle, signing_key):
+    from taste2vec import BaseOptions, Embedder, EmbedderOptions
+    from taste2vec.bundle import DowngradeError
+
+    old = make_bundle("1.0.0")
+    keys = (signing_key[1],)
+    for load in (lambda **kw: ModelBundle.load(old.path, trusted_keys=keys, **kw),
+                 lambda **kw: ModelBundle.from_buffer(old.packed(), trusted_keys=keys, **kw)):
+        with pytest.raises(DowngradeError, match="1.0.0 is older than 1.1.0, the version in use"):
+            load(min_version="1.1.0")
+        assert load(min_version="1.1.0", allow_downgrade=True).version == "1.0.0"
+        assert load(min_version="1.0.0").version == "1.0.0"  # a reinstall
+        assert load(min_version="1.0.0-rc2").version == "1.0.0"
+    with pytest.raises(DowngradeError):
+        Embedder.create_from_options(EmbedderOptions(BaseOptions(model_asset_path=old.path, trusted_keys=keys,
+                                                                 min_version="1.4.2")))
+    with pytest.raises(BundleError, match="not a semantic version"):
+        ModelBundle.load(old.path, trusted_keys=keys, min_version="latest")
+
+
+def test_a_rollout_variant_older_than_the_installed_model_is_refused(make_bundle, tmp_path):
+    from taste2vec.bundle import DowngradeError
+    from taste2vec.rollout import RolloutConfig, RolloutVariant, resolve_model
+
+    models = tmp_path / "bundles"
+    make_bundle("1.0.0", root=models)
+    cfg = RolloutConfig("e", (RolloutVariant("control", "taste2vec-test-1.0.0", 100.0),))
+    assert resolve_model(cfg, "u", models).name == "taste2vec-test-1.0.0"
+    with pytest.raises(DowngradeError, match="variant 'control'"):
+        resolve_model(cfg, "u", models, installed="1.4.2")
+    assert resolve_model(cfg, "u", models, installed="1.4.2", allow_downgrade=True).name == "taste2vec-test-1.0.0"

@@ -128,3 +128,24 @@ def test_a_missing_or_damaged_registry_exits_2_with_one_line(make_bundle, tmp_pa
         assert main(argv + ["--registry", str(reg), "--trusted-key", str(signing_key[1])]) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and "stages.json: models.taste2vec-test.stages: expected" in err[0], err
+
+
+def test_promoting_an_older_version_needs_allow_downgrade_and_rollback_is_marked(make_bundle, tmp_path, capsys,
+                                                                                signing_key):
+    from taste2vec_backend.lifecycle.stages import StagedRegistry
+
+    reg = ["--registry", str(tmp_path / "reg"), "--trusted-key", str(signing_key[1])]
+    for v in ("1.0.0", "1.1.0"):
+        run(capsys, "register", make_bundle(v).path, *reg)
+        run(capsys, "stage", NAME, v, "staging", *reg)
+    run(capsys, "promote", NAME, "1.1.0", *reg)
+    assert main(["promote", NAME, "1.0.0", *reg]) == 2
+    assert "older than 1.1.0" in capsys.readouterr().err
+    staged = StagedRegistry(tmp_path / "reg")
+    assert staged.production(NAME) == "1.1.0" and not staged.downgrade_intended(NAME, "1.1.0")
+    run(capsys, "promote", NAME, "1.0.0", "--allow-downgrade", *reg)
+    assert staged.production(NAME) == "1.0.0" and staged.downgrade_intended(NAME, "1.0.0")
+    run(capsys, "stage", NAME, "1.1.0", "staging", *reg)
+    run(capsys, "promote", NAME, "1.1.0", *reg)
+    assert run(capsys, "rollback", NAME, *reg)["production"] == "1.0.0"
+    assert staged.downgrade_intended(NAME, "1.0.0")  # a rollback is a deliberate downgrade

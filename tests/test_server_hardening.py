@@ -182,8 +182,8 @@ def test_reloads_while_the_bundle_folder_is_rewritten_never_fail_or_mix(make_bun
                 r = httpx.post(s.url + "/admin/reload", timeout=120)
                 codes.append(r.status_code)
                 assert r.status_code in (200, 409), r.text
-                if r.status_code == 409:
-                    assert r.json()["error"]["type"] == "ReloadRefused"
+                if r.status_code == 409:  # caught half-written, or back at 1.0.0 after 1.1.0 (anti-rollback)
+                    assert r.json()["error"]["type"] in ("ReloadRefused", "DowngradeRefused")
                 e = httpx.post(s.url + "/embed", json={"record": {"notes": "jasmine"}}, timeout=60)
                 assert e.status_code == 200 and e.json()["model_version"] in ("taste2vec-test-1.0.0",
                                                                               "taste2vec-test-1.1.0"), e.text
@@ -192,3 +192,52 @@ def test_reloads_while_the_bundle_folder_is_rewritten_never_fail_or_mix(make_bun
             t.join()
         assert "Traceback" not in s.stderr(), s.stderr()[-3000:]
     assert 200 in codes, codes
+
+
+def test_a_reload_never_moves_back_to_an_older_bundle_unless_allowed(make_bundle, tmp_path, signing_key):
+    """Anti-rollback: an older bundle validly signed by a trusted key, put where the served folder was, is refused
+    (409 DowngradeRefused, the newer version keeps serving) unless the server runs with --allow-downgrade."""
+    import shutil
+
+    old, new = make_bundle("1.0.0").path, make_bundle("1.1.0").path
+    for allow in (False, True):
+        served = tmp_path / f"served-{allow}"
+        shutil.copytree(new, served)
+        args = ["--model", str(served), "--workers", "0", "--trusted-key", str(signing_key[1])]
+        with ServerProcess(args + (["--allow-downgrade"] if allow else [])) as s:
+            shutil.rmtree(served)
+            shutil.copytree(old, served)
+            r = httpx.post(s.url + "/admin/reload", timeout=60)
+            health = httpx.get(s.url + "/health").json()
+            if allow:
+                assert r.status_code == 200 and health["model_version"] == "taste2vec-test-1.0.0", r.text
+            else:
+                assert r.status_code == 409 and r.json()["error"]["type"] == "DowngradeRefused", r.text
+                assert health["model_version"] == "taste2vec-test-1.1.0" and health["status"] == "ok", health
+
+
+def test_a_registry_rollback_is_followed_but_an_accidental_downgrade_is_not(make_bundle, tmp_path, signing_key):
+    from taste2vec_backend.lifecycle.stages import STAGES_FILE, StagedRegistry
+
+    root = tmp_path / "reg"
+    reg = StagedRegistry(root, trusted_keys=(signing_key[1],))
+    for v in ("1.0.0", "1.1.0"):
+        reg.register(make_bundle(v).path)
+        reg.transition("taste2vec-test", v, "staging")
+    reg.promote("taste2vec-test", "1.0.0")
+    reg.promote("taste2vec-test", "1.1.0")
+    with ServerProcess(["--registry", str(root), "--name", "taste2vec-test", "--trusted-key", str(signing_key[1]),
+                        "--workers", "0", "--watch", "0.2"]) as s:
+        doc = json.loads((root / STAGES_FILE).read_text())  # someone edits production back by hand
+        doc["models"]["taste2vec-test"]["stages"].update({"1.0.0": "production", "1.1.0": "archived"})
+        (root / STAGES_FILE).write_text(json.dumps(doc))
+        r = httpx.post(s.url + "/admin/reload", timeout=60)
+        assert r.status_code == 409 and r.json()["error"]["type"] == "DowngradeRefused", r.text
+        doc["models"]["taste2vec-test"]["stages"].update({"1.0.0": "archived", "1.1.0": "production"})
+        (root / STAGES_FILE).write_text(json.dumps(doc))
+        reg.rollback("taste2vec-test", "bad release")  # the deliberate way back
+        deadline, version = time.monotonic() + 30, None
+        while time.monotonic() < deadline and version != "taste2vec-test-1.0.0":
+            version = httpx.get(s.url + "/health").json()["model_version"]
+            time.sleep(0.1)
+        assert version == "taste2vec-test-1.0.0"

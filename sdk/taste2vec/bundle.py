@@ -61,6 +61,8 @@ class BundleSignatureError(BundleError):
 class _TrustPolicy:
     keys: tuple[TrustedKey, ...]
     allow_unsigned: bool
+    min_version: str | None = None  # anti-rollback floor: the version in use
+    allow_downgrade: bool = False
 
 
 def _in_package(path: Path) -> bool:
@@ -82,6 +84,31 @@ def sha256_path(path: str | Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+class DowngradeError(BundleError):
+    """A bundle older than the version in use (the caller's floor) was refused: anti-rollback. Moving back to an
+    older version is done on purpose (``allow_downgrade``, ``taste2vec-lifecycle rollback``), never by accident."""
+
+
+def version_key(version: str) -> tuple[int, ...]:
+    """The order of bundle versions: MAJOR.MINOR.PATCH numerically, a pre-release (``1.2.0-rc1``) before its
+    release, build metadata (``+...``) ignored; pre-releases of one release are equal. BundleError for anything
+    that is not a semantic version."""
+    if not isinstance(version, str) or not _SEMVER.match(version):
+        raise BundleError(f"bundle version {version!r} is not a semantic version (MAJOR.MINOR.PATCH)")
+    core, _, pre = version.split("+")[0].partition("-")
+    return tuple(int(x) for x in core.split(".")) + (0 if pre else 1,)
+
+
+def check_not_older(version: str, floor: str | None, allow_downgrade: bool = False, what: str = "bundle") -> None:
+    """Anti-rollback: :class:`DowngradeError` when ``version`` is older than ``floor`` (the version in use; None: no
+    floor) and the caller did not allow a downgrade. An equal version passes (a reinstall)."""
+    if floor is None or allow_downgrade:
+        return
+    if version_key(version) < version_key(floor):
+        raise DowngradeError(f"{what} {version} is older than {floor}, the version in use: refused (anti-rollback; "
+                             "a deliberate downgrade needs allow_downgrade / --allow-downgrade)")
 
 
 def bundle_dirname(name: str, version: str) -> str:
@@ -167,16 +194,21 @@ class ModelBundle:
 
     @classmethod
     def load(cls, path: str | Path, trusted_keys: Iterable[PublicKeyLike] | None = None,
-             allow_unsigned: bool = False) -> "ModelBundle":
+             allow_unsigned: bool = False, min_version: str | None = None,
+             allow_downgrade: bool = False) -> "ModelBundle":
         """Verify and load a bundle folder or a ``.zip`` of one; raise ``BundleError`` on any mismatch.
 
         Origin: the bundle must carry a signature (``manifest.sig``) that one of ``trusted_keys`` verifies (PEM
         text, PEM file paths or raw 32-byte Ed25519 public keys), else :class:`BundleSignatureError`; the bundle
         inside this installed package is trusted as part of the package. ``allow_unsigned=True`` (development)
         accepts unsigned bundles and unknown keys, never a signature that fails to verify.
+
+        Anti-rollback: with ``min_version`` (the version in use), an older bundle is a :class:`DowngradeError`
+        unless ``allow_downgrade``.
         """
         path = Path(path)
-        trust = _TrustPolicy(load_trusted_keys(trusted_keys), bool(allow_unsigned) or _in_package(path))
+        trust = _TrustPolicy(load_trusted_keys(trusted_keys), bool(allow_unsigned) or _in_package(path),
+                             min_version, bool(allow_downgrade))
         if path.is_file() and zipfile.is_zipfile(path):
             if path.stat().st_size > MAX_BUNDLE_BYTES:
                 raise BundleError(f"{path}: {path.stat().st_size} bytes, more than a bundle may hold "
@@ -189,15 +221,16 @@ class ModelBundle:
 
     @classmethod
     def from_buffer(cls, data: bytes, trusted_keys: Iterable[PublicKeyLike] | None = None,
-                    allow_unsigned: bool = False) -> "ModelBundle":
-        """Verify and load a bundle from the bytes of its ``.zip`` (see :func:`pack_bundle`); origin as in
-        :meth:`load`."""
+                    allow_unsigned: bool = False, min_version: str | None = None,
+                    allow_downgrade: bool = False) -> "ModelBundle":
+        """Verify and load a bundle from the bytes of its ``.zip`` (see :func:`pack_bundle`); origin and
+        anti-rollback as in :meth:`load`."""
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise BundleError(f"model_asset_buffer must be bytes, got {type(data).__name__}")
         if len(data) > MAX_BUNDLE_BYTES:
             raise BundleError(f"model_asset_buffer: {len(data)} bytes, more than a bundle may hold "
                               f"({MAX_BUNDLE_BYTES >> 20} MB)")
-        trust = _TrustPolicy(load_trusted_keys(trusted_keys), bool(allow_unsigned))
+        trust = _TrustPolicy(load_trusted_keys(trusted_keys), bool(allow_unsigned), min_version, bool(allow_downgrade))
         with _ZipSource(bytes(data), "<bundle in memory>") as src:
             return cls._verify(src, None, trust)
 
@@ -217,6 +250,9 @@ class ModelBundle:
             raise BundleSignatureError(str(e)) from None
         manifest = parse_json(manifest_bytes, BundleError, f"{mpath}: unreadable manifest", MAX_MANIFEST_BYTES)
         check_manifest(manifest, mpath)
+        if trust.min_version is not None:  # anti-rollback, before the files are read
+            check_not_older(manifest["version"], trust.min_version, trust.allow_downgrade,
+                            f"{where}: {manifest['name']}")
         listed = manifest["files"]
         files: dict[str, bytes] = {}
         for fname, info in listed.items():  # only listed files are read, each no further than its listed size

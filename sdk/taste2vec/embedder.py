@@ -55,6 +55,9 @@ class BaseOptions:
             from a path or buffer must carry; the bundle shipped inside this package is trusted as part of it.
         allow_unsigned: development only: accept unsigned bundles (and unknown keys). A signature that does not
             verify is refused regardless.
+        min_version: anti-rollback: the model version the app runs now; an older bundle is refused
+            (``DowngradeError``) unless ``allow_downgrade``.
+        allow_downgrade: accept a bundle older than ``min_version`` (a deliberate rollback).
     """
 
     model_asset_path: str | Path | None = None
@@ -62,6 +65,8 @@ class BaseOptions:
     num_threads: int = 1
     trusted_keys: tuple[str | bytes | Path, ...] = ()
     allow_unsigned: bool = False
+    min_version: str | None = None
+    allow_downgrade: bool = False
 
 
 @dataclass
@@ -180,7 +185,8 @@ class Embedder:
         if (base.model_asset_path is None) == (base.model_asset_buffer is None):
             raise ValueError("base_options: set exactly one of model_asset_path and model_asset_buffer "
                              "(or use Embedder.create_default() for the bundled model)")
-        trust = {"trusted_keys": base.trusted_keys, "allow_unsigned": base.allow_unsigned}
+        trust = {"trusted_keys": base.trusted_keys, "allow_unsigned": base.allow_unsigned,
+                 "min_version": base.min_version, "allow_downgrade": base.allow_downgrade}
         bundle = ModelBundle.load(base.model_asset_path, **trust) if base.model_asset_path is not None else \
             ModelBundle.from_buffer(base.model_asset_buffer, **trust)
         return cls(bundle, options)

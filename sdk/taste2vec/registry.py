@@ -22,7 +22,7 @@ import uuid
 from pathlib import Path
 from typing import Any, Iterable
 
-from .bundle import MANIFEST, BundleError, ModelBundle, bundle_dirname, sha256_path
+from .bundle import MANIFEST, BundleError, ModelBundle, bundle_dirname, sha256_path, version_key
 from .fileio import file_lock, inside, read_document, write_atomic
 from .probe import probe_model
 from .runtime import ModelRuntimeError
@@ -44,11 +44,6 @@ DEFAULT_REGISTRY = "runs/registry"
 def default_registry_path() -> Path:
     """The registry every command uses unless told otherwise: ``$TASTE2VEC_REGISTRY``, else ``runs/registry``."""
     return Path(os.environ.get(REGISTRY_ENV, "").strip() or DEFAULT_REGISTRY)
-
-
-def _version_key(v: str) -> tuple:
-    core = v.split("+")[0].split("-")[0]
-    return tuple(int(x) for x in core.split(".")) + (0 if "-" in v else 1,)
 
 
 class ModelRegistry:
@@ -83,8 +78,8 @@ class ModelRegistry:
                 if not isinstance(m.get(key), str) or not m[key] or len(m[key]) > 200:
                     raise RegistryError(f"{where}.{key}: expected a non-empty string of at most 200 characters")
             try:
-                _version_key(m["version"])
-            except ValueError:
+                version_key(m["version"])
+            except BundleError:
                 raise RegistryError(f"{where}.version: {m['version']!r} is not a MAJOR.MINOR.PATCH version") from None
             inside(self.root, m["path"], RegistryError, f"{where}.path")
         return doc
@@ -92,7 +87,7 @@ class ModelRegistry:
     def list(self) -> list[dict[str, Any]]:
         """Registered models, newest version of each name first."""
         models = self._read_index()["models"]
-        return sorted(models, key=lambda m: (m["name"], _version_key(m["version"])), reverse=True)
+        return sorted(models, key=lambda m: (m["name"], version_key(m["version"])), reverse=True)
 
     def entry(self, name: str, version: str | None = None) -> dict[str, Any]:
         """The index entry of ``name`` at ``version`` (default: the highest version)."""

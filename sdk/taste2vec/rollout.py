@@ -22,10 +22,12 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
+from .bundle import check_not_older
 from .errors import Taste2VecError
 from .fileio import inside, plain_name, read_json, saveable_text, write_atomic
 
@@ -145,10 +147,23 @@ class RolloutConfig:
         return write_atomic(path, json.dumps(self.to_dict(), indent=1) + "\n")
 
 
-def resolve_model(config: RolloutConfig, user_id: str, models_dir: str | Path) -> Path:
-    """The bundle folder of the user's variant: ``models_dir/<model id>`` (a registry root or the SDK's models)."""
+def resolve_model(config: RolloutConfig, user_id: str, models_dir: str | Path, installed: str | None = None,
+                  allow_downgrade: bool = False) -> Path:
+    """The bundle folder of the user's variant: ``models_dir/<model id>`` (a registry root or the SDK's models).
+
+    Anti-rollback: with ``installed`` (the version the app runs now), a variant older than it is a
+    :class:`~taste2vec.bundle.DowngradeError` unless ``allow_downgrade`` (an experiment whose control arm is
+    deliberately older).
+    """
     v = config.assign(user_id)
     path = inside(models_dir, v.model, RolloutError, f"variant {v.name!r} model")
+    m = _MODEL_ID.match(v.model)
+    if m is None:
+        raise RolloutError(f"variant {v.name!r}: model id {v.model!r} is not <name>-<MAJOR.MINOR.PATCH>")
+    check_not_older(m.group(2), installed, allow_downgrade, f"variant {v.name!r} of {config.experiment!r}: {m.group(1)}")
     if not (path / "manifest.json").is_file():
         raise RolloutError(f"variant {v.name!r} of {config.experiment!r} needs model {v.model}, not found in {models_dir}")
     return path
+
+
+_MODEL_ID = re.compile(r"^(.+?)-(\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.-]+)?)$")

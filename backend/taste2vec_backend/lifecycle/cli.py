@@ -118,7 +118,7 @@ def cmd_stage(args) -> int:
 
 
 def cmd_promote(args) -> int:
-    old = _registry(args).promote(args.name, args.version, args.reason)
+    old = _registry(args).promote(args.name, args.version, args.reason, allow_downgrade=args.allow_downgrade)
     _print({"production": args.version, "archived": old})
     return 0
 
@@ -422,6 +422,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_stage)
     s = sub.add_parser("promote", parents=[reg, why], help="staging -> production (old production -> archived)")
     s.add_argument("name", help="model name"), s.add_argument("version", help="the staging version to promote")
+    s.add_argument("--allow-downgrade", action="store_true",
+                   help="promote a version older than production (anti-rollback refuses it otherwise; `rollback` "
+                        "is the usual way back)")
     s.set_defaults(func=cmd_promote)
     s = sub.add_parser("rollback", parents=[reg, why], help="production -> archived, previous production back")
     s.add_argument("name", help="model name")

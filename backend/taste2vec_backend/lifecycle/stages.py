@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+from taste2vec.bundle import check_not_older, version_key
 from taste2vec.fileio import file_lock, read_document, write_atomic
 from taste2vec.registry import ModelRegistry, RegistryError
 
@@ -106,16 +107,21 @@ class StagedRegistry:
         self._write(doc)
 
     @_locked
-    def promote(self, name: str, version: str, reason: str = "") -> str | None:
-        """Staging -> production; the current production version (returned) goes to archived, in one write."""
+    def promote(self, name: str, version: str, reason: str = "", allow_downgrade: bool = False) -> str | None:
+        """Staging -> production; the current production version (returned) goes to archived, in one write.
+        Anti-rollback: a version older than production is refused (:class:`DowngradeError`) unless
+        ``allow_downgrade`` (the event then records the downgrade, so servers follow it)."""
         cur = self.stage(name, version)
         if cur != "staging":
             raise StageError(f"{name} {version} is {cur}; only a staging version can be promoted")
         doc = self._read()
         old = self.production(name)
+        down = old is not None and version_key(version) < version_key(old)
+        if down:
+            check_not_older(version, old, allow_downgrade, f"promote {name}")
         if old is not None:
             self._set(doc, name, old, "production", "archived", f"replaced by {version}. {reason}".strip())
-        self._set(doc, name, version, "staging", "production", reason)
+        self._set(doc, name, version, "staging", "production", reason, downgrade=down)
         self._write(doc)
         return old
 
@@ -131,14 +137,25 @@ class StagedRegistry:
         back = previous[-1]
         doc = self._read()
         self._set(doc, name, cur, "production", "archived", f"rolled back. {reason}".strip())
-        self._set(doc, name, back, self.stage(name, back), "production", f"rollback of {cur}. {reason}".strip())
+        self._set(doc, name, back, self.stage(name, back), "production", f"rollback of {cur}. {reason}".strip(),
+                  downgrade=True)
         self._write(doc)
         return back
 
-    def _set(self, doc: dict[str, Any], name: str, version: str, frm: str | None, to: str, reason: str) -> None:
+    def _set(self, doc: dict[str, Any], name: str, version: str, frm: str | None, to: str, reason: str,
+             downgrade: bool = False) -> None:
         model = doc["models"].setdefault(name, {"stages": {}, "history": []})
         model["stages"][version] = to
-        model["history"].append(_event(version, frm, to, reason))
+        event = _event(version, frm, to, reason)
+        if downgrade:
+            event["downgrade"] = True  # a deliberate move to an older production version (rollback, allowed promote)
+        model["history"].append(event)
+
+    def downgrade_intended(self, name: str, version: str) -> bool:
+        """Whether ``version`` became production by a deliberate downgrade (``rollback`` or an allowed promote): a
+        server following the registry may then move back to it."""
+        events = [h for h in self.history(name) if h["to"] == "production" and h["version"] == version]
+        return bool(events) and events[-1].get("downgrade") is True
 
     def _write(self, doc: dict[str, Any]) -> None:
         self.root.mkdir(parents=True, exist_ok=True)

@@ -35,6 +35,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from taste2vec.bundle import DowngradeError
 from taste2vec.curation import Catalog, CatalogError, recommend
 from taste2vec.embedder import EmbeddingResult
 from taste2vec.errors import Taste2VecError
@@ -71,6 +72,8 @@ class ServerConfig:
         watch_interval_s: poll the source for a new version every this many seconds (None: only /admin/reload).
         max_profile_events: buffered events a /recommend profile may carry (its refit grows faster than
             quadratically: 1,024 events cost ~70 ms of CPU, 4,096 over a second); more is 413.
+        allow_downgrade: let a reload move to an older version than the one served (anti-rollback refuses it
+            otherwise, but for a registry whose production was moved back on purpose: ``rollback``).
     """
 
     max_records: int = 256
@@ -85,6 +88,7 @@ class ServerConfig:
     catalogs: tuple[Path, ...] = ()
     watch_interval_s: float | None = None
     max_profile_events: int = 1024
+    allow_downgrade: bool = False
 
     def __post_init__(self) -> None:
         checks = {"max_records": (1, 100_000), "max_body_bytes": (1024, 1 << 30), "max_batch": (1, 4096),
@@ -206,8 +210,9 @@ class ServerState:
         # the runner current when the batch starts runs all of it (a reload swaps between batches)
         return self.runner(records)
 
-    def _make_runner(self) -> Runner:
-        return make_runner(self.source, self.config.workers, self.config.num_threads)
+    def _make_runner(self, floor: str | None = None) -> Runner:
+        return make_runner(self.source, self.config.workers, self.config.num_threads, floor,
+                           self.config.allow_downgrade)
 
     # ------------------------------------------------------------------ lifecycle
     async def startup(self) -> None:
@@ -239,7 +244,11 @@ class ServerState:
             old = self.runner
             try:
                 target = await asyncio.to_thread(self.source.current)
-                new = None if target == old.model_version else await asyncio.to_thread(self._make_runner)
+                new = None if target == old.model_version else \
+                    await asyncio.to_thread(self._make_runner, old.bundle.version)
+            except DowngradeError as e:  # the source holds an older version: kept, reported, not a broken source
+                self.metrics.reloads.labels("downgrade_refused").inc()
+                raise Problem(409, "DowngradeRefused", f"kept {old.model_version}: {e}") from None
             except Taste2VecError as e:
                 self.metrics.reloads.labels("refused").inc()
                 self.source_failed(e)

@@ -91,6 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="open connections in all; more are answered 503 and closed")
     p.add_argument("--max-connections-per-client", type=int, default=limits.per_client,
                    help="open connections from one client address; more are answered 503 and closed")
+    p.add_argument("--allow-downgrade", action="store_true",
+                   help="let a reload move to an older version than the one served (refused otherwise, but for a "
+                        "registry rolled back with taste2vec-lifecycle rollback)")
     p.add_argument("--api-key-file", help=f"file holding the API key (else ${API_KEY_ENV}; none: no key)")
     p.add_argument("--access-log", action="store_true", help="log every request (off: it costs throughput)")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"],
@@ -152,7 +155,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                               batching=not args.no_batching, workers=args.workers, api_key=_api_key(args),
                               num_threads=args.threads,
                               catalogs=tuple(Path(c) for c in args.catalog), watch_interval_s=args.watch,
-                              max_profile_events=args.max_profile_events)
+                              max_profile_events=args.max_profile_events, allow_downgrade=args.allow_downgrade)
         limits = ConnectionLimits(args.header_timeout, args.body_timeout, args.max_connections_per_client,
                                   args.max_connections)
         sock = _bind(host, args.port)

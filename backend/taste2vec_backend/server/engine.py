@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, NamedTuple
 
-from taste2vec.bundle import BundleError, ModelBundle
+from taste2vec.bundle import BundleError, ModelBundle, check_not_older
 from taste2vec.embedder import BaseOptions, EmbeddingResult, Embedder, EmbedderOptions
 from taste2vec.errors import RecordValidationError, Taste2VecError
 from taste2vec.registry import ModelRegistry
@@ -110,8 +110,10 @@ class BundleSource:
         """The version id this source would serve now (None: only loading the bundle tells)."""
         return None
 
-    def load(self) -> ModelBundle:
-        return ModelBundle.load(self.path, trusted_keys=self.trusted_keys, allow_unsigned=self.allow_unsigned)
+    def load(self, floor: str | None = None, allow_downgrade: bool = False) -> ModelBundle:
+        """The bundle, verified; older than ``floor`` (the version served) is a DowngradeError unless allowed."""
+        return ModelBundle.load(self.path, trusted_keys=self.trusted_keys, allow_unsigned=self.allow_unsigned,
+                                min_version=floor, allow_downgrade=allow_downgrade)
 
 
 @dataclass(frozen=True)
@@ -134,8 +136,15 @@ class RegistrySource:
             raise BundleError(f"{self.describe()}: no production version (promote one with taste2vec-lifecycle)")
         return f"{self.name}-{version}"
 
-    def load(self) -> ModelBundle:
-        return ModelRegistry(self.root, self.trusted_keys, self.allow_unsigned).load_id(self.current())
+    def load(self, floor: str | None = None, allow_downgrade: bool = False) -> ModelBundle:
+        """The production bundle, verified. Older than ``floor`` (the version served) only when allowed, or when
+        the registry moved production back on purpose (``rollback``, or a promote with ``--allow-downgrade``)."""
+        from ..lifecycle.stages import StagedRegistry
+
+        bundle = ModelRegistry(self.root, self.trusted_keys, self.allow_unsigned).load_id(self.current())
+        intended = floor is not None and StagedRegistry(self.root).downgrade_intended(self.name, bundle.version)
+        check_not_older(bundle.version, floor, allow_downgrade or intended, f"{self.describe()}: {bundle.name}")
+        return bundle
 
 
 Source = BundleSource | RegistrySource
@@ -230,9 +239,11 @@ class ProcessRunner:
 Runner = ThreadRunner | ProcessRunner
 
 
-def make_runner(source: Source, workers: int, num_threads: int = 1) -> Runner:
-    """Load the source's current bundle (verified) and start a runner for it (blocking)."""
-    bundle = source.load()
+def make_runner(source: Source, workers: int, num_threads: int = 1, floor: str | None = None,
+                allow_downgrade: bool = False) -> Runner:
+    """Load the source's current bundle (verified; not older than ``floor``, the version served, unless allowed) and
+    start a runner for it (blocking)."""
+    bundle = source.load(floor, allow_downgrade)
     if workers == 0:
         return ThreadRunner(bundle, num_threads)
     runner = ProcessRunner(bundle, workers, num_threads)

@@ -34,8 +34,16 @@ data class EmbedderOptions(
     val modelFile: File? = null,
     val modelBuffer: ByteArray? = null,
     val trust: BundleTrust = BundleTrust.PACKAGED,
-    val numThreads: Int = 1
-)
+    val numThreads: Int = 1,
+    /** Anti-rollback: the model version the app runs now; an older bundle is a `DowngradeException`. */
+    val minVersion: String? = null,
+    /** Accept a bundle older than [minVersion] (a deliberate rollback). */
+    val allowDowngrade: Boolean = false
+) {
+    /** The trust every load of these options uses: [trust], with the [minVersion] floor unless [allowDowngrade]. */
+    internal val effectiveTrust: BundleTrust
+        get() = if (minVersion != null && !allowDowngrade) trust.notOlderThan(minVersion) else trust
+}
 
 /**
  * Runs a bundle's model with LiteRT's [Interpreter] (one per thread: interpreters are not thread-safe). At creation
@@ -194,15 +202,17 @@ class TasteEmbedder private constructor(private val core: BundleEmbedder) : Clos
          * @throws BundleException a file is missing, corrupt, too large, or of another format version.
          * @throws com.taste2vec.edge.core.BundleSignatureException a bundle from a file or bytes that is unsigned or
          *   signed by a key [EmbedderOptions.trust] does not hold.
+         * @throws com.taste2vec.edge.core.DowngradeException the bundle is older than [EmbedderOptions.minVersion].
          * @throws IllegalArgumentException no model source, or [EmbedderOptions.numThreads] < 1.
          */
         @WorkerThread
         @JvmStatic
         @JvmOverloads
         fun createFromOptions(context: Context, options: EmbedderOptions = EmbedderOptions()): TasteEmbedder {
+            val trust = options.effectiveTrust
             val bundle = when {
-                options.modelBuffer != null -> ModelBundle.fromBytes(options.modelBuffer, options.trust)
-                options.modelFile != null -> ModelBundle.load(options.modelFile, options.trust)
+                options.modelBuffer != null -> ModelBundle.fromBytes(options.modelBuffer, trust)
+                options.modelFile != null -> ModelBundle.load(options.modelFile, trust)
                 options.assetDir != null -> {
                     val dir = options.assetDir
                     val assets = context.assets
@@ -212,7 +222,7 @@ class TasteEmbedder private constructor(private val core: BundleEmbedder) : Clos
                         } catch (e: IOException) {
                             null
                         }
-                    }, options.trust)
+                    }, trust)
                 }
                 else -> throw IllegalArgumentException("EmbedderOptions: give assetDir, modelFile or modelBuffer")
             }

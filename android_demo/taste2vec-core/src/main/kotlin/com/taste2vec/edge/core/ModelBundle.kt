@@ -9,6 +9,37 @@ open class BundleException(message: String) : Taste2VecException(message) {
     override val errorType: String get() = "BundleError"
 }
 
+/** A bundle older than the version in use was refused (Python: `DowngradeError`): anti-rollback. */
+class DowngradeException(message: String) : BundleException(message) {
+    override val errorType: String get() = "DowngradeError"
+}
+
+/**
+ * The order of bundle versions, as the Python SDK's `version_key`: MAJOR.MINOR.PATCH numerically, a pre-release
+ * (`1.2.0-rc1`) before its release, build metadata (`+...`) ignored; pre-releases of one release are equal.
+ */
+object Versions {
+    private val SEMVER = Regex("^\\d+\\.\\d+\\.\\d+(?:[-+][0-9A-Za-z.-]+)?$")
+
+    /** The comparable key of [version]; [BundleException] for anything that is not a semantic version. */
+    @JvmStatic
+    fun key(version: String): List<Long> {
+        if (!SEMVER.matches(version)) throw BundleException("bundle version '$version' is not a semantic version (MAJOR.MINOR.PATCH)")
+        val main = version.substringBefore('+')
+        val core = main.substringBefore('-').split('.').map { it.toBigInteger().min(Long.MAX_VALUE.toBigInteger()).toLong() }
+        return core + (if ('-' in main) 0L else 1L)
+    }
+
+    /** Negative, zero or positive as [a] is older than, as old as, or newer than [b]. */
+    @JvmStatic
+    fun compare(a: String, b: String): Int {
+        val x = key(a)
+        val y = key(b)
+        for (i in x.indices) if (x[i] != y[i]) return x[i].compareTo(y[i])
+        return 0
+    }
+}
+
 /** A bundle's origin is not established: unsigned, signed by an untrusted key, or a signature that fails. */
 class BundleSignatureException(message: String) : BundleException(message) {
     override val errorType: String get() = "BundleSignatureError"
@@ -20,9 +51,19 @@ class BundleSignatureException(message: String) : BundleException(message) {
  * of `manifest.json` by one of [keys] (PEM public keys, as `taste2vec-convert keygen` writes them). [DEVELOPMENT]
  * accepts unsigned bundles and unknown keys, never a signature that fails to verify. Same rules as the Python SDK.
  */
-class BundleTrust private constructor(private val keys: Map<String, ByteArray>, val allowUnsigned: Boolean) {
+class BundleTrust private constructor(private val keys: Map<String, ByteArray>, val allowUnsigned: Boolean,
+                                      val minVersion: String? = null) {
     /** The ids of the trusted keys (`key_id` in `manifest.sig`). */
     val keyIds: Set<String> get() = keys.keys
+
+    /**
+     * This trust, refusing bundles older than [version] (the version the app runs now) with a [DowngradeException]:
+     * anti-rollback. Leave it out only for a deliberate downgrade (`EmbedderOptions(allowDowngrade = true)`).
+     */
+    fun notOlderThan(version: String): BundleTrust {
+        Versions.key(version)  // a semantic version, or BundleException now
+        return BundleTrust(keys, allowUnsigned, version)
+    }
 
     companion object {
         /** Bundled in the app itself: trusted as part of the APK. */
@@ -166,6 +207,13 @@ class ModelBundle private constructor(val origin: String, val manifest: Map<Stri
             }
             if (manifest["name"] !is String || manifest["version"] !is String) {
                 throw BundleException("$origin/$MANIFEST: no name / version")
+            }
+            val version = manifest["version"] as String
+            trust.minVersion?.let { floor ->  // anti-rollback, before any file is read
+                if (Versions.compare(version, floor) < 0) {
+                    throw DowngradeException("$origin: ${manifest["name"]} $version is older than $floor, the version " +
+                                             "in use: refused (anti-rollback; a deliberate downgrade needs allowDowngrade)")
+                }
             }
             val listed = manifest["files"] as? Map<*, *> ?: throw BundleException("$origin/$MANIFEST: no 'files' table")
             for (req in REQUIRED) if (req !in listed) throw BundleException("$origin/$MANIFEST: required file $req is not listed")

@@ -55,4 +55,35 @@ class SignatureTest {
         // an unknown key is allowed in development, but with the right key a changed manifest never is
         refused(m, BundleTrust.keys(pub), "does not verify")
     }
+
+    @Test
+    fun anOlderBundleThanTheOneInUseIsRefusedBeforeAnythingIsRead() {
+        val version = Fixtures.bundle.version
+        val newer = Versions.key(version).let { "${it[0]}.${it[1]}.${it[2] + 1}" }
+        try {
+            ModelBundle.load(dir, BundleTrust.keys(pub).notOlderThan(newer))
+            fail("a bundle older than $newer loaded")
+        } catch (e: DowngradeException) {
+            assertEquals("DowngradeError", e.errorType)
+            assertTrue(e.message!!, e.message!!.contains("$version is older than $newer"))
+        }
+        assertEquals(version, ModelBundle.load(dir, BundleTrust.keys(pub).notOlderThan(version)).version)  // reinstall
+        assertEquals(version, ModelBundle.load(dir, BundleTrust.keys(pub).notOlderThan("$version-rc1")).version)
+        assertEquals(version, ModelBundle.load(dir, BundleTrust.keys(pub)).version)  // no floor: a deliberate downgrade
+    }
+
+    @Test
+    fun versionsOrderAsInPython() {
+        val ordered = listOf("0.9.9", "1.2.0-rc1", "1.2.0", "1.2.1", "1.10.0", "2.0.0-alpha", "2.0.0+build.7")
+        assertEquals(ordered, ordered.shuffled(java.util.Random(3)).sortedWith(Comparator { a, b -> Versions.compare(a, b) }))
+        assertEquals(0, Versions.compare("1.2.0+meta", "1.2.0"))
+        for (bad in listOf("1.2", "v1.2.0", "", "1.2.0.0")) {
+            try {
+                Versions.key(bad)
+                fail("accepted version '$bad'")
+            } catch (e: BundleException) {
+                assertTrue(e.message!!.contains("not a semantic version"))
+            }
+        }
+    }
 }
