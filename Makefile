@@ -34,14 +34,17 @@ help:
 	@echo "make stream-demo  the feedback stream (Spark Structured Streaming, local) in a closed loop on the synthetic"
 	@echo "              world: rounds of app events -> profiles and picks; precision@10 and like rates per round"
 
-# One environment for everything: the SDK (taste2vec-edge, `pip install .`: numpy + ai-edge-litert + cryptography)
-# and the toolkit (taste2vec-toolkit in toolkit/: torch CPU, TF-CPU, litert-torch, ai-edge-quantizer, onnx,
-# onnxruntime; extras for the server, Spark, the load test and the tests), both editable.
+# One environment for everything: the SDK (taste2vec-edge, `pip install .`: numpy + ai-edge-litert + cryptography),
+# the backend (taste2vec-backend in backend/: server, stream, lifecycle) and the toolkit (taste2vec-toolkit in
+# toolkit/: torch CPU, TF-CPU, litert-torch, ai-edge-quantizer, onnx, onnxruntime; extras for the server, Spark,
+# the load test and the tests), all editable.
 TOOLKIT_EXTRAS := serve,spark,loadtest,dev
-$(STAMP): setup.cfg pyproject.toml toolkit/setup.cfg toolkit/pyproject.toml
+$(STAMP): setup.cfg pyproject.toml backend/setup.cfg backend/pyproject.toml toolkit/setup.cfg toolkit/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e . -e './toolkit[$(TOOLKIT_EXTRAS)]'
+	$(PY) -m pip install --quiet -e . -e ./backend -e './toolkit[$(TOOLKIT_EXTRAS)]'
+	@# a venv whose toolkit still owned the backend's command lines loses them when that toolkit is replaced
+	test -x $(VENV)/bin/taste2vec-serve || $(PY) -m pip install --quiet --no-deps --force-reinstall -e ./backend
 	touch $@
 
 # The SDK alone (numpy, ai-edge-litert, cryptography): enough for the Kotlin tools, which take LiteRT's runtime library
@@ -117,7 +120,7 @@ model: $(STAMP) $(SIGNING_KEY)
 # model build; from a fresh clone the first `make bench` builds them (~13 min, without touching the shipped bundle).
 BENCH_STAMP := $(VENV)/.installed-bench
 $(BENCH_STAMP): $(STAMP)
-	$(PY) -m pip install --quiet -e . -e './toolkit[$(TOOLKIT_EXTRAS),bench]'
+	$(PY) -m pip install --quiet -e . -e ./backend -e './toolkit[$(TOOLKIT_EXTRAS),bench]'
 	touch $@
 
 $(MODEL_DIR)/export/export_report.json: | $(STAMP) $(SIGNING_KEY)

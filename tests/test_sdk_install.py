@@ -62,4 +62,4 @@ def test_plain_pip_install_embeds_without_frameworks(tmp_path):
     # the server is the toolkit's: `taste2vec serve` says how to get it, and fails cleanly
     serve = subprocess.run([str(env_dir / "bin" / "taste2vec"), "serve", "--port", "0"], capture_output=True,
                            text=True, timeout=120)
-    assert serve.returncode == 2 and "./toolkit[serve]" in serve.stderr, serve.stderr
+    assert serve.returncode == 2 and "./backend[serve]" in serve.stderr, serve.stderr

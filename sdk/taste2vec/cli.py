@@ -11,7 +11,7 @@
     taste2vec info                                  # the bundle's manifest summary
     taste2vec golden --out golden.json | --check golden.json | --port-dir build/golden
     taste2vec demo                                  # EN/KO records, similarities, a recommendation, latency
-    taste2vec serve --port 8080                     # the HTTP server (taste2vec-toolkit[serve])
+    taste2vec serve --port 8080                     # the HTTP server (taste2vec-backend[serve])
 
 Add --verbose to see the LiteRT runtime's own log lines (hidden by default).
 """
@@ -355,7 +355,7 @@ def cmd_serve(argv: Sequence[str]) -> int:
         from taste2vec_backend.server.cli import main as serve_main
     except ImportError as e:
         print(f"taste2vec serve: the server is part of the toolkit, not the SDK ({e}); from the repository root: "
-              "pip install . './toolkit[serve]'", file=sys.stderr)
+              "pip install . './backend[serve]'", file=sys.stderr)
         return 2
     return serve_main(list(argv))
 

@@ -564,6 +564,18 @@ def main(argv: list[str] | None = None) -> int:
     except (Taste2VecError, ValueError, KeyError, OSError) as e:
         print(f"taste2vec-lifecycle {args.command}: {e}", file=sys.stderr)
         return 2
+    except ModuleNotFoundError as e:  # a command of the ML toolkit or the spark extra on a light backend install
+        hint = _NEEDS.get((e.name or "").split(".")[0])
+        if hint is None:
+            raise
+        print(f"taste2vec-lifecycle {args.command}: needs {e.name}: {hint}", file=sys.stderr)
+        return 2
+
+
+_NEEDS = {"torch": "pip install . ./backend ./toolkit (the ML toolkit)",
+          "taste2vec_reference": "pip install . ./backend ./toolkit (the ML toolkit)",
+          "taste2vec_convert": "pip install . ./backend ./toolkit (the ML toolkit)",
+          "pyspark": "pip install . './backend[spark]'"}
 
 
 if __name__ == "__main__":

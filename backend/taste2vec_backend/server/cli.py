@@ -141,7 +141,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .engine import BundleSource, RegistrySource, make_runner
     except ImportError as e:
         print(f"taste2vec serve: the server needs the 'serve' extra ({e.name} is missing): "
-              "pip install './toolkit[serve]' (taste2vec-toolkit[serve])", file=sys.stderr)
+              "pip install . './backend[serve]' (taste2vec-backend[serve])", file=sys.stderr)
         return 2
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     sock = None
