@@ -383,3 +383,42 @@ def test_a_damaged_registry_is_reported_and_survived(make_bundle, tmp_path, sign
         assert h["model_version"] == "taste2vec-test-1.1.0" and h["status"] == "ok", h
         assert "taste2vec_source_ok 1.0" in httpx.get(srv.url + "/metrics").text
     assert "Traceback" not in srv.stderr() and "shutdown failed" not in srv.stderr(), srv.stderr()[-3000:]
+
+
+def test_the_openai_embeddings_api_gives_the_sdks_vectors(server, sdk):
+    import base64
+
+    srv, client = server
+    rec = {"notes": "밝은 산미, jasmine", "metrics": {"acidity": 7.5}}
+    r = client.post("/v1/embeddings", json={"input": ["bright jasmine", rec], "model": "taste2vec-edge"})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["object"] == "list" and body["model"] == sdk.model_version
+    assert [d["index"] for d in body["data"]] == [0, 1] and all(d["object"] == "embedding" for d in body["data"])
+    want = [sdk.embed({"notes": "bright jasmine"}), sdk.embed(rec)]
+    for d, w in zip(body["data"], want):
+        assert np.array_equal(_vec(d["embedding"]), w.embedding)
+    assert body["usage"] == {"prompt_tokens": sum(w.n_tokens for w in want), "total_tokens": sum(w.n_tokens for w in want)}
+    b64 = client.post("/v1/embeddings", json={"input": "bright jasmine", "encoding_format": "base64"}).json()
+    assert np.array_equal(np.frombuffer(base64.b64decode(b64["data"][0]["embedding"]), "<f4"), want[0].embedding)
+    for bad, status, field in (({"input": []}, 422, "input"), ({"input": "x", "encoding_format": "int8"}, 422,
+                                                                "encoding_format"),
+                               ({"input": "x", "dimensions": 64}, 422, "dimensions"),
+                               ({"input": "x", "model": "text-embedding-3-small"}, 404, "model"),
+                               ({"input": [{"metrics": {"acidity": 11}}]}, 422, "input[0].metrics.acidity"),
+                               ({"input": ["x"] * (MAX_RECORDS + 1)}, 413, "input")):
+        r = client.post("/v1/embeddings", json=bad)
+        assert r.status_code == status and r.json()["error"].get("field") == field, (bad, r.text)
+
+
+def test_every_inference_answer_says_where_its_time_went(server):
+    srv, client = server
+    r = client.post("/embed", json={"records": [{"notes": "jasmine"}, {"notes": "dark chocolate"}]})
+    assert r.status_code == 200
+    t = {k: float(r.headers[f"x-{k}-time"]) for k in ("queue", "preprocess", "inference", "total")}
+    assert all(v >= 0 for v in t.values()) and t["preprocess"] + t["inference"] > 0, t
+    assert t["queue"] + t["preprocess"] + t["inference"] <= t["total"] * 1.5 + 1, t  # parts of the whole (rounded)
+    metrics = client.get("/metrics").text
+    for name in ("taste2vec_queue_seconds", "taste2vec_preprocess_seconds", "taste2vec_inference_seconds"):
+        assert f'{name}_count{{route="/embed"}}' in metrics, name
+    assert "taste2vec_active_requests" in metrics

@@ -241,3 +241,23 @@ def test_a_registry_rollback_is_followed_but_an_accidental_downgrade_is_not(make
             version = httpx.get(s.url + "/health").json()["model_version"]
             time.sleep(0.1)
         assert version == "taste2vec-test-1.0.0"
+
+
+def test_max_concurrent_requests_is_backpressure_not_a_stall(tmp_path):
+    """With --max-concurrent-requests 1, a request arriving while another is answered gets 429 + Retry-After at
+    once (the typed error), and is answered once the first is done."""
+    with ServerProcess(["--workers", "0", "--max-concurrent-requests", "1", "--max-profile-events", "4096",
+                        "--max-body-bytes", str(32 << 20)]) as s:
+        slow = threading.Thread(target=lambda: httpx.post(s.url + "/recommend", timeout=120, json={
+            "profile": _big_profile(4096), "liked": ["cr-0017e22d08"]}))
+        slow.start()
+        deadline, r = time.monotonic() + 30, None
+        while time.monotonic() < deadline:
+            r = httpx.post(s.url + "/embed", json={"record": {"notes": "jasmine"}}, timeout=30)
+            if r.status_code == 429:
+                break
+            time.sleep(0.05)
+        assert r.status_code == 429 and r.json()["error"]["type"] == "Overloaded" and r.headers["retry-after"] == "1"
+        slow.join(120)
+        assert httpx.post(s.url + "/embed", json={"record": {"notes": "jasmine"}}, timeout=30).status_code == 200
+        assert httpx.get(s.url + "/health").status_code == 200  # /health is never counted

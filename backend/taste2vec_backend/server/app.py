@@ -19,7 +19,9 @@ vectors names the model version that made them.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import contextvars
 import hmac
 import logging
 import time
@@ -74,6 +76,8 @@ class ServerConfig:
             quadratically: 1,024 events cost ~70 ms of CPU, 4,096 over a second); more is 413.
         allow_downgrade: let a reload move to an older version than the one served (anti-rollback refuses it
             otherwise, but for a registry whose production was moved back on purpose: ``rollback``).
+        max_concurrent_requests: inference requests (/embed, /similar, /recommend, /v1/embeddings) answered at
+            once; one more is 429 with ``Retry-After`` (with ``max_queue``, the server's backpressure).
     """
 
     max_records: int = 256
@@ -89,11 +93,12 @@ class ServerConfig:
     watch_interval_s: float | None = None
     max_profile_events: int = 1024
     allow_downgrade: bool = False
+    max_concurrent_requests: int = 512
 
     def __post_init__(self) -> None:
         checks = {"max_records": (1, 100_000), "max_body_bytes": (1024, 1 << 30), "max_batch": (1, 4096),
                   "max_queue": (1, 1_000_000), "num_threads": (1, 64), "workers": (0, 64),
-                  "max_profile_events": (1, 4096)}
+                  "max_profile_events": (1, 4096), "max_concurrent_requests": (1, 100_000)}
         for name, (lo, hi) in checks.items():
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
@@ -130,6 +135,21 @@ class Problem(Exception):
         if self.allowed:
             err["allowed"] = self.allowed
         return Response(orjson.dumps({"error": err}), self.status, self.headers, "application/json")
+
+
+@dataclass
+class RequestTiming:
+    """Where one request's time went, summed over its records (seconds): waiting for an engine, validation and
+    preprocessing, model runs. Reported as ``x-queue-time`` / ``x-preprocess-time`` / ``x-inference-time`` /
+    ``x-total-time`` headers (milliseconds, as text-embeddings-inference does) and per-route histograms."""
+
+    queue: float = 0.0
+    preprocess: float = 0.0
+    inference: float = 0.0
+    used: bool = False
+
+
+_TIMING: contextvars.ContextVar[RequestTiming | None] = contextvars.ContextVar("taste2vec_timing", default=None)
 
 
 def _json(obj: Any, status: int = 200) -> Response:
@@ -198,6 +218,7 @@ class ServerState:
         # request work that is CPU, not I/O (profiles): threads off the event loop, a bounded number pending
         self._cpu_pool = ThreadPoolExecutor(CPU_SLOTS, thread_name_prefix="taste2vec-cpu")
         self._cpu_pending = 0
+        self.active = 0  # inference requests being answered
         if runner is not None:
             self.metrics.serving(None, runner.model_version)
 
@@ -351,6 +372,19 @@ class ServerState:
     def _cpu_done(self) -> None:
         self._cpu_pending -= 1
 
+    def enter_request(self) -> bool:
+        """Count an inference request in; 429 beyond ``max_concurrent_requests``."""
+        if self.active >= self.config.max_concurrent_requests:
+            raise Problem(429, "Overloaded", f"{self.active} requests are being answered; the limit is "
+                          f"{self.config.max_concurrent_requests}", headers={"Retry-After": "1"})
+        self.active += 1
+        self.metrics.active.set(self.active)
+        return True
+
+    def leave_request(self) -> None:
+        self.active -= 1
+        self.metrics.active.set(self.active)
+
     def _check_count(self, n: int, what: str) -> None:
         if n > self.config.max_records:
             raise Problem(413, "TooManyRecords", f"{what}: {n} records; the limit is {self.config.max_records} "
@@ -359,11 +393,19 @@ class ServerState:
     async def embed(self, records: list[Any], prefix: Callable[[int], str]) -> list[EmbeddingResult]:
         """Embed records through the batcher; the first invalid record becomes a 422 naming its field."""
         try:
-            out = await self.batcher.submit(records)
+            out, waited = await self.batcher.submit_timed(records)
         except Overloaded as e:
             raise Problem(429, "Overloaded", str(e), headers={"Retry-After": str(e.retry_after)}) from None
         except EngineUnavailable as e:
             raise Problem(503, "EngineUnavailable", str(e), headers={"Retry-After": "1"}) from None
+        timing = _TIMING.get()
+        if timing is not None:
+            timing.used = True
+            timing.queue += waited
+            for r in out:
+                if not isinstance(r, RecordError):
+                    timing.preprocess += r.timing.preprocess_ms / 1e3
+                    timing.inference += r.timing.inference_ms / 1e3
         for i, r in enumerate(out):
             if isinstance(r, RecordError):
                 raise _record_problem(r, prefix(i))
@@ -411,6 +453,45 @@ async def _embed(state: ServerState, request: Request) -> Response:
     state.metrics.records.labels("/embed").inc(len(results))
     return _json({"model_version": results[0].model_version, "dim": int(results[0].embedding.shape[0]),
                   "data": [_result_json(i, r, quantize) for i, r in enumerate(results)]})
+
+
+async def _v1_embeddings(state: ServerState, request: Request) -> Response:
+    """OpenAI's embeddings API (``POST /v1/embeddings``), as text-embeddings-inference and Infinity offer it:
+    ``input`` is a string (tasting notes), a record, or a list of either; ``encoding_format`` ``float`` or
+    ``base64`` (little-endian float32); ``model``, when given, must name the served model; ``usage`` counts the
+    notes' WordPiece tokens."""
+    body = _object(await state.body(request), {"input", "model", "encoding_format", "dimensions", "user"})
+    if "input" not in body:
+        raise _invalid("input", "missing", "a string, a record, or a list of strings or records")
+    inp = body["input"]
+    items = inp if isinstance(inp, list) else [inp]
+    if not items:
+        raise _invalid("input", "no inputs", "at least one string or record")
+    fmt = body.get("encoding_format", "float")
+    if fmt not in ("float", "base64"):
+        raise _invalid("encoding_format", f"got {fmt!r}", "float or base64")
+    served = state.runner.model_version
+    model = body.get("model")
+    if model is not None and model not in (served, state.runner.bundle.name):
+        raise Problem(404, "ModelNotFound", f"model {model!r} is not served here (serving {served})", "model", served)
+    dims = body.get("dimensions")
+    dim = state.runner.bundle.manifest.get("embedding", {}).get("dim", 128)
+    if dims is not None and dims != dim:
+        raise _invalid("dimensions", f"got {dims!r}", f"{dim} (the model's; vectors are not truncated)")
+    state._check_count(len(items), "input")
+    records = [{"notes": x} if isinstance(x, str) else x for x in items]
+    name = (lambda i: f"input[{i}]") if isinstance(inp, list) else (lambda i: "input")
+    results = await state.embed(records, name)
+    state.metrics.records.labels("/v1/embeddings").inc(len(results))
+
+    def encode(v: np.ndarray) -> Any:
+        return base64.b64encode(v.astype("<f4").tobytes()).decode() if fmt == "base64" else v
+
+    tokens = sum(r.n_tokens for r in results)
+    return _json({"object": "list", "model": results[0].model_version,
+                  "data": [{"object": "embedding", "index": i, "embedding": encode(r.embedding)}
+                           for i, r in enumerate(results)],
+                  "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
 
 
 def _object(body: Any, allowed: set[str]) -> dict[str, Any]:
@@ -551,28 +632,49 @@ async def _reload(state: ServerState, request: Request) -> Response:
 
 
 def _endpoint(state: ServerState, route: str, handler: Callable[[ServerState, Request], Awaitable[Response]],
-              auth: bool = True) -> Callable[[Request], Awaitable[Response]]:
-    """Wrap a route: API key, typed errors -> JSON problems, metrics. Nothing a client sends reaches a 500."""
-    requests, latency, errors = state.metrics.requests, state.metrics.latency, state.metrics.errors
+              auth: bool = True, inference: bool = False) -> Callable[[Request], Awaitable[Response]]:
+    """Wrap a route: API key, the concurrent-request cap (inference routes), typed errors -> JSON problems, timing
+    headers, metrics. Nothing a client sends reaches a 500."""
+    m = state.metrics
 
     async def endpoint(request: Request) -> Response:
         t0 = time.perf_counter()
+        timing = RequestTiming()
+        _TIMING.set(timing)
+        counted = False
         try:
             if auth:
                 state.check_auth(request)
+            if inference:
+                counted = state.enter_request()
             resp = await handler(state, request)
         except Problem as p:
-            errors.labels(p.type).inc()
+            m.errors.labels(p.type).inc()
             resp = p.response()
         except Exception:  # a bug, not the client's input: logged with its traceback, reported without it
             log.exception("unexpected error on %s", route)
-            errors.labels("InternalError").inc()
+            m.errors.labels("InternalError").inc()
             resp = Problem(500, "InternalError", "unexpected server error (logged)").response()
-        requests.labels(route, str(resp.status_code)).inc()
-        latency.labels(route).observe(time.perf_counter() - t0)
+        finally:
+            if counted:
+                state.leave_request()
+        total = time.perf_counter() - t0
+        if timing.used:
+            _timing_headers(resp, timing, total)
+            m.queue_time.labels(route).observe(timing.queue)
+            m.preprocess_time.labels(route).observe(timing.preprocess)
+            m.inference_time.labels(route).observe(timing.inference)
+        m.requests.labels(route, str(resp.status_code)).inc()
+        m.latency.labels(route).observe(total)
         return resp
 
     return endpoint
+
+
+def _timing_headers(resp: Response, t: RequestTiming, total: float) -> None:
+    for name, seconds in (("queue", t.queue), ("preprocess", t.preprocess), ("inference", t.inference),
+                          ("total", total)):
+        resp.headers[f"x-{name}-time"] = f"{seconds * 1e3:.3f}"
 
 
 class RouteGuard:
@@ -610,9 +712,11 @@ class RouteGuard:
 def create_app(source: Source, config: ServerConfig | None = None, runner: Runner | None = None) -> Starlette:
     """The ASGI app serving ``source`` (a runner already started for it may be passed to skip loading)."""
     state = ServerState(source, config or ServerConfig(), runner)
-    routes = [Route("/embed", _endpoint(state, "/embed", _embed), methods=["POST"]),
-              Route("/similar", _endpoint(state, "/similar", _similar), methods=["POST"]),
-              Route("/recommend", _endpoint(state, "/recommend", _recommend), methods=["POST"]),
+    routes = [Route("/embed", _endpoint(state, "/embed", _embed, inference=True), methods=["POST"]),
+              Route("/v1/embeddings", _endpoint(state, "/v1/embeddings", _v1_embeddings, inference=True),
+                    methods=["POST"]),
+              Route("/similar", _endpoint(state, "/similar", _similar, inference=True), methods=["POST"]),
+              Route("/recommend", _endpoint(state, "/recommend", _recommend, inference=True), methods=["POST"]),
               Route("/health", _endpoint(state, "/health", _health, auth=False), methods=["GET"]),
               Route("/info", _endpoint(state, "/info", _info), methods=["GET"]),
               Route("/metrics", _endpoint(state, "/metrics", _metrics), methods=["GET"]),

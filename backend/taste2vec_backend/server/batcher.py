@@ -15,7 +15,9 @@ still at most ``parallelism`` at once.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
+from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Sequence
 
 Run = Callable[[list[Any]], Awaitable[list[Any]]]
@@ -29,6 +31,14 @@ class Overloaded(Exception):
         self.retry_after = retry_after
 
 
+@dataclass(eq=False)
+class _Request:
+    items: Sequence[Any]
+    fut: asyncio.Future
+    submitted: float = field(default_factory=time.perf_counter)
+    waited: float = 0.0  # seconds between submit and the batch taking it
+
+
 class MicroBatcher:
     """Runs ``await run(items) -> results`` (same length, same order), batching concurrent requests."""
 
@@ -39,7 +49,7 @@ class MicroBatcher:
             raise ValueError("parallelism, max_batch and max_queue must be >= 1, max_wait_ms >= 0")
         self.run, self.parallelism, self.max_batch = run, parallelism, max_batch
         self.max_wait, self.max_queue, self.enabled, self.on_batch = max_wait_ms / 1e3, max_queue, enabled, on_batch
-        self._queue: deque[tuple[Sequence[Any], asyncio.Future]] = deque()
+        self._queue: deque[_Request] = deque()
         self.queued = 0       # records waiting for an engine
         self.in_flight = 0    # records in the engines now
         self._wake: asyncio.Event | None = None
@@ -63,33 +73,39 @@ class MicroBatcher:
                 pass
         if self._running:
             await asyncio.gather(*self._running, return_exceptions=True)
-        for _, fut in self._queue:
-            if not fut.done():
-                fut.set_exception(Overloaded(0, self.max_queue))
+        for req in self._queue:
+            if not req.fut.done():
+                req.fut.set_exception(Overloaded(0, self.max_queue))
         self._queue.clear()
 
     # ------------------------------------------------------------------ requests
     async def submit(self, items: Sequence[Any]) -> list[Any]:
         """The results for ``items``; :class:`Overloaded` when the queue is full."""
+        return (await self.submit_timed(items))[0]
+
+    async def submit_timed(self, items: Sequence[Any]) -> tuple[list[Any], float]:
+        """The results for ``items`` and the seconds they waited in the queue for an engine."""
         n = len(items)
         if self.queued + self.in_flight + n > self.max_queue:
             raise Overloaded(self.queued + self.in_flight, self.max_queue)
-        fut = asyncio.get_running_loop().create_future()
-        self._queue.append((items, fut))
+        req = _Request(items, asyncio.get_running_loop().create_future())
+        self._queue.append(req)
         self.queued += n
         self._wake.set()
-        return await fut
+        return await req.fut, req.waited
 
-    def _take(self) -> list[tuple[Sequence[Any], asyncio.Future]]:
-        batch: list[tuple[Sequence[Any], asyncio.Future]] = []
+    def _take(self) -> list[_Request]:
+        batch: list[_Request] = []
         size = 0
-        while self._queue and (not batch or (self.enabled and size + len(self._queue[0][0]) <= self.max_batch)):
-            items, fut = self._queue.popleft()
-            self.queued -= len(items)
-            if fut.cancelled():  # the client went away while queued
+        now = time.perf_counter()
+        while self._queue and (not batch or (self.enabled and size + len(self._queue[0].items) <= self.max_batch)):
+            req = self._queue.popleft()
+            self.queued -= len(req.items)
+            if req.fut.cancelled():  # the client went away while queued
                 continue
-            batch.append((items, fut))
-            size += len(items)
+            req.waited = now - req.submitted
+            batch.append(req)
+            size += len(req.items)
         return batch
 
     async def _dispatch(self) -> None:
@@ -116,23 +132,23 @@ class MicroBatcher:
             self._running.add(task)
             task.add_done_callback(self._running.discard)
 
-    async def _run_batch(self, batch: list[tuple[Sequence[Any], asyncio.Future]]) -> None:
-        flat = [x for items, _ in batch for x in items]
+    async def _run_batch(self, batch: list[_Request]) -> None:
+        flat = [x for req in batch for x in req.items]
         self.in_flight += len(flat)
         if self.on_batch:
             self.on_batch(len(flat))
         try:
             results = await self.run(flat)
         except Exception as e:  # the engine failed for the whole batch: every request gets the error
-            for _, fut in batch:
-                if not fut.done():
-                    fut.set_exception(e)
+            for req in batch:
+                if not req.fut.done():
+                    req.fut.set_exception(e)
             return
         finally:
             self.in_flight -= len(flat)
             self._slots.release()
         i = 0
-        for items, fut in batch:
-            if not fut.done():
-                fut.set_result(results[i:i + len(items)])
-            i += len(items)
+        for req in batch:
+            if not req.fut.done():
+                req.fut.set_result(results[i:i + len(req.items)])
+            i += len(req.items)

@@ -64,7 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_trust_arguments(p)
     p.add_argument("--host", default="127.0.0.1", help="loopback address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8080, help="port (default 8080; 0: any free port)")
-    p.add_argument("--max-records", type=int, default=256, help="records per request (default 256)")
+    p.add_argument("--max-client-batch-size", "--max-records", dest="max_records", type=int, default=256,
+                   help="records (inputs) per request; more is 413")
     p.add_argument("--max-body-bytes", type=int, default=4 << 20, help="request body limit (default 4 MiB)")
     p.add_argument("--max-batch", type=int, default=64, help="records per engine call (default 64)")
     p.add_argument("--max-wait-ms", type=float, default=0.0,
@@ -91,6 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="open connections in all; more are answered 503 and closed")
     p.add_argument("--max-connections-per-client", type=int, default=limits.per_client,
                    help="open connections from one client address; more are answered 503 and closed")
+    p.add_argument("--max-concurrent-requests", type=int, default=512,
+                   help="inference requests answered at once; one more is 429 with Retry-After (backpressure, with "
+                        "--max-queue)")
     p.add_argument("--allow-downgrade", action="store_true",
                    help="let a reload move to an older version than the one served (refused otherwise, but for a "
                         "registry rolled back with taste2vec-lifecycle rollback)")
@@ -155,7 +159,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                               batching=not args.no_batching, workers=args.workers, api_key=_api_key(args),
                               num_threads=args.threads,
                               catalogs=tuple(Path(c) for c in args.catalog), watch_interval_s=args.watch,
-                              max_profile_events=args.max_profile_events, allow_downgrade=args.allow_downgrade)
+                              max_profile_events=args.max_profile_events, allow_downgrade=args.allow_downgrade,
+                              max_concurrent_requests=args.max_concurrent_requests)
         limits = ConnectionLimits(args.header_timeout, args.body_timeout, args.max_connections_per_client,
                                   args.max_connections)
         sock = _bind(host, args.port)

@@ -4,6 +4,8 @@ Names follow Prometheus conventions (``_total`` counters, ``_seconds`` histogram
 
 - ``taste2vec_requests_total{route, status}``, ``taste2vec_request_duration_seconds{route}`` (histogram)
 - ``taste2vec_records_total{route}``: records embedded
+- ``taste2vec_queue_seconds{route}``, ``taste2vec_preprocess_seconds{route}``, ``taste2vec_inference_seconds{route}``
+  (histograms, per request: where its time went; also the ``x-*-time`` response headers), ``taste2vec_active_requests``
 - ``taste2vec_batch_size`` (histogram, records per engine call), ``taste2vec_queue_depth`` (records waiting or
   in the engine)
 - ``taste2vec_errors_total{type}``: refused requests by error type (validation error class, body too large,
@@ -34,6 +36,15 @@ class ServerMetrics:
         self.latency = Histogram("taste2vec_request_duration_seconds", "Request latency by route", ["route"],
                                  buckets=LATENCY_BUCKETS, registry=r)
         self.records = Counter("taste2vec_records", "Records embedded, by route", ["route"], registry=r)
+        # where a request's time went (TEI's split): waiting for an engine, preprocessing, the model
+        self.queue_time = Histogram("taste2vec_queue_seconds", "Per request: time its records waited for an engine",
+                                    ["route"], buckets=LATENCY_BUCKETS, registry=r)
+        self.preprocess_time = Histogram("taste2vec_preprocess_seconds", "Per request: validation and preprocessing "
+                                         "of its records", ["route"], buckets=LATENCY_BUCKETS, registry=r)
+        self.inference_time = Histogram("taste2vec_inference_seconds", "Per request: model runs of its records",
+                                        ["route"], buckets=LATENCY_BUCKETS, registry=r)
+        self.active = Gauge("taste2vec_active_requests", "Requests being answered now (--max-concurrent-requests)",
+                            registry=r)
         self.batch_size = Histogram("taste2vec_batch_size", "Records per engine call", buckets=BATCH_BUCKETS,
                                     registry=r)
         self.queue_depth = Gauge("taste2vec_queue_depth", "Records queued or in the engine", registry=r)
