@@ -11,7 +11,8 @@ BUNDLE_NAME := taste2vec-edge-1.4.2
 BUNDLE_CREATED := 2026-11-26T00:00:00Z
 SHIPPED := sdk/taste2vec/models
 
-.PHONY: demo test jvm-test kotlin-embed bench-kotlin android-lib model bench bench-arm bench-serve bench-stream stream-demo \
+.PHONY: demo test jvm-test kotlin-embed bench-kotlin android-lib model bench bench-arm bench-serve soak-serve bench-stream \
+	stream-demo \
 	lexicon onnx-tf-check clean help
 
 help:
@@ -26,6 +27,7 @@ help:
 	@echo "make bench-arm  the same budget check on emulated aarch64 (qemu-user-static; needs root; root cached)"
 	@echo "make bench-serve  load test of taste2vec serve on 127.0.0.1: batching on/off, concurrency 1/8/32,"
 	@echo "              1- and 32-record requests (records/s, p50/p90/p99, errors; runs/bench-serve/serve.png)"
+	@echo "make soak-serve  the server for 10 minutes under mixed load and reloads: RSS per process, 5xx, p99 per minute"
 	@echo "make bench-stream  events/s of the feedback stream at 2,000 and 10,000 events per micro-batch"
 	@echo "make kotlin-embed IN=FILE.jsonl  JSON lines of records -> one JSON result per line (stdout), through the"
 	@echo "              Kotlin library on LiteRT's runtime; BUNDLE=path [TRUSTED_KEY=pem]; Python twin: taste2vec embed --jsonl"
@@ -146,6 +148,11 @@ bench-arm: $(BENCH_STAMP)
 SERVE_WORKERS ?= $(shell nproc)
 bench-serve: $(STAMP)
 	$(PY) -m taste2vec_backend.server.loadtest --out runs/bench-serve --server-arg=--workers=$(SERVE_WORKERS)
+
+# The server soaked for 10 minutes on 127.0.0.1: mixed load, bad bodies and reloads; RSS of every process every 30 s,
+# 5xx and p99 per minute; exit 1 on a 5xx, RSS growth over 10 % or a minute's p99 over twice the first's.
+soak-serve: $(STAMP)
+	$(PY) -m taste2vec_backend.server.soak --out runs/soak-serve
 
 # Throughput of the feedback stream: events/s at 2,000 and 10,000 events per micro-batch (Spark local; ~1.5 min).
 bench-stream: $(STAMP)

@@ -261,3 +261,17 @@ def test_max_concurrent_requests_is_backpressure_not_a_stall(tmp_path):
         slow.join(120)
         assert httpx.post(s.url + "/embed", json={"record": {"notes": "jasmine"}}, timeout=30).status_code == 200
         assert httpx.get(s.url + "/health").status_code == 200  # /health is never counted
+
+
+@pytest.mark.slow
+def test_a_minute_of_mixed_load_and_reloads_leaks_nothing_and_never_answers_5xx(tmp_path):
+    """`make soak-serve` in small: 60 s of embed / v1 / similar / recommend / bad bodies with reloads; no 5xx, RSS
+    within 10 % of the first window's, every window's p99 within 2x of the first's."""
+    from taste2vec_backend.server.soak import SoakConfig, soak
+
+    report = soak(SoakConfig(seconds=60, window=15, sample=5, clients=3, workers=2, reload_every=10), tmp_path)
+    v = report["verdict"]
+    assert v["passed"], (v, report["windows"])
+    assert sum(w["requests"] for w in report["windows"]) > 1000
+    assert all(w["4xx"] > 0 for w in report["windows"])  # the bad bodies were sent, and refused
+    assert (tmp_path / "soak.md").read_text().rstrip().splitlines()[-1].startswith("PASS")
