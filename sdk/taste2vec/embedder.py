@@ -137,7 +137,8 @@ QUANT_SCALE = 127.0
 
 def quantize_embedding(v: np.ndarray) -> np.ndarray:
     """int8 scalar quantization of a unit vector: ``round(clip(v, -1, 1) * 127)``."""
-    return np.round(np.clip(np.asarray(v, np.float32), -1.0, 1.0) * QUANT_SCALE).astype(np.int8)
+    x = np.asarray(v, np.float32) * np.float32(QUANT_SCALE)  # = clip(v, -1, 1) * 127 wherever |v| <= 1
+    return np.rint(np.minimum(np.maximum(x, -QUANT_SCALE, out=x), QUANT_SCALE, out=x), out=x).astype(np.int8)
 
 
 def _as_vector(x: EmbeddingResult | np.ndarray | Sequence[float], name: str) -> np.ndarray:

@@ -65,24 +65,34 @@ class FeatureBatch:
 
 def encode_snapshot(snap: ContextSnapshot, spec: RecordSpec) -> np.ndarray:
     """Encode one validated snapshot into the spec's C columns."""
-    return np.array(_snapshot_columns(snap, spec), dtype=np.float32)
+    out = np.zeros(spec.context_width, dtype=np.float32)
+    cols: list[int] = []
+    vals: list[float] = []
+    _snapshot_entries(snap, spec.context_plan_by_name, 0, cols, vals)
+    out[cols] = vals
+    return out
 
 
-def _snapshot_columns(snap: ContextSnapshot, spec: RecordSpec) -> list[float]:
-    """:func:`encode_snapshot` as Python floats (float32 at the end: per-element numpy writes are slow)."""
-    out = [0.0] * spec.context_width
-    for name, kind, col, a, b in spec.context_plan:
-        v = getattr(snap, name)
-        if v is None:
+def _snapshot_entries(snap: ContextSnapshot, plan: Mapping[str, tuple[str, int, Any, Any]], base: int,
+                      cols: list[int], vals: list[float]) -> None:
+    """Append the non-zero columns of one encoded snapshot to ``cols`` (offset by ``base``) and their values, as
+    Python floats, to ``vals`` (float32 at the end, in one assignment: per-element numpy writes are slow)."""
+    get = plan.get
+    for name, v in vars(snap).items():
+        if v is None or (p := get(name)) is None:
             continue
+        kind, col, a, b = p
+        col += base
         if kind == "cyclic":  # a = period
             angle = 2.0 * math.pi * float(v) / a
-            out[col], out[col + 1], out[col + 2] = math.sin(angle), math.cos(angle), 1.0
+            cols += (col, col + 1, col + 2)
+            vals += (math.sin(angle), math.cos(angle), 1.0)
         elif kind == "categorical":  # a = {category: column}
-            out[col + a[v]] = 1.0
+            cols.append(col + a[v])
+            vals.append(1.0)
         else:  # a = midpoint, b = half range
-            out[col], out[col + 1] = (float(v) - a) / b, 1.0
-    return out
+            cols += (col, col + 1)
+            vals += ((float(v) - a) / b, 1.0)
 
 
 class FeatureExtractor:
@@ -95,19 +105,30 @@ class FeatureExtractor:
     def __call__(self, record: TastingRecord | Mapping[str, Any]) -> RecordFeatures:
         rec = as_record(record)
         spec = self.spec
-        given = rec.metrics
-        metrics = np.array([given.get(name, 0.0) for name in spec.metric_names], dtype=np.float32)
-        mask = np.array([name in given for name in spec.metric_names], dtype=np.float32)
-        steps, width = spec.context_max_steps, spec.context_width
+        m, steps, width = spec.num_metrics, spec.context_max_steps, spec.context_width
+        # one buffer, four views: metrics | metrics_mask | context (steps x width) | context_mask
+        c0 = 2 * m + steps * width
+        buf = np.zeros(c0 + steps, dtype=np.float32)
+        cols: list[int] = []
+        vals: list[float] = []
+        position = spec.metric_positions
+        for name, v in rec.metrics.items():
+            i = position.get(name)
+            if i is not None:
+                cols += (i, m + i)
+                vals += (v, 1.0)
         padding = steps - len(rec.context)  # left padding: the newest snapshot is always in the last slot
-        rows = [0.0] * (padding * width)
+        base, plan = 2 * m + padding * width, spec.context_plan_by_name
         for snap in rec.context:
-            rows += _snapshot_columns(snap, spec)
-        ctx = np.array(rows, dtype=np.float32).reshape(steps, width)
-        cmask = np.array([0.0] * padding + [1.0] * len(rec.context), dtype=np.float32)
+            _snapshot_entries(snap, plan, base, cols, vals)
+            base += width
+        buf[c0 + padding:] = 1.0
+        if cols:
+            buf[cols] = vals
         notes = normalize_text(rec.notes)
-        return RecordFeatures(notes=notes, lexicon=self.lexicon.vector(notes), metrics=metrics, metrics_mask=mask,
-                              context=ctx, context_mask=cmask, warnings=rec.warnings)
+        return RecordFeatures(notes=notes, lexicon=self.lexicon.vector(notes), metrics=buf[:m],
+                              metrics_mask=buf[m:2 * m], context=buf[2 * m:c0].reshape(steps, width),
+                              context_mask=buf[c0:], warnings=rec.warnings)
 
     def batch(self, records: Iterable[TastingRecord | Mapping[str, Any]]) -> FeatureBatch:
         """Extract and stack features of many records."""

@@ -34,6 +34,7 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
+from bisect import bisect_left
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -70,6 +71,34 @@ class Token(NamedTuple):
     end: int
     clause: int
     hangul: bool
+
+
+_ITEM_RE = re.compile(_TOKEN_RE.pattern + r"|[.,;:!?()\[\]{}\n·…]+")  # a token, or a run of _CLAUSE_PUNCT
+
+
+# a match: first token, end token, the term, whether it is a fuzzy match, what follows it in its last token
+_Span = tuple[int, int, "Term", bool, str]
+
+
+class _Word(NamedTuple):
+    """What the matcher knows of a token text: the terms that may match there (rule 3: multi-token terms that
+    start with it, longest first; else the term it alone matches, or its fuzzy match) and what it does to a term
+    near it (rule 4: negates it from before or after; scales it from before or after, by the first listed
+    modifier's weight)."""
+
+    active: bool  # some term may match here
+    multi: tuple[tuple["Term", list[str], str], ...]  # (term, its tokens but the last, the last)
+    seconds: frozenset[str]  # the second tokens of those terms
+    alone: "Term | None"
+    fuzzy: bool  # ``alone`` is a fuzzy match
+    rest: str  # what follows ``alone``'s text in a Hangul token (a particle or ending, where negators hide)
+    hangul: bool
+    keys: frozenset[str]  # a Latin token: the term tokens it can match as a term's last token (itself, its singulars)
+    near: bool  # it negates or scales a term near it: one of the next four
+    neg_before: bool
+    neg_after: bool
+    mod_before: float | None
+    mod_after: float | None
 
 
 def tokenize(normalized: str, clause_breaks: frozenset[str] = frozenset()) -> list[Token]:
@@ -212,25 +241,22 @@ class SensoryLexicon:
         self._fuzzy_terms = [t for t in self.terms if len(t.tokens) == 1 and not is_hangul(t.text)
                              and len(t.text) >= self.fuzzy_min_len]
         self._by_path = {n.path: n for n in self.nodes}
-        # per-word memos (words repeat across notes; bounded by _cached)
-        self._fuzzy_cache: dict[str, Term | None] = {}
-        self._entry_cache: dict[str, tuple[tuple[Term, ...], Term | None, bool]] = {}
         self._neg_after_table = tuple((n, 1.0) for n in self.neg_after)
-        self._neg_after_cache: dict[str, float | None] = {}
-        self._mod_before_cache: dict[str, float | None] = {}
-        self._mod_after_cache: dict[str, float | None] = {}
+        self._words: dict[str, _Word] = {}  # per token text (see _Word)
+        self._after_window = max(self.neg_window, self.mod_window)
         self._del_index: dict[str, tuple[int, ...]] | None = None
         self._tree: tuple[tuple[int, ...], tuple[frozenset[int], ...]] | None = None
         self._deletion_index()  # ~2 ms now rather than on the first unknown word of a user's first record
-        # per node: (ancestor, decay ** depth) up its chain, the share of a match's weight each ancestor gets
+        # per node: the node and its ancestors up the chain, and the share of a match's weight each gets: 1, then
+        # decay ** depth (rule 6)
         shares = []
         for n in self.nodes:
-            chain, p = [], n.parent
+            chain, p = [n.index], n.parent
             while p is not None:
-                chain.append((p, self.decay ** (len(chain) + 1)))
+                chain.append(p)
                 p = self.nodes[p].parent
-            shares.append(tuple(chain))
-        self._shares = tuple(shares)
+            shares.append((tuple(chain), tuple(self.decay ** k for k in range(len(chain)))))
+        self._node_shares = tuple(shares)
 
     # ------------------------------------------------------------------ loading
     @classmethod
@@ -255,59 +281,67 @@ class SensoryLexicon:
         return self._by_path[path]
 
     # ------------------------------------------------------------------ matching
-    def _tok_matches(self, term_tok: str, tok: Token, last: bool) -> bool:
-        if tok.hangul:
-            if tok.text == term_tok:
-                return True
-            if not last or not tok.text.startswith(term_tok):
-                return False
-            return len(term_tok) >= 2 or tok.text[len(term_tok):] in self.particles
-        if tok.text == term_tok:
+    def _tok_matches(self, term_tok: str, text: str, hangul: bool, last: bool) -> bool:
+        if text == term_tok:
             return True
-        return last and term_tok in plural_bases(tok.text)
+        if hangul:
+            if not last or not text.startswith(term_tok):
+                return False
+            return len(term_tok) >= 2 or text[len(term_tok):] in self.particles
+        return last and term_tok in plural_bases(text)
 
-    def _token_entry(self, tok: Token) -> tuple[tuple[Term, ...], Term | None, bool]:
-        """What may match at a token with this text (memoized per text): the multi-token terms that start
-        with it (longest first; whether one matches depends on the tokens after it), else the term the token
-        alone matches (single-token terms depend on the text only), else its fuzzy match; and whether that
-        last one is fuzzy."""
-        return _cached(self._entry_cache, tok.text, self._find_entry, tok)
+    def _word(self, text: str) -> _Word:
+        """What the matcher knows of a token text (memoized per text, bounded: words repeat across notes)."""
+        return _cached(self._words, text, self._describe, text)
 
-    def _find_entry(self, tok: Token) -> tuple[tuple[Term, ...], Term | None, bool]:
-        cands = self._find_candidates(tok)
-        multi = tuple(t for t in cands if len(t.tokens) > 1)
-        single = next((t for t in cands if len(t.tokens) == 1 and self._tok_matches(t.tokens[0], tok, True)), None)
-        return (multi, single, False) if single is not None else (multi, self._fuzzy(tok), True)
+    def _describe(self, text: str) -> _Word:
+        hangul = is_hangul(text)
+        cands = self._find_candidates(text, hangul)
+        multi = tuple((t, list(t.tokens[:-1]), t.tokens[-1]) for t in cands if len(t.tokens) > 1)
+        alone = next((t for t in cands if len(t.tokens) == 1 and self._tok_matches(t.tokens[0], text, hangul, True)),
+                     None)
+        fuzzy = alone is None
+        if fuzzy:
+            alone = self._fuzzy(text, hangul)
+        tail = alone.tokens[-1] if alone is not None else ""
+        rest = text[len(tail):] if alone is not None and hangul and text.startswith(tail) else ""
+        neg = (text in self.neg_before, _first_weight(self._neg_after_table, text, hangul) is not None)
+        mod = (_first_weight(self.mod_before, text, hangul), _first_weight(self.mod_after, text, hangul))
+        near = any(neg) or mod != (None, None)
+        seconds = frozenset(t.tokens[1] for t, _, _ in multi)
+        keys = frozenset(()) if hangul else frozenset((text, *plural_bases(text)))
+        return _Word(bool(multi) or alone is not None, multi, seconds, alone, fuzzy, rest, hangul, keys, near, *neg,
+                     *mod)
 
-    def _find_candidates(self, tok: Token) -> list[Term]:
-        """Terms that may start at ``tok``, longest first."""
-        key = tok.text[0] if tok.hangul else tok.text
-        found = list(self._by_first.get(key, ()))
-        if not tok.hangul:
-            for base in plural_bases(tok.text):
+    def _find_candidates(self, text: str, hangul: bool) -> list[Term]:
+        """Terms that may start at a token, longest first."""
+        found = list(self._by_first.get(text[0] if hangul else text, ()))
+        if not hangul:
+            for base in plural_bases(text):
                 found += self._by_first.get(base, ())
             found.sort(key=_term_order)
         return found
 
-    def _find_term(self, tokens: Sequence[Token], i: int, candidates: tuple[Term, ...]) -> Term | None:
-        """The longest of ``candidates`` (multi-token terms that may start at ``tokens[i]``) that matches there."""
-        clause = tokens[i].clause
-        n_tok = len(tokens)
-        for term in candidates:
-            n = len(term.tokens)
-            if i + n > n_tok or tokens[i + n - 1].clause != clause:
-                continue
-            for j in range(n):
-                if not self._tok_matches(term.tokens[j], tokens[i + j], j == n - 1):
-                    break
-            else:
+    def _find_term(self, texts: list[str], clauses: list[int], words: list[_Word], i: int) -> Term | None:
+        """The longest multi-token term that may start at token ``i`` and matches there: every token but the
+        last equal to the term's, the last one matching by rule 3."""
+        clause, n_tok, w = clauses[i], len(texts), words[i]
+        if i + 1 == n_tok:
+            return None
+        nxt = words[i + 1]
+        if not nxt.hangul and w.seconds.isdisjoint(nxt.keys):
+            return None  # no term's second token can be the next token
+        for term, head, tail in w.multi:
+            last = i + len(head)
+            if last < n_tok and clauses[last] == clause and texts[i:last] == head \
+                    and self._tok_matches(tail, texts[last], words[last].hangul, True):
                 return term
         return None
 
-    def _fuzzy(self, tok: Token) -> Term | None:
-        if tok.hangul or len(tok.text) < self.fuzzy_min_len or tok.text in self.fuzzy_block:
+    def _fuzzy(self, text: str, hangul: bool) -> Term | None:
+        if hangul or len(text) < self.fuzzy_min_len or text in self.fuzzy_block:
             return None
-        return _cached(self._fuzzy_cache, tok.text, _fuzzy_lookup, self, tok.text)
+        return _fuzzy_lookup(self, text)
 
     def _deletion_index(self) -> dict[str, tuple[int, ...]]:
         """Fuzzy term indices by the term and each of its one-deletion variants (built once, lazily)."""
@@ -321,52 +355,131 @@ class SensoryLexicon:
 
     def match(self, notes: str) -> LexiconMatch:
         """Match notes and return the attribute-weight vector with the matches behind it."""
-        tokens, vec, matches = self._scan(notes, explain=True)
+        tokens = tokenize(normalize_text(notes), self.clause_breaks)
+        vec, matches = self._weigh([t.text for t in tokens], [t.clause for t in tokens], explain=True)
         return LexiconMatch(vec, tuple(matches), tuple(tokens))
 
     def vector(self, notes: str) -> np.ndarray:
         """Just the float32 attribute-weight vector of :meth:`match` (without building the match records)."""
-        return self._scan(notes, explain=False)[1]
+        return self._weigh(*self._token_texts(normalize_text(notes)), explain=False)[0]
 
-    def _scan(self, notes: str, explain: bool) -> tuple[list[Token], np.ndarray, list[Match]]:
-        tokens = tokenize(normalize_text(notes), self.clause_breaks)
-        spans: list[tuple[int, int, Term, bool]] = []
-        entries = self._entry_cache
-        i, n_tok = 0, len(tokens)
-        while i < n_tok:
-            tok = tokens[i]
-            multi, alone, fuzzy = entries.get(tok.text) or self._token_entry(tok)
-            term = self._find_term(tokens, i, multi) if multi else None
-            if term is not None:
-                spans.append((i, i + len(term.tokens), term, False))
-                i += len(term.tokens)
+    def _token_texts(self, normalized: str) -> tuple[list[str], list[int]]:
+        """The texts and clause numbers of :func:`tokenize`'s tokens, without their character spans (one
+        ``findall`` of tokens and runs of clause punctuation)."""
+        texts: list[str] = []
+        clauses: list[int] = []
+        clause, gap, breaks, punct = 0, False, self.clause_breaks, _CLAUSE_PUNCT
+        for t in _ITEM_RE.findall(normalized):
+            if t[0] in punct:
+                gap = True
                 continue
-            if alone is not None:
-                spans.append((i, i + 1, alone, fuzzy))
-            i += 1
+            if gap:
+                clause += bool(texts)
+                gap = False
+            if t in breaks:
+                clause += 1
+            texts.append(t)
+            clauses.append(clause)
+        return texts, clauses
+
+    def _spans(self, texts: list[str], clauses: list[int], words: list[_Word]) -> list[_Span]:
+        """The matched terms, left to right, longest first (rule 3)."""
+        spans: list[_Span] = []
+        end = 0
+        for i in [i for i, w in enumerate(words) if w.active]:
+            if i < end:
+                continue  # inside the previous match
+            w = words[i]
+            term = self._find_term(texts, clauses, words, i) if w.multi else None
+            if term is not None:
+                end = i + len(term.tokens)
+                last, tail = texts[end - 1], term.tokens[-1]
+                rest = last[len(tail):] if words[end - 1].hangul and last.startswith(tail) else ""
+                spans.append((i, end, term, False, rest))
+            elif w.alone is not None:
+                end = i + 1
+                spans.append((i, end, w.alone, w.fuzzy, w.rest))
+        return spans
+
+    def _weigh(self, texts: list[str], clauses: list[int], explain: bool) -> tuple[np.ndarray, list[Match]]:
+        """The attribute-weight vector of a tokenized text (rules 3-6) and, when ``explain``, its matches."""
+        cache, word = self._words, self._word
+        words = [cache.get(t) or word(t) for t in texts]
+        spans = self._spans(texts, clauses, words)
         matches: list[Match] = []
         if not spans:
-            return tokens, np.zeros(self.dim, dtype=np.float32), matches
-        in_match = [False] * len(tokens)
-        for s, e, _, _ in spans:
-            for k in range(s, e):
-                in_match[k] = True
-        acc = [0.0] * self.dim  # float64 sums, as before; numpy at the end (per-item numpy ops are slow)
-        shares, window = self._shares, max(self.neg_window, self.mod_window)
-        for s, e, term, fuzzy in spans:
-            last = tokens[e - 1]
-            rest = last.text[len(term.tokens[-1]):] if last.hangul and last.text.startswith(term.tokens[-1]) else ""
-            after = _after_run(tokens, e, window, in_match)
-            negated = self._negated(tokens, s, rest, after)
-            intensity = self._intensity(tokens, s, rest, in_match, after)
-            w = -1.0 if negated else intensity
-            acc[term.node] += w
-            for anc, share in shares[term.node]:
-                acc[anc] += w * share
+            return np.zeros(self.dim, dtype=np.float32), matches
+        near = [k for k, w in enumerate(words) if w.near]  # the tokens that can negate or scale a match
+        n_near, reach, in_match = len(near), self._after_window, None
+        nodes: list[int] = []  # where each match's weight goes (rule 6), in match order
+        adds: list[float] = []
+        for s, e, term, fuzzy, rest in spans:
+            to, shares = self._node_shares[term.node]
+            if rest or (n_near and (j := bisect_left(near, s - reach)) < n_near and near[j] < e + reach):
+                in_match = in_match or _in_match(spans, len(texts))
+                negated, intensity = self._polarity(clauses, words, in_match, s, e, rest, explain)
+                w = -1.0 if negated else intensity
+                adds += [w * share for share in shares]
+            else:
+                negated, intensity, w = False, 1.0, 1.0  # nothing within reach of either window
+                adds += shares
+            nodes += to
             if explain:
                 matches.append(Match(term.text, term.node, s, e, w, negated, intensity, fuzzy))
-        vec = np.clip(np.array(acc, dtype=np.float64), -self.clip, self.clip)
-        return tokens, vec.astype(np.float32), matches
+        # per node, the float64 sum of its additions in order (bincount adds sequentially), clipped, then float32
+        acc = np.bincount(nodes, adds, minlength=self.dim)
+        return np.minimum(np.maximum(acc, -self.clip, out=acc), self.clip, out=acc).astype(np.float32), matches
+
+    def _polarity(self, clauses: list[int], words: list[_Word], in_match: list[bool], s: int, e: int, rest: str,
+                  explain: bool) -> tuple[bool, float]:
+        """Rules 4 and 5 for the match of tokens ``s..e-1`` (``rest``: what follows the term in its last token):
+        whether it is negated, and its intensity (1.0 for a negated match unless ``explain``: it weighs -1
+        whatever its intensity)."""
+        clause = clauses[s]
+        # the run right after the match: the same clause, up to the next match, at most the larger window
+        end, stop = e, min(len(clauses), e + self._after_window)
+        while end < stop and clauses[end] == clause and not in_match[end]:
+            end += 1
+        negated = False
+        k, lo = s - 1, max(-1, s - 1 - self.neg_window)
+        while k > lo and clauses[k] == clause:
+            if words[k].neg_before:
+                negated = True
+                break
+            k -= 1
+        if not negated and rest:
+            negated = any(n in rest for n in self.neg_after)
+        if not negated:
+            k, hi = e, min(end, e + self.neg_window)
+            while k < hi:
+                if words[k].neg_after:
+                    negated = True
+                    break
+                k += 1
+        if negated and not explain:
+            return True, 1.0
+        return negated, self._intensity(clauses, words, in_match, s, e, end, rest)
+
+    def _intensity(self, clauses: list[int], words: list[_Word], in_match: list[bool], s: int, e: int,
+                   end: int, rest: str) -> float:
+        clause = clauses[s]
+        k, lo = s - 1, max(-1, s - 1 - self.mod_window)
+        while k > lo and clauses[k] == clause and not in_match[k]:
+            if k > 0 and in_match[k - 1] and clauses[k - 1] == clause and words[k].mod_after:
+                break  # a Korean "after" word right behind the previous term belongs to that term
+            w = words[k].mod_before
+            if w is not None:
+                return w
+            k -= 1
+        if rest:
+            for text, w in self.mod_after:
+                if text in rest:
+                    return w
+        for k in range(e, min(end, e + self.mod_window)):
+            w = words[k].mod_after
+            if w is not None:
+                return w
+        return 1.0
 
     def top_attributes(self, vector: np.ndarray, k: int = 8) -> dict[str, float]:
         """The ``k`` strongest positive attributes of a lexicon vector (path -> weight rounded to 4 places).
@@ -374,16 +487,18 @@ class SensoryLexicon:
         Strongest first, the more specific node first among equals; a node whose descendant is already kept
         adds nothing (its weight came from that descendant).
         """
-        weights = np.asarray(vector, np.float32).tolist()
+        v = np.asarray(vector, np.float32)
+        positive = np.flatnonzero(v > 0).tolist()
+        weights = v[positive].tolist()
         neg_depth, below = self._path_tree()
-        kept: list[int] = []
-        for _, _, i in sorted([(-w, neg_depth[i], i) for i, w in enumerate(weights) if w > 0]):
-            if below[i].isdisjoint(kept):
-                kept.append(i)
+        kept: list[tuple[int, float]] = []
+        for neg_w, _, i in sorted([(-w, neg_depth[i], i) for i, w in zip(positive, weights)]):
+            if below[i].isdisjoint([j for j, _ in kept]):
+                kept.append((i, -neg_w))
                 if len(kept) == k:
                     break
         nodes = self.nodes
-        return {nodes[i].path: round(weights[i], 4) for i in kept}
+        return {nodes[i].path: round(w, 4) for i, w in kept}
 
     def _path_tree(self) -> tuple[tuple[int, ...], tuple[frozenset[int], ...]]:
         """Per node: minus its path depth (count of " > ") and the nodes whose path extends it (built once)."""
@@ -397,57 +512,6 @@ class SensoryLexicon:
                         below[up.index].add(n.index)
             self._tree = (tuple(-n.path.count(" > ") for n in self.nodes), tuple(frozenset(b) for b in below))
         return self._tree
-
-    def _negated(self, tokens: Sequence[Token], s: int, rest: str, after: list[Token]) -> bool:
-        clause = tokens[s].clause
-        for k in range(s - 1, max(-1, s - 1 - self.neg_window), -1):
-            if tokens[k].clause != clause:
-                break
-            if tokens[k].text in self.neg_before:
-                return True
-        if rest and any(n in rest for n in self.neg_after):
-            return True
-        for tok in after[:self.neg_window]:
-            if _cached(self._neg_after_cache, tok.text, _first_weight, self._neg_after_table, tok) is not None:
-                return True
-        return False
-
-    def _intensity(self, tokens: Sequence[Token], s: int, rest: str, in_match: list[bool],
-                   after: list[Token]) -> float:
-        clause = tokens[s].clause
-        for k in range(s - 1, max(-1, s - 1 - self.mod_window), -1):
-            if tokens[k].clause != clause or in_match[k]:
-                break
-            if k > 0 and in_match[k - 1] and tokens[k - 1].clause == clause and self._after_mod(tokens[k]):
-                break  # a Korean "after" word right behind the previous term belongs to that term
-            w = _cached(self._mod_before_cache, tokens[k].text, _first_weight, self.mod_before, tokens[k])
-            if w is not None:
-                return w
-        if rest:
-            for text, w in self.mod_after:
-                if text in rest:
-                    return w
-        for tok in after[:self.mod_window]:
-            w = self._after_mod(tok)
-            if w is not None:
-                return w
-        return 1.0
-
-    def _after_mod(self, tok: Token) -> float | None:
-        return _cached(self._mod_after_cache, tok.text, _first_weight, self.mod_after, tok)
-
-
-def _after_run(tokens: Sequence[Token], e: int, window: int, in_match: list[bool]) -> list[Token]:
-    """The tokens right after a match that ends at ``e``: at most ``window``, stopping at a clause change or at
-    another match (a shorter window reads a prefix of it)."""
-    clause = tokens[e - 1].clause
-    run = []
-    for k in range(e, min(len(tokens), e + window)):
-        tok = tokens[k]
-        if tok.clause != clause or in_match[k]:
-            break
-        run.append(tok)
-    return run
 
 
 _MEMO_LIMIT = 100_000
@@ -465,15 +529,23 @@ def _cached(cache: dict[str, Any], key: str, compute: Callable[..., Any], *args:
     return value
 
 
+def _in_match(spans: Sequence[_Span], n: int) -> list[bool]:
+    """Per token: whether it is part of a match."""
+    out = [False] * n
+    for s, e, _, _, _ in spans:
+        out[s:e] = [True] * (e - s)
+    return out
+
+
 def _term_order(t: Term) -> tuple:
     """Longest first: most tokens, then most characters, then the text (rule 3)."""
     return -len(t.tokens), -len(t.text), t.text
 
 
-def _first_weight(table: Sequence[tuple[str, float]], tok: Token) -> float | None:
+def _first_weight(table: Sequence[tuple[str, float]], token: str, hangul: bool) -> float | None:
     """Weight of the first modifier in ``table`` that is the token (or, for Hangul, starts it)."""
     for text, w in table:
-        if tok.text == text or (tok.hangul and tok.text.startswith(text)):
+        if token == text or (hangul and token.startswith(text)):
             return w
     return None
 

@@ -16,7 +16,8 @@ import math
 import numbers
 from dataclasses import dataclass, field, fields
 from types import MappingProxyType
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from .errors import (
     InvalidTypeError,
@@ -30,8 +31,10 @@ from .spec import ContextFieldSpec, MetricSpec, RecordSpec, default_spec
 
 
 def _check_number(path: str, value: Any, lo: float, hi: float, allowed: str, integer: bool = False) -> float:
-    # bool is a numbers.Number in Python; a True temperature is a bug, not 1 degree.
     cls = type(value)
+    if (cls is float or cls is int) and lo <= value <= hi and (cls is int or not integer or value.is_integer()):
+        return float(value)  # the common case, decided without the checks below (NaN fails the range test)
+    # bool is a numbers.Number in Python; a True temperature is a bug, not 1 degree.
     if cls is not float and cls is not int and (isinstance(value, bool) or not isinstance(value, numbers.Real)):
         raise InvalidTypeError(path, f"expected {'an integer' if integer else 'a number'}, got "
                                f"{type(value).__name__}", allowed, value)
@@ -62,8 +65,9 @@ def validate_context_value(spec: ContextFieldSpec, value: Any, path: str) -> Any
         if v not in spec.categories:
             raise UnknownCategoryError(path, f"unknown category {value!r}", spec.allowed, value)
         return v
-    x = _check_number(path, value, float(spec.min), float(spec.max), spec.allowed, integer=spec.type == "int")
-    return int(x) if spec.type == "int" else x
+    lo, hi, integer = spec.bounds
+    x = _check_number(path, value, lo, hi, spec.allowed, integer)
+    return int(x) if integer else x
 
 
 def _validate_snapshot_into(snap: "ContextSnapshot", spec: RecordSpec, path: str) -> None:
@@ -99,22 +103,32 @@ class ContextSnapshot:
         """Build and validate a snapshot from a JSON-like mapping (errors name ``context[index].field``)."""
         spec = spec or default_spec()
         path = f"context[{index}]"
-        if not isinstance(data, Mapping):
+        if type(data) is not dict and not isinstance(data, Mapping):
             raise InvalidTypeError(path, f"expected an object, got {type(data).__name__}",
                                    "an object with fields " + ", ".join(f.name for f in spec.context_fields), data)
-        known = spec.context_fields_by_name
+        known, checks = spec.context_fields_by_name, spec.context_checks
         values = {}
         for key, value in data.items():
-            if key not in known:
+            check = checks.get(key)
+            if check is None:
                 raise UnknownFieldError(f"{path}.{key}", "unknown context field",
                                         "one of " + ", ".join(known), key)
-            values[key] = None if value is None else validate_context_value(known[key], value, f"{path}.{key}")
+            t = type(value)
+            if value is None or (t is str and value in check[0]):
+                values[key] = value  # a listed category is already stripped and lower-case
+            elif (t is float or t is int) and not check[0] and check[1] <= value <= check[2] \
+                    and (t is int or not check[3] or value.is_integer()):
+                values[key] = int(value) if check[3] else float(value)
+            else:  # anything else: the full check (it raises, or normalizes a category, or takes another number)
+                values[key] = validate_context_value(known[key], value, f"{path}.{key}")
         # every value is validated above (errors name context[index]); skip __post_init__'s second pass
         names = _SNAPSHOT_FIELDS
         if not names.issuperset(values):
             return cls(**values)  # a spec with fields this class lacks: let the constructor say so
         snap = cls.__new__(cls)
-        snap.__dict__.update(dict.fromkeys(names), **values)  # what the frozen dataclass's __init__ would set
+        state = snap.__dict__  # what the frozen dataclass's __init__ would set
+        state.update(_EMPTY_SNAPSHOT)
+        state.update(values)
         return snap
 
     def to_dict(self) -> dict[str, Any]:
@@ -122,6 +136,7 @@ class ContextSnapshot:
 
 
 _SNAPSHOT_FIELDS = frozenset(f.name for f in fields(ContextSnapshot))
+_EMPTY_SNAPSHOT = dict.fromkeys(f.name for f in fields(ContextSnapshot))
 
 
 def _check_unicode(notes: str, spec: RecordSpec) -> None:
@@ -170,28 +185,31 @@ class TastingRecord:
         # metrics
         if self.metrics is None:
             object.__setattr__(self, "metrics", {})
-        if not isinstance(self.metrics, Mapping):
+        if type(self.metrics) is not dict and not isinstance(self.metrics, Mapping):
             raise InvalidTypeError("metrics", f"expected an object, got {type(self.metrics).__name__}",
                                    "an object keyed by metric name", self.metrics)
         clean: dict[str, float] = {}
-        names = spec.metric_names
+        names, bounds = spec.metric_names, spec.metric_bounds
         for key, value in self.metrics.items():
-            if key not in names:
+            b = bounds.get(key)
+            if b is None:
                 raise UnknownFieldError(f"metrics.{key}", "unknown metric", "one of " + ", ".join(names), key)
-            if value is None:
-                continue  # explicit "not measured"
-            clean[key] = validate_metric(spec.metric(key), value)
+            cls = type(value)
+            if (cls is float or cls is int) and b[0] <= value <= b[1]:
+                clean[key] = float(value)  # the common case; anything else gets the full check
+            elif value is not None:  # None: explicitly "not measured"
+                clean[key] = validate_metric(spec.metric(key), value)
         object.__setattr__(self, "metrics", MappingProxyType({k: clean[k] for k in names if k in clean}))  # spec order
         # context
         ctx = self.context
         if ctx is None:
             ctx = ()
-        if isinstance(ctx, (str, bytes, Mapping)) or not isinstance(ctx, Iterable):
+        if type(ctx) is not list and (isinstance(ctx, (str, bytes, Mapping)) or not isinstance(ctx, Iterable)):
             raise InvalidTypeError("context", f"expected a list of snapshots, got {type(ctx).__name__}",
                                    f"a list of at most {spec.context_max_steps} snapshots, newest last", ctx)
         snaps = []
         for i, s in enumerate(ctx):
-            if isinstance(s, ContextSnapshot):
+            if type(s) is not dict and isinstance(s, ContextSnapshot):
                 snaps.append(s)  # validated at construction
             else:
                 snaps.append(ContextSnapshot.from_dict(s, i, spec))
@@ -212,7 +230,7 @@ class TastingRecord:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "TastingRecord":
         """Build a record from a JSON-like mapping with keys ``notes``, ``metrics``, ``context``."""
-        if not isinstance(data, Mapping):
+        if type(data) is not dict and not isinstance(data, Mapping):
             raise InvalidTypeError("record", f"expected an object, got {type(data).__name__}",
                                    "an object with keys notes, metrics, context", data)
         for key in data:

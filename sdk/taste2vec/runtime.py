@@ -19,7 +19,7 @@ import sys
 import tempfile
 import threading
 from pathlib import Path
-from typing import Any, Iterator, Mapping, NamedTuple
+from typing import Any, Callable, Iterator, Mapping, NamedTuple
 
 import numpy as np
 
@@ -151,6 +151,35 @@ def _dequantize(y: np.ndarray, detail: Mapping[str, Any]) -> np.ndarray:
 
 
 _FEATURE_INPUTS = ("lexicon", "metrics", "metrics_mask", "context", "context_mask")
+_DIRECT = ("SetTensor", "Invoke", "GetTensor", "AllocateTensors")
+
+
+def _runner_call(runner: Any, outputs: Mapping[str, Any]) -> Callable[[list[np.ndarray]], np.ndarray]:
+    """One signature called through its SignatureRunner (the inputs in ``runner``'s input order)."""
+    names, out = list(runner.get_input_details()), next(iter(outputs))
+    return lambda arrays: runner(**dict(zip(names, arrays)))[out]
+
+
+def _direct_call(runner: Any, inputs: Mapping[str, Any], outputs: Mapping[str, Any]
+                 ) -> Callable[[list[np.ndarray]], np.ndarray] | None:
+    """One signature called through the interpreter's own set / invoke / get, as its SignatureRunner does, without
+    the runner's per-call resizing and re-allocation (the shapes are fixed: the tensors are allocated once here).
+    None where the interpreter does not expose them (another runtime package)."""
+    wrapper, sub = getattr(runner, "_interpreter_wrapper", None), getattr(runner, "_subgraph_index", None)
+    if wrapper is None or not isinstance(sub, int) or not all(hasattr(wrapper, n) for n in _DIRECT):
+        return None
+    wrapper.AllocateTensors(sub)
+    indices = [int(d["index"]) for d in inputs.values()]
+    out = int(next(iter(outputs.values()))["index"])
+    set_tensor, invoke, get_tensor = wrapper.SetTensor, wrapper.Invoke, wrapper.GetTensor
+
+    def call(arrays: list[np.ndarray]) -> np.ndarray:
+        for i, a in zip(indices, arrays):
+            set_tensor(i, a, sub)
+        invoke(sub)
+        return get_tensor(out, sub)
+
+    return call
 
 
 def _check_signature(bucket: int, inputs: Mapping[str, Any], outputs: Mapping[str, Any]) -> None:
@@ -196,11 +225,11 @@ class TasteModel:
                 raise ModelRuntimeError(f"model has no embed_<length> signatures, or too many (has {sorted(sigs)})")
             for b in self.buckets:
                 r = self._interp.get_signature_runner(f"embed_{b}")
-                self._runners[b] = r
                 self._in[b] = r.get_input_details()
                 self._out[b] = r.get_output_details()
                 _check_signature(b, self._in[b], self._out[b])
                 self._feeds[b] = tuple(_Feed.of(k, d) for k, d in self._in[b].items())
+                self._runners[b] = _direct_call(r, self._in[b], self._out[b]) or _runner_call(r, self._out[b])
         except ModelRuntimeError:
             raise
         except (ValueError, RuntimeError, KeyError, TypeError, IndexError, AttributeError, OverflowError) as e:
@@ -231,10 +260,10 @@ class TasteModel:
             arrays = [f.array(inputs[f.name]) for f in feeds]
         except KeyError:
             raise ModelRuntimeError(f"missing model inputs {sorted(set(self._in[length]) - set(inputs))}") from None
-        name, out_detail = next(iter(self._out[length].items()))
+        out_detail = next(iter(self._out[length].values()))
         try:
             with self._lock:
-                out = self._runners[length](**{f.name: a for f, a in zip(feeds, arrays)})
-            return _dequantize(out[name], out_detail)
+                out = self._runners[length](arrays)
+            return _dequantize(out, out_detail)
         except (ValueError, RuntimeError, KeyError, TypeError, IndexError) as e:
             raise ModelRuntimeError(f"the model failed on bucket {length}: {type(e).__name__}: {e}") from e

@@ -63,6 +63,11 @@ class ContextFieldSpec:
         return 2
 
     @cached_property
+    def bounds(self) -> tuple[float, float, bool]:
+        """A numeric field's closed range as floats, and whether it takes integers only."""
+        return float(self.min), float(self.max), self.type == "int"
+
+    @cached_property
     def allowed(self) -> str:
         if self.kind == "categorical":
             return "one of " + ", ".join(repr(c) for c in self.categories)
@@ -107,6 +112,11 @@ class RecordSpec:
     def metric(self, name: str) -> MetricSpec:
         return self.metrics[self._metric_index[name]]
 
+    @property
+    def metric_positions(self) -> dict[str, int]:
+        """Metric name -> its column in the metrics vector."""
+        return self._metric_index
+
     def metric_position(self, name: str) -> int:
         """The column of metric ``name`` in the metrics vector (KeyError if unknown)."""
         return self._metric_index[name]
@@ -132,6 +142,23 @@ class RecordSpec:
                              (float(f.max) - float(f.min)) / 2.0))
             col += f.width
         return tuple(rows)
+
+    @cached_property
+    def metric_bounds(self) -> dict[str, tuple[float, float]]:
+        """Metric name -> its closed range."""
+        return {m.name: (m.min, m.max) for m in self.metrics}
+
+    @cached_property
+    def context_checks(self) -> dict[str, tuple[frozenset[str], float, float, bool]]:
+        """Context field name -> (its categories, or an empty set for a number; the number's closed range; whether
+        it is an integer): what a valid value looks like, for the records' fast path."""
+        return {f.name: (frozenset(f.categories), 0.0, 0.0, False) if f.kind == "categorical"
+                else (frozenset(), *f.bounds) for f in self.context_fields}
+
+    @cached_property
+    def context_plan_by_name(self) -> dict[str, tuple[str, int, Any, Any]]:
+        """:attr:`context_plan` keyed by field name: (kind, first column, a, b)."""
+        return {name: (kind, col, a, b) for name, kind, col, a, b in self.context_plan}
 
     def context_columns(self) -> list[str]:
         """Human-readable names of the encoded context columns, in order."""

@@ -24,6 +24,8 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
+from itertools import chain
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -34,6 +36,8 @@ from .lexicon import normalize_text
 
 FORMAT = "taste2vec.wordpiece/1"
 PAD, UNK = "[PAD]", "[UNK]"
+_MEMO_LIMIT = 50_000  # words whose pieces are remembered
+_first, _second = itemgetter(0), itemgetter(1)
 
 
 class TokenizerError(Taste2VecError):
@@ -69,7 +73,8 @@ class WordPieceTokenizer:
     max_word_chars: int = 24
     version: str = "1.0.0"
     _index: dict[str, int] = field(init=False, repr=False)
-    _pieces: dict[str, tuple[str, ...]] = field(init=False, repr=False, default_factory=dict)
+    # per word: its pieces and their ids (words repeat; bounded on adversarial input)
+    _pieces: dict[str, tuple[tuple[str, ...], tuple[int, ...]]] = field(init=False, repr=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.vocab or self.vocab[0] != PAD or UNK not in self.vocab:
@@ -99,15 +104,17 @@ class WordPieceTokenizer:
 
     def word_pieces(self, word: str) -> list[str]:
         """WordPiece split of one pre-tokenized word (rule 3)."""
-        return list(self._word_pieces(word))
+        return list(self._word(word)[0])
 
-    def _word_pieces(self, word: str) -> tuple[str, ...]:
-        cached = self._pieces.get(word)
-        if cached is None:
-            cached = tuple(self._split(word))
-            if len(self._pieces) < 50_000:  # words repeat; the memo stays bounded on adversarial input
-                self._pieces[word] = cached
-        return cached
+    def _word(self, word: str) -> tuple[tuple[str, ...], tuple[int, ...]]:
+        """A word's pieces and their ids (memoized)."""
+        entry = self._pieces.get(word)
+        if entry is None:
+            pieces = tuple(self._split(word))
+            entry = (pieces, tuple(map(self._index.__getitem__, pieces)))
+            if len(self._pieces) < _MEMO_LIMIT:
+                self._pieces[word] = entry
+        return entry
 
     def _split(self, word: str) -> list[str]:
         if len(word) > self.max_word_chars:
@@ -129,19 +136,18 @@ class WordPieceTokenizer:
 
     def tokenize(self, text: str) -> list[str]:
         """Normalized, pre-tokenized, WordPiece-split tokens of ``text`` (untruncated)."""
-        return [p for w in pre_tokenize(normalize_text(text)) for p in self._word_pieces(w)]
+        return [p for w in pre_tokenize(normalize_text(text)) for p in self._word(w)[0]]
 
     def encode(self, text: str) -> Encoding:
-        """Token ids of ``text``, truncated to ``max_tokens`` (stops splitting once past it)."""
-        toks: list[str] = []
+        """Token ids of ``text``, truncated to ``max_tokens``."""
+        get, word = self._pieces.get, self._word
+        entries = [get(w) or word(w) for w in pre_tokenize(normalize_text(text))]
+        toks = tuple(chain.from_iterable(map(_first, entries)))
+        ids = tuple(chain.from_iterable(map(_second, entries)))
         limit = self.max_tokens
-        for w in pre_tokenize(normalize_text(text)):
-            toks.extend(self._word_pieces(w))
-            if len(toks) > limit:
-                break
-        truncated = len(toks) > limit
-        toks = toks[:limit]
-        return Encoding(tuple(map(self._index.__getitem__, toks)), tuple(toks), truncated)
+        if len(toks) <= limit:
+            return Encoding(ids, toks, False)
+        return Encoding(ids[:limit], toks[:limit], True)
 
     def bucket_for(self, n_tokens: int) -> int:
         """The smallest bucket length that holds ``n_tokens`` tokens (the largest if none does)."""
