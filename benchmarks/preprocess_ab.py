@@ -49,6 +49,10 @@ def records(n_good: int) -> list[Any]:
 
     bundle = Embedder.create_default().bundle
     out = [r for _, r in sample_records()]
+    # notes whose normalization is not idempotent (NFKC + lower-case twice differs from once): each component
+    # normalizes what it is given, so a shortcut that skips a pass would show here
+    out += [{"notes": n} for n in ("ϔ́ bright", "갓Ờ菉ϔ́ 초콜릿", "𝞨͂ jasmine", "𝓠憎ﯲİ̶ nutty", "‶露Α͂ 산미", "İ᳨ cocoa",
+                                   "ＢＲＩＧＨＴ， ｊａｓｍｉｎｅ", "no İ̇ bitterness", "ﬁne floral")]
     for seed in range(max(1, -(-n_good // 1150))):  # ~1,150 valid records per seed
         for line in e2e_lines(bundle.spec, bundle.lexicon, random_notes(bundle.lexicon, 400, seed=seed + 1),
                               n_good=min(n_good, 1200), seed=seed):

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Iterable, Mapping, Any
+from typing import Any, Iterable, Mapping, NamedTuple
 
 import numpy as np
 
@@ -95,40 +95,67 @@ def _snapshot_entries(snap: ContextSnapshot, plan: Mapping[str, tuple[str, int, 
             vals += ((float(v) - a) / b, 1.0)
 
 
+class Assembled(NamedTuple):
+    """One record's validated form, its normalized notes and its float inputs in one buffer."""
+
+    record: TastingRecord
+    notes: str  # normalized once (RecordFeatures.notes)
+    text: str  # ``notes`` normalized again, as the lexicon and the tokenizer normalize what they are given
+    buffer: np.ndarray  # float32[1, N], laid out as FeatureExtractor.layout says
+
+
 class FeatureExtractor:
     """Turns records (or spec-following dicts) into model inputs. Stateless and thread-safe."""
 
     def __init__(self, lexicon: SensoryLexicon | None = None, spec: RecordSpec | None = None) -> None:
         self.spec = spec or default_spec()
         self.lexicon = lexicon or SensoryLexicon.default()
+        sizes = {"lexicon": self.lexicon.dim, "metrics": self.spec.num_metrics, "metrics_mask": self.spec.num_metrics,
+                 "context": self.spec.context_max_steps * self.spec.context_width,
+                 "context_mask": self.spec.context_max_steps}
+        ends = np.cumsum(list(sizes.values())).tolist()
+        # where each input lives in an assembled record's buffer: name -> (start, end)
+        self.layout = {k: (e - n, e) for (k, n), e in zip(sizes.items(), ends)}
 
     def __call__(self, record: TastingRecord | Mapping[str, Any]) -> RecordFeatures:
+        a = self.assemble(record)
+        v = {k: a.buffer[0, s:e] for k, (s, e) in self.layout.items()}
+        return RecordFeatures(notes=a.notes, lexicon=v["lexicon"], metrics=v["metrics"],
+                              metrics_mask=v["metrics_mask"],
+                              context=v["context"].reshape(self.spec.context_max_steps, self.spec.context_width),
+                              context_mask=v["context_mask"], warnings=a.record.warnings)
+
+    def assemble(self, record: TastingRecord | Mapping[str, Any]) -> "Assembled":
+        """Validate a record and write all its float inputs into one float32[1, N] buffer (see :attr:`layout`)."""
         rec = as_record(record)
-        spec = self.spec
-        m, steps, width = spec.num_metrics, spec.context_max_steps, spec.context_width
-        # one buffer, four views: metrics | metrics_mask | context (steps x width) | context_mask
-        c0 = 2 * m + steps * width
-        buf = np.zeros(c0 + steps, dtype=np.float32)
+        spec, layout = self.spec, self.layout
+        notes = normalize_text(rec.notes)
+        text = notes if notes.isascii() else normalize_text(notes)  # what the lexicon and the tokenizer read
+        nodes, adds = self.lexicon.additions(text)
         cols: list[int] = []
         vals: list[float] = []
+        m0, m = layout["metrics"][0], spec.num_metrics
         position = spec.metric_positions
         for name, v in rec.metrics.items():
             i = position.get(name)
             if i is not None:
-                cols += (i, m + i)
+                cols += (m0 + i, m0 + m + i)
                 vals += (v, 1.0)
+        steps, width = spec.context_max_steps, spec.context_width
         padding = steps - len(rec.context)  # left padding: the newest snapshot is always in the last slot
-        base, plan = 2 * m + padding * width, spec.context_plan_by_name
+        base, plan = layout["context"][0] + padding * width, spec.context_plan_by_name
         for snap in rec.context:
             _snapshot_entries(snap, plan, base, cols, vals)
             base += width
-        buf[c0 + padding:] = 1.0
+        c0, end = layout["context_mask"]
+        buf = np.zeros((1, end), dtype=np.float32)
+        buf[0, c0 + padding:] = 1.0
         if cols:
-            buf[cols] = vals
-        notes = normalize_text(rec.notes)
-        return RecordFeatures(notes=notes, lexicon=self.lexicon.vector(notes), metrics=buf[:m],
-                              metrics_mask=buf[m:2 * m], context=buf[2 * m:c0].reshape(steps, width),
-                              context_mask=buf[c0:], warnings=rec.warnings)
+            buf[0, cols] = vals
+        if nodes:
+            l0, l1 = layout["lexicon"]
+            buf[0, l0:l1] = self.lexicon.sums(nodes, adds)  # float64 -> float32 here
+        return Assembled(rec, notes, text, buf)
 
     def batch(self, records: Iterable[TastingRecord | Mapping[str, Any]]) -> FeatureBatch:
         """Extract and stack features of many records."""

@@ -245,7 +245,7 @@ class SensoryLexicon:
         self._words: dict[str, _Word] = {}  # per token text (see _Word)
         self._after_window = max(self.neg_window, self.mod_window)
         self._del_index: dict[str, tuple[int, ...]] | None = None
-        self._tree: tuple[tuple[int, ...], tuple[frozenset[int], ...]] | None = None
+        self._tree: tuple[tuple[int, ...], tuple[tuple[int, ...], ...], tuple[str, ...]] | None = None
         self._deletion_index()  # ~2 ms now rather than on the first unknown word of a user's first record
         # per node: the node and its ancestors up the chain, and the share of a match's weight each gets: 1, then
         # decay ** depth (rule 6)
@@ -356,12 +356,21 @@ class SensoryLexicon:
     def match(self, notes: str) -> LexiconMatch:
         """Match notes and return the attribute-weight vector with the matches behind it."""
         tokens = tokenize(normalize_text(notes), self.clause_breaks)
-        vec, matches = self._weigh([t.text for t in tokens], [t.clause for t in tokens], explain=True)
-        return LexiconMatch(vec, tuple(matches), tuple(tokens))
+        nodes, adds, matches = self._weigh([t.text for t in tokens], [t.clause for t in tokens], explain=True)
+        return LexiconMatch(self.sums(nodes, adds).astype(np.float32), tuple(matches), tuple(tokens))
 
     def vector(self, notes: str) -> np.ndarray:
         """Just the float32 attribute-weight vector of :meth:`match` (without building the match records)."""
-        return self._weigh(*self._token_texts(normalize_text(notes)), explain=False)[0]
+        return self.sums(*self.additions(normalize_text(notes))).astype(np.float32)
+
+    def additions(self, normalized: str) -> tuple[list[int], list[float]]:
+        """What the matches in already normalized notes add to which node, in order (see :meth:`sums`)."""
+        return self._weigh(*self._token_texts(normalized), explain=False)[:2]
+
+    def sums(self, nodes: list[int], adds: list[float]) -> np.ndarray:
+        """float64[dim]: per node, the sum of its additions in their order, clipped to [-clip, clip] (rule 6)."""
+        acc = np.bincount(nodes, adds, minlength=self.dim) if nodes else np.zeros(self.dim)  # adds sequentially
+        return np.minimum(np.maximum(acc, -self.clip, out=acc), self.clip, out=acc)
 
     def _token_texts(self, normalized: str) -> tuple[list[str], list[int]]:
         """The texts and clause numbers of :func:`tokenize`'s tokens, without their character spans (one
@@ -401,14 +410,16 @@ class SensoryLexicon:
                 spans.append((i, end, w.alone, w.fuzzy, w.rest))
         return spans
 
-    def _weigh(self, texts: list[str], clauses: list[int], explain: bool) -> tuple[np.ndarray, list[Match]]:
-        """The attribute-weight vector of a tokenized text (rules 3-6) and, when ``explain``, its matches."""
+    def _weigh(self, texts: list[str], clauses: list[int], explain: bool
+               ) -> tuple[list[int], list[float], list[Match]]:
+        """What the matches of a tokenized text add to which node (rules 3-6), in order, and, when ``explain``,
+        the matches."""
         cache, word = self._words, self._word
         words = [cache.get(t) or word(t) for t in texts]
         spans = self._spans(texts, clauses, words)
         matches: list[Match] = []
         if not spans:
-            return np.zeros(self.dim, dtype=np.float32), matches
+            return [], [], matches
         near = [k for k, w in enumerate(words) if w.near]  # the tokens that can negate or scale a match
         n_near, reach, in_match = len(near), self._after_window, None
         nodes: list[int] = []  # where each match's weight goes (rule 6), in match order
@@ -426,9 +437,7 @@ class SensoryLexicon:
             nodes += to
             if explain:
                 matches.append(Match(term.text, term.node, s, e, w, negated, intensity, fuzzy))
-        # per node, the float64 sum of its additions in order (bincount adds sequentially), clipped, then float32
-        acc = np.bincount(nodes, adds, minlength=self.dim)
-        return np.minimum(np.maximum(acc, -self.clip, out=acc), self.clip, out=acc).astype(np.float32), matches
+        return nodes, adds, matches
 
     def _polarity(self, clauses: list[int], words: list[_Word], in_match: list[bool], s: int, e: int, rest: str,
                   explain: bool) -> tuple[bool, float]:
@@ -489,28 +498,31 @@ class SensoryLexicon:
         """
         v = np.asarray(vector, np.float32)
         positive = np.flatnonzero(v > 0).tolist()
-        weights = v[positive].tolist()
-        neg_depth, below = self._path_tree()
-        kept: list[tuple[int, float]] = []
-        for neg_w, _, i in sorted([(-w, neg_depth[i], i) for i, w in zip(positive, weights)]):
-            if below[i].isdisjoint([j for j, _ in kept]):
-                kept.append((i, -neg_w))
+        neg_depth, above, paths = self._path_tree()
+        kept: dict[str, float] = {}
+        covered: set[int] = set()  # the nodes above a kept one
+        for neg_w, _, i in sorted(zip([-w for w in v[positive].tolist()], [neg_depth[i] for i in positive],
+                                      positive)):
+            if i not in covered:
+                kept[paths[i]] = round(-neg_w, 4)
                 if len(kept) == k:
                     break
-        nodes = self.nodes
-        return {nodes[i].path: round(w, 4) for i, w in kept}
+                covered.update(above[i])
+        return kept
 
-    def _path_tree(self) -> tuple[tuple[int, ...], tuple[frozenset[int], ...]]:
-        """Per node: minus its path depth (count of " > ") and the nodes whose path extends it (built once)."""
+    def _path_tree(self) -> tuple[tuple[int, ...], tuple[tuple[int, ...], ...], tuple[str, ...]]:
+        """Per node: minus its path depth (count of " > "), the nodes whose path its own extends, and its path
+        (built once)."""
         if self._tree is None:
-            below: list[set[int]] = [set() for _ in self.nodes]
+            above: list[list[int]] = [[] for _ in self.nodes]
             for n in self.nodes:
                 parts = n.path.split(" > ")
                 for k in range(1, len(parts)):
                     up = self._by_path.get(" > ".join(parts[:k]))
                     if up is not None:
-                        below[up.index].add(n.index)
-            self._tree = (tuple(-n.path.count(" > ") for n in self.nodes), tuple(frozenset(b) for b in below))
+                        above[n.index].append(up.index)
+            self._tree = (tuple(-n.path.count(" > ") for n in self.nodes), tuple(tuple(a) for a in above),
+                          tuple(n.path for n in self.nodes))
         return self._tree
 
 

@@ -68,14 +68,16 @@ class Preprocessor:
         return cls(bundle.spec, bundle.tokenizer, bundle.lexicon)
 
     def __call__(self, record: TastingRecord | Mapping[str, Any]) -> ModelInputs:
-        f = self._features(record)
-        enc = self.tokenizer.encode(f.notes)
-        bucket = self.tokenizer.bucket_for(len(enc.ids))
+        a = self._features.assemble(record)
+        enc = self.tokenizer.encode_normalized(a.text)
+        n = len(enc.ids)
+        bucket = self.tokenizer.bucket_for(n)
         ids = np.zeros((1, bucket), dtype=np.int32)
-        ids[0, :len(enc.ids)] = enc.ids
-        warnings = f.warnings
+        ids[0, :n] = enc.ids
+        warnings = a.record.warnings
         if enc.truncated:
             warnings += (f"notes: tokenized text cut to the model's {self.tokenizer.max_tokens} tokens",)
-        tensors = {"token_ids": ids, "lexicon": f.lexicon[None], "metrics": f.metrics[None],
-                   "metrics_mask": f.metrics_mask[None], "context": f.context[None], "context_mask": f.context_mask[None]}
+        buf = a.buffer
+        tensors = {"token_ids": ids, **{k: buf[:, s:e] for k, (s, e) in self._features.layout.items()}}
+        tensors["context"] = tensors["context"].reshape(1, self.spec.context_max_steps, self.spec.context_width)
         return ModelInputs(tensors, bucket, enc.tokens, enc.truncated, warnings)

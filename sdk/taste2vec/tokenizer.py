@@ -140,8 +140,12 @@ class WordPieceTokenizer:
 
     def encode(self, text: str) -> Encoding:
         """Token ids of ``text``, truncated to ``max_tokens``."""
+        return self.encode_normalized(normalize_text(text))
+
+    def encode_normalized(self, normalized: str) -> Encoding:
+        """:meth:`encode` of text already through ``normalize_text``."""
         get, word = self._pieces.get, self._word
-        entries = [get(w) or word(w) for w in pre_tokenize(normalize_text(text))]
+        entries = [get(w) or word(w) for w in pre_tokenize(normalized)]
         toks = tuple(chain.from_iterable(map(_first, entries)))
         ids = tuple(chain.from_iterable(map(_second, entries)))
         limit = self.max_tokens
