@@ -104,6 +104,7 @@ def _rehash(bundle_dir, manifest: dict) -> None:
     (lambda m: m.update(signatures="embed_16"), "signatures"),
     (lambda m: m.update(signatures=[{"name": "embed_8", "inputs": [{"name": "x"}]}]), r"signatures\[0\].inputs\[0\]"),
     (lambda m: m["signatures"][0]["inputs"][0].update(shape=[1, 10 ** 12]), r"inputs\[0\]"),
+    (lambda m: m["signatures"][0]["inputs"][0].update(dtype=["int32"]), r"inputs\[0\]"),  # unhashable
     (lambda m: m.update(name=42), "'name'"),
     (lambda m: m.update(version=["1"]), "'version'"),
     (lambda m: m.update(files=[]), "'files'"),

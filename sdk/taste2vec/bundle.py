@@ -467,7 +467,8 @@ def check_manifest(m: Any, where: Path) -> None:
             raise bad(f"signatures[{k}]", "must be an object with a name and 1 to 16 inputs")
         for j, inp in enumerate(sig["inputs"]):
             shape = inp.get("shape") if isinstance(inp, dict) else None
-            if not isinstance(inp, dict) or not isinstance(inp.get("name"), str) or inp.get("dtype") not in _DTYPES \
+            if not isinstance(inp, dict) or not isinstance(inp.get("name"), str) \
+                    or not isinstance(inp.get("dtype"), str) or inp["dtype"] not in _DTYPES \
                     or not isinstance(shape, list) or not 0 < len(shape) <= 4 or \
                     not all(isinstance(d, int) and not isinstance(d, bool) and 0 < d <= 4096 for d in shape):
                 raise bad(f"signatures[{k}].inputs[{j}]", "must have a name, a dtype and a shape of 1 to 4 sizes "
