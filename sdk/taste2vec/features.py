@@ -19,7 +19,7 @@ from typing import Any, Iterable, Mapping, NamedTuple
 
 import numpy as np
 
-from .lexicon import SensoryLexicon, normalize_text
+from .lexicon import SensoryLexicon, normalize_text, text_chunks
 from .records import ContextSnapshot, TastingRecord, as_record
 from .spec import RecordSpec, default_spec
 
@@ -100,7 +100,8 @@ class Assembled(NamedTuple):
 
     record: TastingRecord
     notes: str  # normalized once (RecordFeatures.notes)
-    text: str  # ``notes`` normalized again, as the lexicon and the tokenizer normalize what they are given
+    chunks: list[str]  # ``notes`` normalized again (as the lexicon and the tokenizer normalize what they are
+    # given), as lexicon.text_chunks
     buffer: np.ndarray  # float32[1, N], laid out as FeatureExtractor.layout says
 
 
@@ -131,7 +132,8 @@ class FeatureExtractor:
         spec, layout = self.spec, self.layout
         notes = normalize_text(rec.notes)
         text = notes if notes.isascii() else normalize_text(notes)  # what the lexicon and the tokenizer read
-        nodes, adds = self.lexicon.additions(text)
+        chunks = text_chunks(text)
+        nodes, adds = self.lexicon.additions(chunks)
         cols: list[int] = []
         vals: list[float] = []
         m0, m = layout["metrics"][0], spec.num_metrics
@@ -155,7 +157,7 @@ class FeatureExtractor:
         if nodes:
             l0, l1 = layout["lexicon"]
             buf[0, l0:l1] = self.lexicon.sums(nodes, adds)  # float64 -> float32 here
-        return Assembled(rec, notes, text, buf)
+        return Assembled(rec, notes, chunks, buf)
 
     def batch(self, records: Iterable[TastingRecord | Mapping[str, Any]]) -> FeatureBatch:
         """Extract and stack features of many records."""

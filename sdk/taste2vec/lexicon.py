@@ -58,6 +58,23 @@ def normalize_text(text: str) -> str:
     return unicodedata.normalize("NFKC", text).lower()
 
 
+def text_chunks(normalized: str) -> list[str]:
+    """Normalized text cut at whitespace into chunks (a newline, clause punctuation that is also whitespace, stays
+    a chunk of its own). No token of the lexicon or the tokenizer spans whitespace, so each reads a text as the
+    concatenation of what it reads in its chunks, and chunks ("chocolate," "bright.") repeat across notes."""
+    if "\n" not in normalized:
+        return normalized.split()
+    out: list[str] = []
+    for k, line in enumerate(normalized.split("\n")):
+        if k:
+            out.append("\n")
+        out += line.split()
+    return out
+
+
+CHUNK_MEMO_CHARS = 48  # chunks up to this long are memoized (a longer run of non-space is rare, and not reused)
+
+
 def is_hangul(token: str) -> bool:
     c = token[0]
     return "\u1100" <= c <= "\u11ff" or "\u3130" <= c <= "\u318f" or "\uac00" <= c <= "\ud7a3"
@@ -76,6 +93,8 @@ class Token(NamedTuple):
 _ITEM_RE = re.compile(_TOKEN_RE.pattern + r"|[.,;:!?()\[\]{}\n·…]+")  # a token, or a run of _CLAUSE_PUNCT
 
 
+# a chunk of text: its tokens' texts and _Words, their clause offsets, clause punctuation before / after them
+_Chunk = tuple[list[str], list["_Word"], list[int], bool, bool]
 # a match: first token, end token, the term, whether it is a fuzzy match, what follows it in its last token
 _Span = tuple[int, int, "Term", bool, str]
 
@@ -243,6 +262,7 @@ class SensoryLexicon:
         self._by_path = {n.path: n for n in self.nodes}
         self._neg_after_table = tuple((n, 1.0) for n in self.neg_after)
         self._words: dict[str, _Word] = {}  # per token text (see _Word)
+        self._chunks: dict[str, _Chunk] = {}  # per text chunk (see _chunk)
         self._after_window = max(self.neg_window, self.mod_window)
         self._del_index: dict[str, tuple[int, ...]] | None = None
         self._tree: tuple[tuple[int, ...], tuple[tuple[int, ...], ...], tuple[str, ...]] | None = None
@@ -356,40 +376,70 @@ class SensoryLexicon:
     def match(self, notes: str) -> LexiconMatch:
         """Match notes and return the attribute-weight vector with the matches behind it."""
         tokens = tokenize(normalize_text(notes), self.clause_breaks)
-        nodes, adds, matches = self._weigh([t.text for t in tokens], [t.clause for t in tokens], explain=True)
+        nodes, adds, matches = self._weigh([t.text for t in tokens], [t.clause for t in tokens], None, explain=True)
         return LexiconMatch(self.sums(nodes, adds).astype(np.float32), tuple(matches), tuple(tokens))
 
     def vector(self, notes: str) -> np.ndarray:
         """Just the float32 attribute-weight vector of :meth:`match` (without building the match records)."""
-        return self.sums(*self.additions(normalize_text(notes))).astype(np.float32)
+        return self.sums(*self.additions(text_chunks(normalize_text(notes)))).astype(np.float32)
 
-    def additions(self, normalized: str) -> tuple[list[int], list[float]]:
-        """What the matches in already normalized notes add to which node, in order (see :meth:`sums`)."""
-        return self._weigh(*self._token_texts(normalized), explain=False)[:2]
+    def additions(self, chunks: list[str]) -> tuple[list[int], list[float]]:
+        """What the matches in already normalized notes (as :func:`text_chunks`) add to which node, in order (see
+        :meth:`sums`)."""
+        return self._weigh(*self._token_texts(chunks), explain=False)[:2]
 
     def sums(self, nodes: list[int], adds: list[float]) -> np.ndarray:
         """float64[dim]: per node, the sum of its additions in their order, clipped to [-clip, clip] (rule 6)."""
         acc = np.bincount(nodes, adds, minlength=self.dim) if nodes else np.zeros(self.dim)  # adds sequentially
         return np.minimum(np.maximum(acc, -self.clip, out=acc), self.clip, out=acc)
 
-    def _token_texts(self, normalized: str) -> tuple[list[str], list[int]]:
-        """The texts and clause numbers of :func:`tokenize`'s tokens, without their character spans (one
-        ``findall`` of tokens and runs of clause punctuation)."""
+    def _token_texts(self, chunks: list[str]) -> tuple[list[str], list[int], list[_Word]]:
+        """The texts, clause numbers (:func:`tokenize`'s, without the character spans) and matcher view of the tokens
+        of normalized text given as :func:`text_chunks`, chunk by memoized chunk."""
         texts: list[str] = []
         clauses: list[int] = []
-        clause, gap, breaks, punct = 0, False, self.clause_breaks, _CLAUSE_PUNCT
-        for t in _ITEM_RE.findall(normalized):
-            if t[0] in punct:
+        words: list[_Word] = []
+        clause, gap, get, scan = 0, False, self._chunks.get, self._chunk
+        for c in chunks:
+            ctexts, cwords, offsets, lead, trail = get(c) or scan(c)
+            if ctexts:
+                start = clause + bool((gap or lead) and texts)  # punctuation since the last token: a new clause
+                if len(offsets) == 1:
+                    clause = start + offsets[0]
+                    clauses.append(clause)
+                else:
+                    clauses += [start + o for o in offsets]
+                    clause = clauses[-1]
+                texts += ctexts
+                words += cwords
+                gap = trail
+            elif trail:
+                gap = True
+        return texts, clauses, words
+
+    def _chunk(self, chunk: str) -> _Chunk:
+        """One chunk's tokens: texts, matcher views, clause numbers relative to the first token's clause (a clause
+        punctuation mark or break word inside the chunk starts a new one), and whether clause punctuation comes
+        before the first token or after the last (memoized)."""
+        texts: list[str] = []
+        offsets: list[int] = []
+        lead, gap, offset, breaks = False, False, 0, self.clause_breaks
+        for t in _ITEM_RE.findall(chunk):
+            if t[0] in _CLAUSE_PUNCT:
                 gap = True
                 continue
-            if gap:
-                clause += bool(texts)
-                gap = False
-            if t in breaks:
-                clause += 1
+            if texts:
+                offset += gap
+            else:
+                lead = gap
+            gap = False
+            offset += t in breaks
             texts.append(t)
-            clauses.append(clause)
-        return texts, clauses
+            offsets.append(offset)
+        out = (texts, [self._word(t) for t in texts], offsets, lead, gap)
+        if len(chunk) <= CHUNK_MEMO_CHARS and len(self._chunks) < _MEMO_LIMIT:
+            self._chunks[chunk] = out
+        return out
 
     def _spans(self, texts: list[str], clauses: list[int], words: list[_Word]) -> list[_Span]:
         """The matched terms, left to right, longest first (rule 3)."""
@@ -410,12 +460,13 @@ class SensoryLexicon:
                 spans.append((i, end, w.alone, w.fuzzy, w.rest))
         return spans
 
-    def _weigh(self, texts: list[str], clauses: list[int], explain: bool
+    def _weigh(self, texts: list[str], clauses: list[int], words: list[_Word] | None, explain: bool
                ) -> tuple[list[int], list[float], list[Match]]:
         """What the matches of a tokenized text add to which node (rules 3-6), in order, and, when ``explain``,
-        the matches."""
-        cache, word = self._words, self._word
-        words = [cache.get(t) or word(t) for t in texts]
+        the matches (``words``: the tokens' :class:`_Word`, looked up here when None)."""
+        if words is None:
+            cache, word = self._words, self._word
+            words = [cache.get(t) or word(t) for t in texts]
         spans = self._spans(texts, clauses, words)
         matches: list[Match] = []
         if not spans:

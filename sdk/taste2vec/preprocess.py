@@ -69,7 +69,7 @@ class Preprocessor:
 
     def __call__(self, record: TastingRecord | Mapping[str, Any]) -> ModelInputs:
         a = self._features.assemble(record)
-        enc = self.tokenizer.encode_normalized(a.text)
+        enc = self.tokenizer.encode_chunks(a.chunks)
         n = len(enc.ids)
         bucket = self.tokenizer.bucket_for(n)
         ids = np.zeros((1, bucket), dtype=np.int32)

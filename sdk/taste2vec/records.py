@@ -167,55 +167,9 @@ class TastingRecord:
     context_dropped: int = field(default=0, compare=False)
 
     def __post_init__(self) -> None:
-        spec = default_spec()
-        # notes
-        if self.notes is None:
-            object.__setattr__(self, "notes", "")
-        if not isinstance(self.notes, str):
-            raise InvalidTypeError("notes", f"expected a string, got {type(self.notes).__name__}",
-                                   f"text of at most {spec.notes_max_chars} characters", self.notes)
-        if len(self.notes) > spec.notes_reject_chars:
-            raise OutOfRangeError("notes", f"text of {len(self.notes)} characters is too long",
-                                  f"text of at most {spec.notes_reject_chars} characters; the model reads the first "
-                                  f"{spec.notes_max_chars}", f"<{len(self.notes)} characters>")
-        _check_unicode(self.notes, spec)
-        if len(self.notes) > spec.notes_max_chars:
-            object.__setattr__(self, "notes_truncated_from", len(self.notes))
-            object.__setattr__(self, "notes", self.notes[: spec.notes_max_chars])
-        # metrics
-        if self.metrics is None:
-            object.__setattr__(self, "metrics", {})
-        if type(self.metrics) is not dict and not isinstance(self.metrics, Mapping):
-            raise InvalidTypeError("metrics", f"expected an object, got {type(self.metrics).__name__}",
-                                   "an object keyed by metric name", self.metrics)
-        clean: dict[str, float] = {}
-        names, bounds = spec.metric_names, spec.metric_bounds
-        for key, value in self.metrics.items():
-            b = bounds.get(key)
-            if b is None:
-                raise UnknownFieldError(f"metrics.{key}", "unknown metric", "one of " + ", ".join(names), key)
-            cls = type(value)
-            if (cls is float or cls is int) and b[0] <= value <= b[1]:
-                clean[key] = float(value)  # the common case; anything else gets the full check
-            elif value is not None:  # None: explicitly "not measured"
-                clean[key] = validate_metric(spec.metric(key), value)
-        object.__setattr__(self, "metrics", MappingProxyType({k: clean[k] for k in names if k in clean}))  # spec order
-        # context
-        ctx = self.context
-        if ctx is None:
-            ctx = ()
-        if type(ctx) is not list and (isinstance(ctx, (str, bytes, Mapping)) or not isinstance(ctx, Iterable)):
-            raise InvalidTypeError("context", f"expected a list of snapshots, got {type(ctx).__name__}",
-                                   f"a list of at most {spec.context_max_steps} snapshots, newest last", ctx)
-        snaps = []
-        for i, s in enumerate(ctx):
-            if type(s) is not dict and isinstance(s, ContextSnapshot):
-                snaps.append(s)  # validated at construction
-            else:
-                snaps.append(ContextSnapshot.from_dict(s, i, spec))
-        dropped = max(0, len(snaps) - spec.context_max_steps)
-        object.__setattr__(self, "context", tuple(snaps[dropped:]))
-        object.__setattr__(self, "context_dropped", self.context_dropped + dropped)
+        for name, value in _validated(self.notes, self.metrics, self.context, self.notes_truncated_from,
+                                      self.context_dropped).items():
+            object.__setattr__(self, name, value)
 
     @property
     def warnings(self) -> tuple[str, ...]:
@@ -237,11 +191,70 @@ class TastingRecord:
             if key not in ("notes", "metrics", "context"):
                 raise UnknownFieldError(key, "unknown record field", "notes, metrics, context", key)
         # only a missing key or null means "not given"; a falsy value of the wrong type ([], false, 0) is refused
-        return cls(notes=data.get("notes"), metrics=data.get("metrics"), context=data.get("context"))
+        rec = cls.__new__(cls)  # what the frozen dataclass's __init__ and __post_init__ would set
+        rec.__dict__.update(_validated(data.get("notes"), data.get("metrics"), data.get("context"), None, 0))
+        return rec
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready mapping that :meth:`from_dict` reads back to an equal record."""
         return {"notes": self.notes, "metrics": dict(self.metrics), "context": [c.to_dict() for c in self.context]}
+
+
+def _validated(notes: Any, metrics: Any, context: Any, truncated_from: int | None, dropped: int) -> dict[str, Any]:
+    """A record's fields, validated against the record spec and normalized (see :class:`TastingRecord`)."""
+    spec = default_spec()
+    # notes
+    if notes is None:
+        notes = ""
+    if type(notes) is not str and not isinstance(notes, str):
+        raise InvalidTypeError("notes", f"expected a string, got {type(notes).__name__}",
+                               f"text of at most {spec.notes_max_chars} characters", notes)
+    if len(notes) > spec.notes_reject_chars:
+        raise OutOfRangeError("notes", f"text of {len(notes)} characters is too long",
+                              f"text of at most {spec.notes_reject_chars} characters; the model reads the first "
+                              f"{spec.notes_max_chars}", f"<{len(notes)} characters>")
+    if not notes.isascii():
+        _check_unicode(notes, spec)
+    if len(notes) > spec.notes_max_chars:
+        truncated_from, notes = len(notes), notes[: spec.notes_max_chars]
+    return {"notes": notes, "metrics": _validated_metrics(metrics, spec),
+            **_validated_context(context, spec, dropped), "notes_truncated_from": truncated_from}
+
+
+def _validated_metrics(metrics: Any, spec: RecordSpec) -> Mapping[str, float]:
+    if metrics is None:
+        metrics = {}
+    if type(metrics) is not dict and not isinstance(metrics, Mapping):
+        raise InvalidTypeError("metrics", f"expected an object, got {type(metrics).__name__}",
+                               "an object keyed by metric name", metrics)
+    clean: dict[str, float] = {}
+    names, bounds = spec.metric_names, spec.metric_bounds
+    for key, value in metrics.items():
+        b = bounds.get(key)
+        if b is None:
+            raise UnknownFieldError(f"metrics.{key}", "unknown metric", "one of " + ", ".join(names), key)
+        t = type(value)
+        if (t is float or t is int) and b[0] <= value <= b[1]:
+            clean[key] = float(value)  # the common case; anything else gets the full check
+        elif value is not None:  # None: explicitly "not measured"
+            clean[key] = validate_metric(spec.metric(key), value)
+    return MappingProxyType({k: clean[k] for k in names if k in clean})  # spec order
+
+
+def _validated_context(ctx: Any, spec: RecordSpec, dropped: int) -> dict[str, Any]:
+    if ctx is None:
+        ctx = ()
+    if type(ctx) is not list and (isinstance(ctx, (str, bytes, Mapping)) or not isinstance(ctx, Iterable)):
+        raise InvalidTypeError("context", f"expected a list of snapshots, got {type(ctx).__name__}",
+                               f"a list of at most {spec.context_max_steps} snapshots, newest last", ctx)
+    snaps = []
+    for i, s in enumerate(ctx):
+        if type(s) is not dict and isinstance(s, ContextSnapshot):
+            snaps.append(s)  # validated at construction
+        else:
+            snaps.append(ContextSnapshot.from_dict(s, i, spec))
+    n = max(0, len(snaps) - spec.context_max_steps)
+    return {"context": tuple(snaps[n:]), "context_dropped": dropped + n}
 
 
 def as_record(obj: TastingRecord | Mapping[str, Any] | str | bytes) -> TastingRecord:

@@ -32,7 +32,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .errors import Taste2VecError
-from .lexicon import normalize_text
+from .lexicon import CHUNK_MEMO_CHARS, normalize_text, text_chunks
 
 FORMAT = "taste2vec.wordpiece/1"
 PAD, UNK = "[PAD]", "[UNK]"
@@ -75,6 +75,7 @@ class WordPieceTokenizer:
     _index: dict[str, int] = field(init=False, repr=False)
     # per word: its pieces and their ids (words repeat; bounded on adversarial input)
     _pieces: dict[str, tuple[tuple[str, ...], tuple[int, ...]]] = field(init=False, repr=False, default_factory=dict)
+    _chunks: dict[str, tuple[tuple[str, ...], tuple[int, ...]]] = field(init=False, repr=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.vocab or self.vocab[0] != PAD or UNK not in self.vocab:
@@ -116,6 +117,14 @@ class WordPieceTokenizer:
                 self._pieces[word] = entry
         return entry
 
+    def _chunk(self, chunk: str) -> tuple[tuple[str, ...], tuple[int, ...]]:
+        """The pieces and ids of one whitespace-free chunk of normalized text (memoized when short)."""
+        entries = [self._word(w) for w in pre_tokenize(chunk)]
+        out = (tuple(chain.from_iterable(map(_first, entries))), tuple(chain.from_iterable(map(_second, entries))))
+        if len(chunk) <= CHUNK_MEMO_CHARS and len(self._chunks) < _MEMO_LIMIT:
+            self._chunks[chunk] = out
+        return out
+
     def _split(self, word: str) -> list[str]:
         if len(word) > self.max_word_chars:
             return [UNK]
@@ -144,8 +153,13 @@ class WordPieceTokenizer:
 
     def encode_normalized(self, normalized: str) -> Encoding:
         """:meth:`encode` of text already through ``normalize_text``."""
-        get, word = self._pieces.get, self._word
-        entries = [get(w) or word(w) for w in pre_tokenize(normalized)]
+        return self.encode_chunks(text_chunks(normalized))
+
+    def encode_chunks(self, chunks: list[str]) -> Encoding:
+        """:meth:`encode` of normalized text given as ``text_chunks`` (whitespace separates words: each chunk's
+        pieces are memoized)."""
+        get, chunk = self._chunks.get, self._chunk
+        entries = [get(c) or chunk(c) for c in chunks]
         toks = tuple(chain.from_iterable(map(_first, entries)))
         ids = tuple(chain.from_iterable(map(_second, entries)))
         limit = self.max_tokens
