@@ -248,17 +248,18 @@ def test_max_concurrent_requests_is_backpressure_not_a_stall(tmp_path):
     once (the typed error), and is answered once the first is done."""
     with ServerProcess(["--workers", "0", "--max-concurrent-requests", "1", "--max-profile-events", "4096",
                         "--max-body-bytes", str(32 << 20)]) as s:
-        slow = threading.Thread(target=lambda: httpx.post(s.url + "/recommend", timeout=120, json={
-            "profile": _big_profile(4096), "liked": ["cr-0017e22d08"]}))
+        slow_status = []
+        body = {"profile": _big_profile(4096), "liked": ["cr-0017e22d08"]}
+        slow = threading.Thread(target=lambda: slow_status.append(
+            httpx.post(s.url + "/recommend", timeout=120, json=body).status_code))
         slow.start()
-        deadline, r = time.monotonic() + 30, None
-        while time.monotonic() < deadline:
-            r = httpx.post(s.url + "/embed", json={"record": {"notes": "jasmine"}}, timeout=30)
-            if r.status_code == 429:
-                break
-            time.sleep(0.05)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and "taste2vec_active_requests 1.0" not in httpx.get(s.url + "/metrics").text:
+            time.sleep(0.01)  # until the slow request is being answered
+        r = httpx.post(s.url + "/embed", json={"record": {"notes": "jasmine"}}, timeout=30)
         assert r.status_code == 429 and r.json()["error"]["type"] == "Overloaded" and r.headers["retry-after"] == "1"
         slow.join(120)
+        assert slow_status == [200]
         assert httpx.post(s.url + "/embed", json={"record": {"notes": "jasmine"}}, timeout=30).status_code == 200
         assert httpx.get(s.url + "/health").status_code == 200  # /health is never counted
 

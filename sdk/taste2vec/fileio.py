@@ -25,16 +25,16 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"non-finite number {name} is not JSON")
 
 
-def json_depth(value: Any) -> int:
-    """Nesting depth of a parsed JSON value (a scalar is 0, ``[]`` is 1), without recursion."""
-    depth, stack = 0, [(value, 0)]
-    while stack:
-        v, d = stack.pop()
-        if isinstance(v, dict):
-            v = list(v.values())
-        if isinstance(v, list):
-            depth = max(depth, d + 1)
-            stack.extend((x, d + 1) for x in v if isinstance(x, (dict, list)))
+def json_depth(value: Any, limit: int | None = None) -> int:
+    """Nesting depth of a parsed JSON value (a scalar is 0, ``[]`` is 1), level by level without recursion; once
+    past ``limit`` it stops looking deeper (and returns ``limit + 1``)."""
+    depth, level = 0, [value]
+    while limit is None or depth <= limit:
+        containers = [v for v in level if isinstance(v, (dict, list))]
+        if not containers:
+            break
+        depth += 1
+        level = [x for c in containers for x in (c.values() if isinstance(c, dict) else c)]
     return depth
 
 
@@ -56,7 +56,7 @@ def parse_json(text: str | bytes, error: Callable[[str], Exception], what: str, 
         raise error(f"{what}: nested deeper than {max_depth} levels") from None
     except ValueError as e:  # JSONDecodeError, and integers longer than Python's digit limit
         raise error(f"{what}: not valid JSON ({e})") from None
-    if json_depth(value) > max_depth:
+    if json_depth(value, max_depth) > max_depth:
         raise error(f"{what}: nested deeper than {max_depth} levels")
     return value
 

@@ -39,7 +39,7 @@ from starlette.routing import Route
 
 from taste2vec.bundle import DowngradeError
 from taste2vec.curation import Catalog, CatalogError, recommend
-from taste2vec.embedder import EmbeddingResult
+from taste2vec.embedder import EmbeddingResult, quantize_embedding
 from taste2vec.errors import Taste2VecError
 from taste2vec.fileio import MAX_JSON_DEPTH, json_depth
 from taste2vec.profile import RATING_MAX, RATING_MIN, ProfileError, TasteProfile
@@ -174,7 +174,7 @@ def parse_body(data: bytes) -> Any:
         value = orjson.loads(data)
     except orjson.JSONDecodeError as e:
         raise _invalid("body", f"not valid JSON ({e})", "a JSON document") from None
-    if json_depth(value) > MAX_JSON_DEPTH:
+    if json_depth(value, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
         raise _invalid("body", f"nested deeper than {MAX_JSON_DEPTH} levels", "a JSON document")
     return value
 
@@ -197,7 +197,7 @@ def _result_json(i: int, r: EmbeddingResult, quantize: bool) -> dict[str, Any]:
     d: dict[str, Any] = {"index": i, "embedding": r.embedding, "bucket": r.bucket, "n_tokens": r.n_tokens,
                          "attributes": r.attributes, "warnings": list(r.warnings)}
     if quantize:
-        d["quantized_embedding"] = r.quantized_embedding
+        d["quantized_embedding"] = quantize_embedding(r.embedding)  # what EmbedderOptions(quantize=True) gives
     return d
 
 
