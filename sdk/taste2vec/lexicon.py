@@ -263,6 +263,7 @@ class SensoryLexicon:
         self._neg_after_table = tuple((n, 1.0) for n in self.neg_after)
         self._words: dict[str, _Word] = {}  # per token text (see _Word)
         self._chunks: dict[str, _Chunk] = {}  # per text chunk (see _chunk)
+        self._rounded: dict[float, float] = {}  # -w -> round(w, 4): attribute weights repeat (float32 sums)
         self._after_window = max(self.neg_window, self.mod_window)
         self._del_index: dict[str, tuple[int, ...]] | None = None
         self._tree: tuple[tuple[int, ...], tuple[tuple[int, ...], ...], tuple[str, ...]] | None = None
@@ -552,10 +553,10 @@ class SensoryLexicon:
         neg_depth, above, paths = self._path_tree()
         kept: dict[str, float] = {}
         covered: set[int] = set()  # the nodes above a kept one
-        for neg_w, _, i in sorted(zip([-w for w in v[positive].tolist()], [neg_depth[i] for i in positive],
-                                      positive)):
+        rounded = self._rounded
+        for neg_w, _, i in sorted([(-w, neg_depth[i], i) for i, w in zip(positive, v[positive].tolist())]):
             if i not in covered:
-                kept[paths[i]] = round(-neg_w, 4)
+                kept[paths[i]] = rounded.get(neg_w) or _cached(rounded, neg_w, _round4, -neg_w)
                 if len(kept) == k:
                     break
                 covered.update(above[i])
@@ -581,7 +582,7 @@ _MEMO_LIMIT = 100_000
 _MISSING = object()
 
 
-def _cached(cache: dict[str, Any], key: str, compute: Callable[..., Any], *args: Any) -> Any:
+def _cached(cache: dict[Any, Any], key: Any, compute: Callable[..., Any], *args: Any) -> Any:
     """``compute(*args)`` memoized in ``cache`` under ``key``; at most ``_MEMO_LIMIT`` entries, so adversarial
     text cannot grow it without bound."""
     value = cache.get(key, _MISSING)
@@ -598,6 +599,10 @@ def _in_match(spans: Sequence[_Span], n: int) -> list[bool]:
     for s, e, _, _, _ in spans:
         out[s:e] = [True] * (e - s)
     return out
+
+
+def _round4(w: float) -> float:
+    return round(w, 4)
 
 
 def _term_order(t: Term) -> tuple:
