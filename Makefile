@@ -11,7 +11,8 @@ BUNDLE_NAME := taste2vec-edge-1.4.2
 BUNDLE_CREATED := 2026-11-26T00:00:00Z
 SHIPPED := sdk/taste2vec/models
 
-.PHONY: demo test jvm-test kotlin-embed bench-kotlin android-lib model bench bench-arm bench-serve soak-serve bench-stream \
+.PHONY: demo test jvm-test kotlin-embed bench-kotlin android-lib model bench bench-arm bench-preprocess bench-serve \
+	soak-serve bench-stream \
 	stream-demo \
 	lexicon onnx-tf-check clean help
 
@@ -25,6 +26,8 @@ help:
 	@echo "make bench    latency suite (pytest-benchmark, saved), taste2vec-bench with the 50 ms p99 budget, and the"
 	@echo "              side-by-side table vs the variants, the PyTorch student and the teacher (torch + ONNX Runtime)"
 	@echo "make bench-arm  the same budget check on emulated aarch64 (qemu-user-static; needs root; root cached)"
+	@echo "make bench-preprocess  the SDK's per-record work against c6fb7c0 in one process: identical outputs on"
+	@echo "              15,000+ records, preprocess and embed speed-ups per record set (runs/bench-preprocess/)"
 	@echo "make bench-serve  load test of taste2vec serve on 127.0.0.1: batching on/off, concurrency 1/8/32,"
 	@echo "              1- and 32-record requests (records/s, p50/p90/p99, errors; runs/bench-serve/serve.png)"
 	@echo "make soak-serve  the server for 10 minutes under mixed load and reloads: RSS per process, 5xx, p99 per minute"
@@ -143,6 +146,12 @@ bench: $(BENCH_STAMP) $(MODEL_DIR)/export/export_report.json
 
 bench-arm: $(BENCH_STAMP)
 	benchmarks/arm/bench-arm.sh
+
+# The SDK's per-record work (validation, lexicon, tokenizer, assembly; and embed) against the revision before it was
+# made faster, in one process (benchmarks/preprocess_ab.py; REV=... compares with another revision).
+REV ?= c6fb7c0
+bench-preprocess: $(STAMP)
+	$(PY) benchmarks/preprocess_ab.py --rev $(REV) --out runs/bench-preprocess
 
 # The inference server under load: it listens on 127.0.0.1 only, the client runs bounded in time and requests.
 SERVE_WORKERS ?= $(shell nproc)
