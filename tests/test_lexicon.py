@@ -8,6 +8,8 @@ import re
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from taste2vec.lexicon import normalize_text, osa_distance, tokenize
 
@@ -181,3 +183,41 @@ def test_shipped_lexicon_equals_a_rebuild_from_the_wheel(tmp_path):
         pytest.skip("shared flavour wheel not available")
     out, _ = build_lexicon_file(tmp_path / "lex.json", wheel)
     assert out.read_bytes() == LEXICON_OUT.read_bytes()
+
+
+# --- the chunked scan (text_chunks + per-chunk memos) reads text exactly as the character-level rules do ---
+_SCAN_TEXT = st.lists(st.sampled_from(list("ab'z09 é가힣ᄀ.,;:!?()[]{}\n·…\t\u3000\u2028-&🫐") +
+                                      ["but ", "하지만 ", "no ", "not ", "very ", "chocolate", "dark ", "초콜릿", "안 ",
+                                       "없는", "raspberries"]), max_size=40).map("".join)
+
+
+@settings(max_examples=400, deadline=None)
+@given(text=_SCAN_TEXT)
+def test_chunked_token_scan_equals_tokenize(text):
+    from taste2vec import SensoryLexicon
+    from taste2vec.lexicon import text_chunks
+
+    lex = SensoryLexicon.default()
+    norm = normalize_text(text)
+    tokens = tokenize(norm, lex.clause_breaks)
+    texts, clauses, words = lex._token_texts(text_chunks(norm))
+    assert (texts, clauses) == ([t.text for t in tokens], [t.clause for t in tokens])
+    assert [w.hangul for w in words] == [t.hangul for t in tokens]
+    assert np.array_equal(lex.vector(text), lex.match(text).vector)
+
+
+def test_chunk_memos_stay_bounded(lexicon, monkeypatch):
+    import taste2vec.lexicon as lexmod
+    from taste2vec.tokenizer import WordPieceTokenizer
+
+    monkeypatch.setattr(lexmod, "CHUNK_MEMO_ENTRIES", 50)
+    fresh = type(lexicon)(lexicon.doc)
+    tok = WordPieceTokenizer(vocab=["[PAD]", "[UNK]"] + list("abcdefghijklmnopqrstuvwxyz") + ["##" + c for c in
+                                                                                           "abcdefghijklmnopqrstuvwxyz"])
+    words = [f"w{i:04d}x" for i in range(300)] + ["y" * 60]
+    for w in words:
+        fresh.vector(w)
+        tok.encode(w)
+    assert len(fresh._chunks) == 50 and len(tok._chunks) == 50
+    assert "y" * 60 not in fresh._chunks  # longer than CHUNK_MEMO_CHARS: scanned, not kept
+    assert tok.encode("w0299x").ids == tok.encode_normalized("w0299x").ids  # past the bound: same result, unmemoized

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 
 import numpy as np
@@ -114,3 +115,22 @@ def test_encode_stops_at_the_token_cap_with_the_same_result(tok):
     assert enc.truncated and len(enc.ids) == tok.max_tokens
     assert list(enc.tokens) == tok.tokenize(long)[:tok.max_tokens]
     assert not tok.encode("bright jasmine").truncated
+
+
+@settings(max_examples=400, deadline=None)
+@given(text=st.text(alphabet=st.sampled_from(list(_POOL) + ["\n", "\u2028", "\u3000"]), max_size=120))
+def test_chunked_encode_equals_the_whole_text_rules(text):
+    """encode reads whitespace-separated chunks (memoized); the result is rule 2 + 3 over the whole text."""
+    shipped, index = _shipped()
+    enc = shipped.encode(text)
+    whole = shipped.tokenize(text)
+    assert enc.tokens == tuple(whole[:shipped.max_tokens]) and enc.truncated == (len(whole) > shipped.max_tokens)
+    assert enc.ids == tuple(index[t] for t in enc.tokens)
+
+
+@functools.cache
+def _shipped() -> tuple[WordPieceTokenizer, dict[str, int]]:
+    from taste2vec import Embedder
+
+    tok = Embedder.create_default().bundle.tokenizer
+    return tok, {t: i for i, t in enumerate(tok.vocab)}

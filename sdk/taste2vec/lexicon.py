@@ -72,7 +72,16 @@ def text_chunks(normalized: str) -> list[str]:
     return out
 
 
-CHUNK_MEMO_CHARS = 48  # chunks up to this long are memoized (a longer run of non-space is rare, and not reused)
+# what a chunk memo keeps: chunks up to this long (a longer run without spaces is rare and not reused), at most this
+# many (a few MB whatever text arrives; past it chunks are scanned every time)
+CHUNK_MEMO_CHARS, CHUNK_MEMO_ENTRIES = 48, 32_768
+
+
+def memo_chunk(cache: dict[str, Any], chunk: str, value: Any) -> Any:
+    """Remember ``value`` for ``chunk`` within the chunk memo bounds; return it."""
+    if len(chunk) <= CHUNK_MEMO_CHARS and len(cache) < CHUNK_MEMO_ENTRIES:
+        cache[chunk] = value
+    return value
 
 
 def is_hangul(token: str) -> bool:
@@ -437,10 +446,7 @@ class SensoryLexicon:
             offset += t in breaks
             texts.append(t)
             offsets.append(offset)
-        out = (texts, [self._word(t) for t in texts], offsets, lead, gap)
-        if len(chunk) <= CHUNK_MEMO_CHARS and len(self._chunks) < _MEMO_LIMIT:
-            self._chunks[chunk] = out
-        return out
+        return memo_chunk(self._chunks, chunk, (texts, [self._word(t) for t in texts], offsets, lead, gap))
 
     def _spans(self, texts: list[str], clauses: list[int], words: list[_Word]) -> list[_Span]:
         """The matched terms, left to right, longest first (rule 3)."""

@@ -32,7 +32,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .errors import Taste2VecError
-from .lexicon import CHUNK_MEMO_CHARS, normalize_text, text_chunks
+from .lexicon import memo_chunk, normalize_text, text_chunks
 
 FORMAT = "taste2vec.wordpiece/1"
 PAD, UNK = "[PAD]", "[UNK]"
@@ -120,10 +120,8 @@ class WordPieceTokenizer:
     def _chunk(self, chunk: str) -> tuple[tuple[str, ...], tuple[int, ...]]:
         """The pieces and ids of one whitespace-free chunk of normalized text (memoized when short)."""
         entries = [self._word(w) for w in pre_tokenize(chunk)]
-        out = (tuple(chain.from_iterable(map(_first, entries))), tuple(chain.from_iterable(map(_second, entries))))
-        if len(chunk) <= CHUNK_MEMO_CHARS and len(self._chunks) < _MEMO_LIMIT:
-            self._chunks[chunk] = out
-        return out
+        return memo_chunk(self._chunks, chunk, (tuple(chain.from_iterable(map(_first, entries))),
+                                                tuple(chain.from_iterable(map(_second, entries)))))
 
     def _split(self, word: str) -> list[str]:
         if len(word) > self.max_word_chars:
