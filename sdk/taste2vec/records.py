@@ -114,7 +114,9 @@ class ContextSnapshot:
                 raise UnknownFieldError(f"{path}.{key}", "unknown context field",
                                         "one of " + ", ".join(known), key)
             t = type(value)
-            if value is None or (t is str and value in check[0]):
+            if value is None:
+                continue  # not recorded: the field's default
+            if t is str and value in check[0]:
                 values[key] = value  # a listed category is already stripped and lower-case
             elif (t is float or t is int) and not check[0] and check[1] <= value <= check[2] \
                     and (t is int or not check[3] or value.is_integer()):
@@ -126,9 +128,9 @@ class ContextSnapshot:
         if not names.issuperset(values):
             return cls(**values)  # a spec with fields this class lacks: let the constructor say so
         snap = cls.__new__(cls)
-        state = snap.__dict__  # what the frozen dataclass's __init__ would set
-        state.update(_EMPTY_SNAPSHOT)
-        state.update(values)
+        # the recorded values only: a field not in the instance reads the class's default, None (so the features
+        # walk only what was recorded)
+        snap.__dict__.update(values)
         return snap
 
     def to_dict(self) -> dict[str, Any]:
@@ -136,7 +138,6 @@ class ContextSnapshot:
 
 
 _SNAPSHOT_FIELDS = frozenset(f.name for f in fields(ContextSnapshot))
-_EMPTY_SNAPSHOT = dict.fromkeys(f.name for f in fields(ContextSnapshot))
 
 
 def _check_unicode(notes: str, spec: RecordSpec) -> None:
