@@ -38,7 +38,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from taste2vec.bundle import DowngradeError
-from taste2vec.curation import Catalog, CatalogError, recommend
+from taste2vec.curation import Catalog, recommend
 from taste2vec.embedder import EmbeddingResult, quantize_embedding
 from taste2vec.errors import Taste2VecError
 from taste2vec.fileio import MAX_JSON_DEPTH, json_depth

@@ -101,7 +101,7 @@ async def _client(host: str, port: int, seed: int, until: float, windows: list[W
     rng = random.Random(seed)
     conn = Connection(host, port)
     try:
-        while (now := time.perf_counter()) < until:
+        while time.perf_counter() < until:
             path, body, meant_bad = _requests(rng)
             start = time.perf_counter()
             status, _ = await conn.post(path, body)
