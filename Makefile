@@ -28,7 +28,7 @@ help:
 	@echo "make bench-arm  the same budget check on emulated aarch64 (qemu-user-static; needs root; root cached)"
 	@echo "make bench-preprocess  the SDK's per-record work against c6fb7c0 in one process: identical outputs on"
 	@echo "              15,000+ records, preprocess and embed speed-ups per record set (runs/bench-preprocess/)"
-	@echo "make bench-serve  load test of taste2vec serve on 127.0.0.1: batching on/off, concurrency 1/8/32,"
+	@echo "make bench-serve  load test of taste2vec-serve on 127.0.0.1: batching on/off, concurrency 1/8/32,"
 	@echo "              1- and 32-record requests (records/s, p50/p90/p99, errors; runs/bench-serve/serve.png)"
 	@echo "make soak-serve  the server for 10 minutes under mixed load and reloads: RSS per process, 5xx, p99 per minute"
 	@echo "make bench-stream  events/s of the feedback stream at 2,000 and 10,000 events per micro-batch"
@@ -108,13 +108,17 @@ endif
 # package it is trusted as part of the package, so rebuilds with different keys install the same bytes.
 SIGNING_KEY ?= runs/keys/dev.pem
 TRUST := --trusted-key $(SIGNING_KEY:.pem=.pub.pem)
+# the exported bundle becomes a candidate in the build's registry (registering is the lifecycle's, not the export's)
+REGISTER = $(PY) -m taste2vec_backend.lifecycle.cli register $(MODEL_DIR)/export/bundles/$(BUNDLE_NAME) \
+	--registry $(MODEL_DIR)/registry $(TRUST) --reason "make model"
 runs/keys/dev.pem: | $(STAMP)
 	$(PY) -m taste2vec_convert keygen --out runs/keys --name dev
 
 model: $(STAMP) $(SIGNING_KEY)
 	$(PY) -m taste2vec_reference train --out $(MODEL_DIR)/teacher --no-resume $(if $(RECORDS),--records $(RECORDS))
 	$(PY) -m taste2vec_convert export --checkpoint $(MODEL_DIR)/teacher/checkpoint --out $(MODEL_DIR)/export \
-		--registry $(MODEL_DIR)/registry --signing-key $(SIGNING_KEY) --no-resume --created $(BUNDLE_CREATED)
+		--signing-key $(SIGNING_KEY) --no-resume --created $(BUNDLE_CREATED)
+	$(REGISTER)
 	-test -d $(SHIPPED)/$(BUNDLE_NAME) && $(PY) -m taste2vec_convert compare $(SHIPPED)/$(BUNDLE_NAME) \
 		$(MODEL_DIR)/export/bundles/$(BUNDLE_NAME) $(TRUST)
 	$(PY) -m taste2vec_convert install $(MODEL_DIR)/export/bundles/$(BUNDLE_NAME) --models-dir $(SHIPPED) $(TRUST)
@@ -131,7 +135,8 @@ $(BENCH_STAMP): $(STAMP)
 $(MODEL_DIR)/export/export_report.json: | $(STAMP) $(SIGNING_KEY)
 	$(PY) -m taste2vec_reference train --out $(MODEL_DIR)/teacher --no-resume
 	$(PY) -m taste2vec_convert export --checkpoint $(MODEL_DIR)/teacher/checkpoint --out $(MODEL_DIR)/export \
-		--registry $(MODEL_DIR)/registry --signing-key $(SIGNING_KEY) --no-resume
+		--signing-key $(SIGNING_KEY) --no-resume
+	$(REGISTER)
 
 bench: $(BENCH_STAMP) $(MODEL_DIR)/export/export_report.json
 	mkdir -p runs/bench

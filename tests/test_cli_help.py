@@ -49,7 +49,7 @@ def test_every_cli_is_walked():
     progs = {p.prog for _, p in PARSERS}
     for prog in ("taste2vec embed", "taste2vec recommend", "taste2vec-bench", "taste2vec-reference train",
                  "taste2vec-convert export", "taste2vec-lifecycle rollout-init", "taste2vec-lifecycle analyze",
-                 "taste2vec-lifecycle list", "taste2vec serve"):
+                 "taste2vec-lifecycle list", "taste2vec-serve"):
         assert prog in progs, sorted(progs)
     assert len(PARSERS) > 50
 

@@ -59,7 +59,7 @@ def test_plain_pip_install_embeds_without_frameworks(tmp_path):
                             "'taste2vec_convert', 'taste2vec_backend') if u.find_spec(m)])"],
                            capture_output=True, text=True, cwd=tmp_path, timeout=60)
     assert probe.returncode == 0 and probe.stdout.strip() == "[]", probe.stdout + probe.stderr
-    # the server is the toolkit's: `taste2vec serve` says how to get it, and fails cleanly
+    # the server is the toolkit's: `taste2vec-serve` says how to get it, and fails cleanly
     serve = subprocess.run([str(env_dir / "bin" / "taste2vec"), "serve", "--port", "0"], capture_output=True,
                            text=True, timeout=120)
     assert serve.returncode == 2 and "./backend[serve]" in serve.stderr, serve.stderr

@@ -1,4 +1,4 @@
-"""The inference server, as clients see it: a real `taste2vec serve` process on a free loopback port.
+"""The inference server, as clients see it: a real `taste2vec-serve` process on a free loopback port.
 
 Every route, every error code (401 404 405 409 413 422 429 503-free), parity with the SDK (bit-identical vectors),
 hostile bodies that must never produce a 500, Prometheus metrics, and reload under load without a failed request.

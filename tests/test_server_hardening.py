@@ -1,4 +1,4 @@
-"""The server facing hostile or careless clients (a real `taste2vec serve` on a free loopback port): every answer is
+"""The server facing hostile or careless clients (a real `taste2vec-serve` on a free loopback port): every answer is
 the typed JSON error, slow or idle connections are cut by deadlines and per-client caps, CPU-heavy requests never
 hold up the event loop, and a percent-encoded path never reaches a route it does not spell."""
 

@@ -2,8 +2,7 @@
 bundles. Every command prints JSON. The registry (list, show, stages, rollouts) is ``taste2vec-lifecycle``'s.
 
     taste2vec-convert keygen --out runs/keys --name dev  # Ed25519 pair; export --signing-key signs bundles
-    taste2vec-convert export --signing-key runs/keys/dev.pem   # runs/reference/checkpoint -> runs/export,
-                                                        # registered as a candidate in runs/registry
+    taste2vec-convert export --signing-key runs/keys/dev.pem   # runs/reference/checkpoint -> runs/export
     taste2vec-convert verify sdk/taste2vec/models/taste2vec-edge-1.4.2
     taste2vec-convert sign BUNDLE --key KEY.pem         # (re)sign a bundle folder
     taste2vec-convert install runs/export/bundles/taste2vec-edge-1.4.2   # -> sdk/taste2vec/models (default)
@@ -46,27 +45,16 @@ def cmd_export(args) -> int:
                        variants=tuple(args.variants),
                        distill=distill_cfg, created=args.created, real_data=not args.no_real,
                        signing_key=args.signing_key)
-    registry, not_registered = None, None
-    if args.no_register:
-        not_registered = "--no-register"
-    elif not args.signing_key:
-        not_registered = ("unsigned: the registry takes signed bundles only (--signing-key KEY.pem; "
-                          "taste2vec-convert keygen makes one)")
-    else:
-        registry = args.registry
     try:  # stdout is this command's JSON: the converters' own progress lines go to stderr
         with contextlib.redirect_stdout(sys.stderr):
-            res = export(cfg, args.checkpoint, args.out, registry=registry, progress=not args.quiet,
-                         resume=not args.no_resume)
+            res = export(cfg, args.checkpoint, args.out, progress=not args.quiet, resume=not args.no_resume)
     except ExportError as e:
         print(f"error: {e}", file=sys.stderr)
         return 3
     out = {"bundle": str(res.bundle.path), "model_id": res.bundle.model_id, "variant": res.report["picked"],
            "model_bytes": res.bundle.manifest["files"]["model.tflite"]["size"],
            "signed": bool(args.signing_key), "report": str(res.report_paths["md"]),
-           "registered": res.report.get("registry"), "installed": None}
-    if not_registered:
-        out["not_registered"] = not_registered
+           "installed": None}
     if args.install:
         out["installed"] = str(install(res.bundle.path, Path(args.install), allow_unsigned=True))  # just built
     _print(out)
@@ -169,24 +157,19 @@ def cmd_onnx_tf(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from taste2vec.helpformat import Parser
-    from taste2vec.registry import default_registry_path
 
     from .variants import VARIANTS
     from taste2vec.signing import add_trust_arguments
 
     ap = Parser(prog="taste2vec-convert", description=__doc__)
     sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    p = sub.add_parser("export", help="distill -> convert -> quantize -> validate -> bundle -> register",
+    p = sub.add_parser("export", help="distill -> convert -> quantize -> validate -> bundle",
                        description="Distill a student from a reference checkpoint, convert it to TFLite, quantize, "
-                                   "gate on parity, write a bundle and register it as a candidate (signed bundles "
-                                   "only). Prints JSON saying where the bundle is and where it was registered.")
+                                   "gate on parity and write a verified bundle. Prints JSON saying where the bundle "
+                                   "is. Registering it is the lifecycle's: taste2vec-lifecycle register BUNDLE.")
     p.add_argument("--checkpoint", default="runs/reference/checkpoint",
                    help="reference (teacher) checkpoint folder (taste2vec-reference train writes OUT/checkpoint)")
     p.add_argument("--out", default="runs/export", help="export folder: bundles/, report, intermediate models")
-    p.add_argument("--registry", default=str(default_registry_path()),
-                   help="registry to register the bundle in as a candidate ($TASTE2VEC_REGISTRY overrides the "
-                        "default)")
-    p.add_argument("--no-register", action="store_true", help="write the bundle only")
     p.add_argument("--install", help="also copy the bundle into this SDK models folder as the default")
     p.add_argument("--name", default="taste2vec-edge", help="bundle name")
     p.add_argument("--version", help="bundle version (default: the toolkit's current release)")
@@ -202,7 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-resume", action="store_true", help="distill from scratch even if a checkpoint exists")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--signing-key", help="Ed25519 private key (PEM) that signs the bundle's manifest "
-                   "(taste2vec-convert keygen); without one the bundle is written but not registered")
+                   "(taste2vec-convert keygen); registries take signed bundles only")
     p.set_defaults(func=cmd_export)
     p = sub.add_parser("verify", help="verify a bundle (signature, hashes, versions, files)")
     p.add_argument("bundle", help="bundle folder or .zip")

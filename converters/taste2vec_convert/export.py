@@ -1,10 +1,10 @@
-"""One command: teacher checkpoint -> distill -> convert -> quantize -> validate -> bundle -> register.
+"""One command: teacher checkpoint -> distill -> convert -> quantize -> validate -> bundle.
 
     result = export(ExportConfig(), checkpoint="runs/model/teacher/checkpoint", out_dir="runs/model/export")
 
 Writes into ``out_dir``: ``student/`` (resumable distillation checkpoint), ``variants/*.tflite``,
-``model.onnx``, ``export_report.{json,md,png}`` and ``bundles/<name>-<version>/``; registers the bundle when a
-registry folder is given. Raises ``ExportError`` when no variant passes the parity gate (nothing is bundled).
+``model.onnx``, ``export_report.{json,md,png}`` and ``bundles/<name>-<version>/``. Registering the bundle is the
+lifecycle's (``taste2vec-lifecycle register``), not the export's. Raises ``ExportError`` when no variant passes the parity gate (nothing is bundled).
 """
 
 from __future__ import annotations
@@ -107,12 +107,9 @@ def _records_file(tmeta: dict[str, Any], log: Callable[[str], None]):
     return rf
 
 
-def export(cfg: ExportConfig, checkpoint: str | Path, out_dir: str | Path, registry: str | Path | None = None,
-           progress: bool = True, log: Callable[[str], None] = print, resume: bool = True) -> ExportResult:
+def export(cfg: ExportConfig, checkpoint: str | Path, out_dir: str | Path, progress: bool = True,
+           log: Callable[[str], None] = print, resume: bool = True) -> ExportResult:
     """Run the whole pipeline (see module docs)."""
-    if registry is not None and not cfg.signing_key:
-        raise ExportError("a registry takes signed bundles only: give a signing key (taste2vec-convert keygen; "
-                          "export --signing-key), or do not register (export --no-register)")
     if cfg.signing_key:
         load_private_key(cfg.signing_key)  # a bad key fails now, not after the distillation
     out = Path(out_dir)
@@ -260,13 +257,6 @@ def export(cfg: ExportConfig, checkpoint: str | Path, out_dir: str | Path, regis
     report["golden"] = {"cases": agree.cases, "sdk_max_abs_diff": agree.max_abs_diff}
     log(f"   golden outputs: {agree.cases} sample records, SDK vs toolkit max abs diff {agree.max_abs_diff:.2g}")
     report["bundle"] = {"path": str(bundle.path), "files": bundle.manifest["files"]}
-    if registry is not None:  # the registry refuses unsigned candidates; it trusts this run's own key
-        from taste2vec_backend.lifecycle.stages import StagedRegistry
-
-        reg = StagedRegistry(registry, trusted_keys=own_key)
-        entry = reg.register(bundle.path, "exported by taste2vec-convert export")
-        report["registry"] = {"path": str(registry), "name": entry["name"], "version": entry["version"],
-                              "stage": reg.stage(entry["name"], entry["version"])}
     step("bundle", t0)
     timings["total"] = round(time.time() - t_all, 1)
     paths = write_report(out, report)

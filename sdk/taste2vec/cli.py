@@ -11,8 +11,8 @@
     taste2vec info                                  # the bundle's manifest summary
     taste2vec golden --out golden.json | --check golden.json | --port-dir build/golden
     taste2vec demo                                  # EN/KO records, similarities, a recommendation, latency
-    taste2vec serve --port 8080                     # the HTTP server (taste2vec-backend[serve])
 
+The HTTP server is taste2vec-serve (pip install . './backend[serve]').
 Add --verbose to see the LiteRT runtime's own log lines (hidden by default).
 """
 
@@ -342,28 +342,18 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("demo", parents=[common], help="a short tour with the bundled model",
                        description="Embed EN/KO sample records, print similarities, a recommendation and latency.")
     d.set_defaults(func=cmd_demo)
-
-    sub.add_parser("serve", help="the HTTP inference server (extra 'serve'; taste2vec serve --help)",
-                   description="Serve a bundle over HTTP; see taste2vec serve --help.", add_help=False)
     return p
 
 
-def cmd_serve(argv: Sequence[str]) -> int:
-    """``taste2vec serve ...``: the inference server of the backend package (its ``serve`` extra brings the web
-    stack). The SDK itself imports no web framework: this hands the arguments over."""
-    try:
-        from taste2vec_backend.server.cli import main as serve_main
-    except ImportError as e:
-        print(f"taste2vec serve: the server is part of the toolkit, not the SDK ({e}); from the repository root: "
-              "pip install . './backend[serve]'", file=sys.stderr)
-        return 2
-    return serve_main(list(argv))
+SERVE_MOVED = ("taste2vec serve: the HTTP server is its own command, taste2vec-serve (the SDK runs no server); "
+               "install it with: pip install . './backend[serve]'")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["serve"]:
-        return cmd_serve(argv[1:])
+        print(SERVE_MOVED, file=sys.stderr)
+        return 2
     parser = build_parser()
     args = parser.parse_args(argv)
     set_verbose(getattr(args, "verbose", False))

@@ -1,4 +1,4 @@
-"""The cloud inference server: the SDK's bundle and vectors behind HTTP (``taste2vec serve``; extra ``serve``).
+"""The cloud inference server: the SDK's bundle and vectors behind HTTP (``taste2vec-serve``; extra ``serve``).
 
     from taste2vec_backend.server import BundleSource, ServerConfig, create_app
     app = create_app(BundleSource(path), ServerConfig(max_batch=64))   # any ASGI server; the CLI uses uvicorn

@@ -1,8 +1,8 @@
-"""``taste2vec serve`` (also ``taste2vec-serve``): the inference server on uvicorn.
+"""``taste2vec-serve``: the inference server on uvicorn.
 
-    taste2vec serve                                   # the bundle shipped in the SDK, 127.0.0.1:8080
-    taste2vec serve --model path/to/bundle --trusted-key release.pub.pem
-    taste2vec serve --registry runs/model/registry --trusted-key release.pub.pem --watch 5
+    taste2vec-serve                                   # the bundle shipped in the SDK, 127.0.0.1:8080
+    taste2vec-serve --model path/to/bundle --trusted-key release.pub.pem
+    taste2vec-serve --registry runs/model/registry --trusted-key release.pub.pem --watch 5
 
 The bundle (or the registry's production version) is verified and loaded before the port opens, so a bad one
 fails here with exit code 2. The server binds loopback addresses only: put a reverse proxy (TLS, auth,
@@ -53,7 +53,7 @@ def loopback_host(host: str) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = Parser(prog="taste2vec serve", description="Serve a Taste2Vec bundle over HTTP: POST "
+    p = Parser(prog="taste2vec-serve", description="Serve a Taste2Vec bundle over HTTP: POST "
                                 "/embed /similar /recommend, GET /health /info /metrics, POST /admin/reload.")
     src = p.add_mutually_exclusive_group()
     src.add_argument("--model", help="bundle folder or .zip (default: the bundle shipped in the SDK)")
@@ -144,7 +144,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .protocol import guarded_protocol
         from .engine import BundleSource, RegistrySource, make_runner
     except ImportError as e:
-        print(f"taste2vec serve: the server needs the 'serve' extra ({e.name} is missing): "
+        print(f"taste2vec-serve: the server needs the 'serve' extra ({e.name} is missing): "
               "pip install . './backend[serve]' (taste2vec-backend[serve])", file=sys.stderr)
         return 2
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -169,7 +169,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ServeUsageError, Taste2VecError, ValueError) as e:
         if sock is not None:
             sock.close()
-        print(f"taste2vec serve: error: {e}", file=sys.stderr)
+        print(f"taste2vec-serve: error: {e}", file=sys.stderr)
         return 2
     port = sock.getsockname()[1]
     url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"

@@ -3,7 +3,7 @@
     python -m taste2vec_backend.server.loadtest --out runs/bench-serve            # the full matrix
     python -m taste2vec_backend.server.loadtest --concurrency 8 --sizes 32 --seconds 5
 
-For each mode (micro-batching on, then off) it starts ``taste2vec serve --port 0`` as a child process on
+For each mode (micro-batching on, then off) it starts ``taste2vec-serve --port 0`` as a child process on
 127.0.0.1, and for each concurrency (1 / 8 / 32) and request size (1 and 32 records) runs ``concurrency``
 closed-loop clients (each sends its next request when the previous answer arrived) for a bounded time and
 request count, after a short warm-up. It prints records/s, requests/s, latency p50 / p90 / p99 and errors by
@@ -188,7 +188,7 @@ async def run_scenario(host: str, port: int, mode: str, concurrency: int, size: 
 
 # ---------------------------------------------------------------------- the server child process
 class ServerProcess:
-    """``taste2vec serve --port 0`` on 127.0.0.1 as a child process (killed on exit, bounded start time)."""
+    """``taste2vec-serve --port 0`` on 127.0.0.1 as a child process (killed on exit, bounded start time)."""
 
     def __init__(self, args: Sequence[str] = (), start_timeout_s: float = 60.0,
                  env: dict[str, str] | None = None) -> None:
@@ -296,7 +296,7 @@ def plot(results: Sequence[ScenarioResult], out: Path) -> Path:
         ax.set_title(f"/embed, {size} record{'s' if size > 1 else ''} per request")
         ax.grid(alpha=.3)
         ax.legend()
-    fig.suptitle("taste2vec serve on loopback (client and server share the machine)")
+    fig.suptitle("taste2vec-serve on loopback (client and server share the machine)")
     fig.tight_layout()
     fig.savefig(out, dpi=110)
     plt.close(fig)
@@ -327,7 +327,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seconds", type=float, default=5.0, help=f"per scenario (at most {MAX_SECONDS:g})")
     p.add_argument("--max-requests", type=int, default=50_000, help="per scenario")
     p.add_argument("--out", default="runs/bench-serve", help="folder for serve.json and serve.png")
-    p.add_argument("--server-arg", action="append", default=[], help="extra taste2vec serve argument (repeatable)")
+    p.add_argument("--server-arg", action="append", default=[], help="extra taste2vec-serve argument (repeatable)")
     return p
 
 

@@ -3,7 +3,7 @@
     python -m taste2vec_backend.server.soak --out runs/soak-serve                  # 10 minutes, windows of 60 s
     python -m taste2vec_backend.server.soak --seconds 60 --window 15 --sample 5    # the version make test runs
 
-It starts ``taste2vec serve --port 0`` on 127.0.0.1 (worker processes), then ``--clients`` closed-loop clients send
+It starts ``taste2vec-serve --port 0`` on 127.0.0.1 (worker processes), then ``--clients`` closed-loop clients send
 a mix for ``--seconds``: single and batched ``/embed``, ``/v1/embeddings``, ``/similar`` against the catalog,
 ``/recommend`` with feedback, and bad bodies (broken JSON, unknown fields, out-of-range values, unknown routes),
 while ``/admin/reload`` runs every ``--reload-every`` seconds. Every ``--sample`` seconds it records the resident
