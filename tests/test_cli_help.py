@@ -7,10 +7,12 @@ import argparse
 import importlib
 import importlib.util
 from pathlib import Path
+import subprocess
+import sys
 
 import pytest
 
-from taste2vec.helpformat import HelpFormatter, iter_parsers
+from taste2vec.helpformat import HelpFormatter, int_at_least, iter_parsers
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -62,6 +64,7 @@ def test_every_option_has_help_and_shows_its_default(origin, parser):
                and not a.help]
     assert not missing, f"{parser.prog}: no help text for {missing}"
     text = parser.format_help()  # renders (a stray % in a help string raises here)
+    assert "SUPPRESS" not in text, f"{parser.prog}: argparse.SUPPRESS leaks into the command list"
     for a in parser._actions:
         if (a.option_strings and a.help and a.help is not argparse.SUPPRESS and a.default not in (None, False, [])
                 and a.default is not argparse.SUPPRESS):
@@ -77,3 +80,22 @@ def test_defaults_formatter_shows_values_and_skips_flags():
     text = " ".join(p.format_help().split())
     assert "timed runs (default: 200)" in text
     assert "a switch (default" not in text and text.count("default: stdout") == 1
+
+
+@pytest.mark.parametrize("argv", [["taste2vec_reference", "train", "--steps", "0"],
+                                  ["taste2vec_reference", "demo", "--steps", "-3"],
+                                  ["taste2vec_reference", "train", "--threads", "0"],
+                                  ["taste2vec_convert", "export", "--steps", "0"]])
+def test_a_count_below_one_is_refused_before_any_work(argv, tmp_path):
+    res = subprocess.run([sys.executable, "-m", *argv, "--out", str(tmp_path / "out")], capture_output=True,
+                         text=True, timeout=120)
+    assert res.returncode == 2, res.stderr
+    assert f"argument {argv[2]}: " in res.stderr and "allowed 1 or more" in res.stderr, res.stderr
+    assert not (tmp_path / "out").exists()  # nothing started
+
+
+def test_int_at_least_names_the_bad_text():
+    parse = int_at_least(1)
+    assert parse("7") == 7
+    with pytest.raises(argparse.ArgumentTypeError, match="'x' is not an integer"):
+        parse("x")

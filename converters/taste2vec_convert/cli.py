@@ -156,7 +156,7 @@ def cmd_onnx_tf(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from taste2vec.helpformat import Parser
+    from taste2vec.helpformat import Parser, int_at_least
 
     from .variants import VARIANTS
     from taste2vec.signing import add_trust_arguments
@@ -174,8 +174,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", default="taste2vec-edge", help="bundle name")
     p.add_argument("--version", help="bundle version (default: the toolkit's current release)")
     p.add_argument("--seed", type=int, default=0, help="distillation seed")
-    p.add_argument("--steps", type=int, help="distillation steps (default: DistillConfig's, 3000)")
-    p.add_argument("--threads", type=int, default=2, help="torch threads (fixed for reproducibility)")
+    p.add_argument("--steps", type=int_at_least(1), help="distillation steps (default: DistillConfig's, 3000)")
+    p.add_argument("--threads", type=int_at_least(1), default=2, help="torch threads (fixed for reproducibility)")
     p.add_argument("--created", help="creation time written to the manifest (default: now)")
     p.add_argument("--include-onnx", action="store_true", help="put model.onnx into the bundle too")
     p.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS), metavar="VARIANT",

@@ -186,7 +186,7 @@ def cmd_repro_check(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from taste2vec.helpformat import Parser  # not at the top: main() pins the math before numpy loads
+    from taste2vec.helpformat import Parser, int_at_least  # not at the top: main() pins the math before numpy loads
 
     ap = Parser(prog="taste2vec-reference", description=__doc__)
     sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -210,8 +210,8 @@ def build_parser() -> argparse.ArgumentParser:
         _add_world(p)
         p.add_argument("--out", default="runs/demo" if name == "demo" else "runs/reference",
                        help="run folder: the checkpoint goes to OUT/checkpoint (what taste2vec-convert export reads)")
-        p.add_argument("--steps", type=int, default=1500, help="training steps")
-        p.add_argument("--pool", type=int, default=6, help="tastings per training coffee")
+        p.add_argument("--steps", type=int_at_least(1), default=1500, help="training steps (at least 1)")
+        p.add_argument("--pool", type=int_at_least(1), default=6, help="tastings per training coffee")
         p.add_argument("--no-real", action="store_true", help="skip the real review / CQI data (and text tuning)")
         p.add_argument("--no-resume", action="store_true", help="start from scratch even if a checkpoint exists")
         p.add_argument("--records", metavar="FILE.jsonl",
@@ -219,13 +219,13 @@ def build_parser() -> argparse.ArgumentParser:
                             "item_id, optional user_id and liked/rating (README: bring your own records)")
         p.add_argument("--skip-invalid", action="store_true",
                        help="skip (and count) invalid lines of --records instead of stopping at the first")
-        p.add_argument("--threads", type=int, default=BUILD_THREADS,
+        p.add_argument("--threads", type=int_at_least(1), default=BUILD_THREADS,
                        help="torch threads (fixed for reproducible bytes)")
         p.add_argument("--text-layers", type=int, default=6,
                        help="top MiniLM layers fine-tuned on real text before training (0 = keep it frozen; "
                             "6 = all)")
         epochs = 1 if name == "demo" else 2  # the demo keeps to a few minutes; one epoch gives most of the gain
-        p.add_argument("--text-epochs", type=int, default=epochs,
+        p.add_argument("--text-epochs", type=int_at_least(1), default=epochs,
                        help="text-encoder fine-tuning epochs")
         p.set_defaults(func=func)
     p = sub.add_parser("evaluate", help="evaluate a checkpoint -> evaluation.json / .png")
@@ -237,14 +237,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("repro-check", help="a tiny training run natively and under qemu-x86_64 as other CPUs: "
                                            "same bytes? (exit 1 if not)")
     p.add_argument("--cpu", action="append", help=f"a qemu CPU model, repeatable (default: {' '.join(DEFAULT_CPUS)})")
-    p.add_argument("--steps", type=int, default=20, help="training steps of the tiny run")
+    p.add_argument("--steps", type=int_at_least(1), default=20, help="training steps of the tiny run")
     p.add_argument("--timeout", type=float, default=1800.0, help="seconds per run")
     p.add_argument("--portable-only", action="store_true",
                    help="only the always-on pins, not TASTE2VEC_STRICT_MATH (shows what strict mode is for)")
     p.add_argument("--out", default="runs/repro-check", help="folder for repro_check.json")
     p.set_defaults(func=cmd_repro_check)
-    p = sub.add_parser("repro-run", help=argparse.SUPPRESS,
-                       description="One run of repro-check (internal): train tiny, print the hashes.")
+    p = sub.add_parser("repro-run", help="one run of repro-check, as it runs under each CPU: train tiny, print "
+                                         "the hashes", description="One run of repro-check: train tiny, print the hashes.")
     p.add_argument("--out", required=True, help="run folder")
     p.add_argument("--steps", type=int, default=20, help="training steps")
     p.set_defaults(func=cmd_repro_run)

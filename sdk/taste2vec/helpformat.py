@@ -44,3 +44,20 @@ def iter_parsers(parser: argparse.ArgumentParser):
                 if id(sub) not in seen:  # aliases share a parser
                     seen.add(id(sub))
                     yield from iter_parsers(sub)
+
+
+def int_at_least(low: int):
+    """An argparse ``type``: an integer >= ``low`` (anything else is argparse's usage error, exit 2, before any
+    work starts)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"{value}: allowed {low} or more")
+        return value
+
+    parse.__name__ = f"integer >= {low}"  # argparse names the type in its message
+    return parse
