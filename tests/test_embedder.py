@@ -293,3 +293,15 @@ def test_model_inputs_are_converted_quantized_or_refused():
         model.run({k: v for k, v in inputs.items() if k != "metrics"})
     with pytest.raises(ModelRuntimeError, match="not one of the model's buckets"):
         model.run({**inputs, "token_ids": np.zeros((1, 5), np.int32)})
+
+
+@pytest.mark.parametrize("wrong,hint", [
+    ([{"notes": "jasmine"}, {"notes": "cocoa"}], "Embedder.embed_batch(records)"),
+    (({"notes": "jasmine"},), "Embedder.embed_batch(records)"),
+    ("bright jasmine, honey", "for tasting notes alone pass {'notes': text}"),
+])
+def test_a_wrong_shape_error_points_to_the_right_call(embedder, wrong, hint):
+    with pytest.raises(InvalidTypeError) as info:
+        embedder.embed(wrong)
+    assert info.value.field == "record" and hint in str(info.value)
+    assert embedder.embed({"notes": "bright jasmine, honey"}).embedding.shape == (128,)  # the call it points to

@@ -150,3 +150,10 @@ def test_batch_refits_once_and_gives_the_same_profile_bit_for_bit():
             p.add_feedback(events[1][0], rating=9)
     q.add_feedback(events[0][0], liked=True)
     assert p.n_events == 1 and np.array_equal(p.preference, q.preference)
+
+
+@pytest.mark.parametrize("record", [{"notes": "jasmine", "metrics": {"acidity": 7}}, '{"notes": "jasmine"}'])
+def test_liking_a_record_says_to_embed_it_first(record):
+    with pytest.raises(InvalidTypeError) as info:
+        TasteProfile().like(record)
+    assert info.value.field == "embedding" and "embed the record first" in str(info.value)

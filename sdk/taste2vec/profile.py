@@ -97,6 +97,10 @@ class TasteProfile:
     def _unit(self, embedding: Any) -> tuple[np.ndarray, str | None]:
         version = getattr(embedding, "model_version", None)
         vec = getattr(embedding, "embedding", embedding)
+        if isinstance(vec, (Mapping, str, bytes)) or hasattr(vec, "notes"):
+            raise InvalidTypeError("embedding", f"got a record ({type(vec).__name__}), not its embedding",
+                                   f"an EmbeddingResult or {self.dim} numbers: embed the record first, e.g. "
+                                   "profile.like(embedder.embed(record))", None)
         try:
             v = np.asarray(vec, dtype=np.float64)
         except (TypeError, ValueError) as e:

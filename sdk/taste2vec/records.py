@@ -260,14 +260,21 @@ def _validated_context(ctx: Any, spec: RecordSpec, dropped: int) -> dict[str, An
 
 def as_record(obj: TastingRecord | Mapping[str, Any] | str | bytes) -> TastingRecord:
     """Accept a :class:`TastingRecord`, a plain mapping following the record spec, or that mapping as JSON text."""
+    if type(obj) is dict:
+        return TastingRecord.from_dict(obj)
     if isinstance(obj, TastingRecord):
         return obj
     if isinstance(obj, (str, bytes)):
         def refuse(msg: str) -> InvalidTypeError:
-            return InvalidTypeError("record", msg, "a TastingRecord, a dict, or JSON text of an object with keys "
-                                    "notes, metrics, context", None)
+            return InvalidTypeError("record", f"{msg}; a string is read as a record's JSON text: for tasting notes "
+                                    "alone pass {'notes': text}", "a TastingRecord, a dict, or JSON text of an "
+                                    "object with keys notes, metrics, context", None)
 
         obj = parse_json(obj, refuse, "text", max_bytes=MAX_RECORD_JSON_BYTES, max_depth=MAX_RECORD_JSON_DEPTH)
+    elif isinstance(obj, (list, tuple)):
+        raise InvalidTypeError("record", f"expected one record (an object), got a {type(obj).__name__} of "
+                               f"{len(obj)} items", "one object with keys notes, metrics, context; for several "
+                               "records use Embedder.embed_batch(records)", None)
     return TastingRecord.from_dict(obj)
 
 
