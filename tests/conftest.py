@@ -13,6 +13,15 @@ def featurizer():
 
 
 @pytest.fixture(scope="session")
+def embedder():
+    """The SDK's default embedder (the shipped bundle), one per session."""
+    from taste2vec import Embedder
+
+    with Embedder.create_default() as e:
+        yield e
+
+
+@pytest.fixture(scope="session")
 def lexicon():
     from taste2vec import SensoryLexicon
 

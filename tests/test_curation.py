@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from taste2vec.curation import Catalog, CatalogError, CatalogItem, recommend
-from taste2vec.errors import OutOfRangeError
+from taste2vec.errors import OutOfRangeError, RecordValidationError
 from taste2vec.profile import TasteProfile
 
 
@@ -84,3 +84,49 @@ def test_shipped_demo_catalog_fits_the_default_model_and_has_no_review_text():
     assert all(s > 0 for _, s in top)
     for it in cat.items:
         assert set(it.to_dict()) == {"id", "name", "roaster", "origin", "roast", "rating", "attributes"}
+
+
+def test_catalog_vectors_carry_their_model_version_into_profiles():
+    cat, other = _catalog(), _catalog(seed=1)
+    other.model_version = "m-2.0.0"
+    p = TasteProfile(dim=16)  # no version of its own: it takes the one of its first feedback
+    p.like(cat.embedding("c4"), item_id="c4")
+    assert p.model_version == "m-1.0.0"
+    with pytest.raises(CatalogError, match="m-1.0.0 vectors but the catalog was embedded with m-2.0.0"):
+        recommend(p, other, k=3)
+    v = cat.embedding("c4")
+    assert float(v @ v) == pytest.approx(1.0) and not v.flags.writeable  # still a vector; the catalog stays intact
+
+
+def test_from_records_embeds_your_own_coffees(embedder):
+    coffees = [({"id": "house-1", "name": "House Ethiopia", "origin": "Ethiopia"},
+                {"notes": "jasmine, bergamot, bright lemon acidity", "metrics": {"acidity": 8}}),
+               (CatalogItem("house-2", "House Sumatra", attributes={"Roasted": 1.0}),
+                {"notes": "dark chocolate, cedar, heavy body", "metrics": {"body": 8.5}})]
+    cat = Catalog.from_records(embedder, coffees, description="our shelf")
+    assert [it.id for it in cat.items] == ["house-1", "house-2"] and cat.model_version == embedder.model_version
+    assert cat.items[0].attributes and cat.items[1].attributes == {"Roasted": 1.0}  # given attributes are kept
+    floral = embedder.embed({"notes": "floral, jasmine, tea-like"})
+    assert cat.similar(floral, 1)[0][0].id == "house-1"
+    with pytest.raises(RecordValidationError) as info:
+        Catalog.from_records(embedder, [({"id": "x"}, {"notes": "ok", "metrics": {"acidity": 99}})])
+    assert info.value.field == "coffees[0].record.metrics.acidity"
+    with pytest.raises(CatalogError, match=r"coffees\[0\].item: .*'id'"):
+        Catalog.from_records(embedder, [({"name": "no id"}, {"notes": "ok"})])
+
+
+def test_from_embeddings_needs_one_known_model(embedder):
+    results = [embedder.embed({"notes": n}) for n in ("jasmine", "cocoa")]
+    cat = Catalog.from_embeddings([{"id": "a"}, {"id": "b"}], results)
+    assert cat.model_version == embedder.model_version and cat.item("a").name == "a"
+    assert np.array_equal(cat.embedding("b"), results[1].embedding)
+    vectors = np.stack([r.embedding for r in results])
+    with pytest.raises(CatalogError, match="model_version is required"):
+        Catalog.from_embeddings([{"id": "a"}, {"id": "b"}], vectors)
+    assert Catalog.from_embeddings([{"id": "a"}, {"id": "b"}], vectors, "m-9").model_version == "m-9"
+    with pytest.raises(CatalogError, match="does not match"):
+        Catalog.from_embeddings([{"id": "a"}, {"id": "b"}], results, "m-9")
+    with pytest.raises(CatalogError, match="unknown fields"):
+        Catalog.from_embeddings([{"id": "a", "price": 3}], results[:1])
+    with pytest.raises(CatalogError, match="2 items but embeddings of shape"):
+        Catalog.from_embeddings([{"id": "a"}, {"id": "b"}], results[:1])

@@ -20,12 +20,6 @@ from taste2vec.spec import default_spec
 SAMPLES = dict(sample_records())
 
 
-@pytest.fixture(scope="module")
-def embedder():
-    with Embedder.create_default() as e:
-        yield e
-
-
 def test_embed_returns_a_unit_float32_vector_with_metadata(embedder):
     r = embedder.embed(SAMPLES["en_washed_ethiopia"])
     assert r.embedding.dtype == np.float32 and r.embedding.shape == (128,)

@@ -17,7 +17,6 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from taste2vec import Embedder
 from taste2vec.bundle import BundleError, ModelBundle
 from taste2vec.errors import RecordValidationError
 from taste2vec.profile import ProfileError, TasteProfile
@@ -104,10 +103,9 @@ HOSTILE_RECORD = st.one_of(
     JSON)
 
 
-@pytest.fixture(scope="module")
-def embedder():
-    with Embedder.create_default() as e:
-        yield e
+@pytest.fixture(scope="module", autouse=True)
+def _report_outcomes():
+    yield
     print(f"\nfuzz outcomes: {dict(sorted(OUTCOMES.items()))}")
 
 

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from taste2vec import Embedder
 from taste2vec.spec import default_spec
 
 SPEC = default_spec()
@@ -40,12 +38,6 @@ def _field(f):
 SNAPSHOT = st.fixed_dictionaries({}, optional={f.name: _field(f) for f in SPEC.context_fields})
 RECORD = st.fixed_dictionaries({}, optional={"notes": TEXT, "metrics": METRICS,
                                              "context": st.lists(SNAPSHOT, max_size=11)})
-
-
-@pytest.fixture(scope="module")
-def embedder():
-    with Embedder.create_default() as e:
-        yield e
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -17,14 +17,14 @@ from __future__ import annotations
 
 import base64
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 import numpy as np
 
-from .errors import OutOfRangeError, Taste2VecError
+from .errors import OutOfRangeError, RecordValidationError, Taste2VecError
 from .fileio import read_json, write_atomic
 from .profile import TasteProfile
 
@@ -52,8 +52,28 @@ class CatalogItem:
                 "rating": self.rating, "attributes": dict(self.attributes)}
 
 
+class ModelVector(np.ndarray):
+    """A read-only float32 vector that remembers the model version that made it (what :meth:`Catalog.embedding`
+    returns), so a profile fed with it is refused against another model's catalog. Otherwise a numpy array."""
+
+    model_version: str | None
+
+    def __new__(cls, values: np.ndarray, model_version: str | None) -> "ModelVector":
+        obj = np.asarray(values, np.float32).view(cls)
+        obj.model_version = model_version
+        obj.flags.writeable = False
+        return obj
+
+    def __array_finalize__(self, obj: Any) -> None:
+        self.model_version = getattr(obj, "model_version", None)
+
+
 class Catalog:
-    """Coffees and their unit embeddings [N, dim] from one model version."""
+    """Coffees and their unit embeddings [N, dim] from one model version.
+
+    Build one from your own coffees with :meth:`from_records` (embeds one record per coffee) or
+    :meth:`from_embeddings` (vectors you embedded already); :meth:`save` / :meth:`load` keep it as JSON.
+    """
 
     def __init__(self, items: list[CatalogItem], embeddings: np.ndarray, model_version: str,
                  description: str = "") -> None:
@@ -88,9 +108,65 @@ class Catalog:
             raise KeyError(f"no catalog item {item_id!r}")
         return self.items[self._index[item_id]]
 
-    def embedding(self, item_id: str) -> np.ndarray:
+    def embedding(self, item_id: str) -> ModelVector:
+        """The item's unit vector (read-only), carrying this catalog's model version."""
         self.item(item_id)
-        return self.embeddings[self._index[item_id]]
+        return ModelVector(self.embeddings[self._index[item_id]], self.model_version)
+
+    # ------------------------------------------------------------------ building
+    @classmethod
+    def from_records(cls, embedder: Any, coffees: Iterable[tuple[CatalogItem | Mapping[str, Any], Any]],
+                     description: str = "") -> "Catalog":
+        """A catalog of your own coffees: each ``(item, record)`` pair's record embedded with ``embedder`` (an
+        :class:`~taste2vec.Embedder`). ``item`` is a :class:`CatalogItem` or a dict of its fields (``id``
+        required); an item without attributes gets the record's lexicon attributes.
+
+        Raises:
+          RecordValidationError: a record is invalid (the field is prefixed with ``coffees[i].record``).
+          CatalogError: an item is malformed, ids repeat, or there are no coffees.
+        """
+        items, vectors = [], []
+        for i, (item, record) in enumerate(coffees):
+            item = _as_item(item, f"coffees[{i}].item")
+            try:
+                r = embedder.embed(record)
+            except RecordValidationError as e:
+                raise e.nest_under(f"coffees[{i}].record")
+            if not item.attributes:
+                item = replace(item, attributes=dict(r.attributes))
+            items.append(item)
+            vectors.append(r.embedding)
+        if not items:
+            raise CatalogError("no coffees: give at least one (item, record) pair")
+        return cls(items, np.stack(vectors), embedder.model_version, description)
+
+    @classmethod
+    def from_embeddings(cls, items: Iterable[CatalogItem | Mapping[str, Any]], embeddings: Any,
+                        model_version: str | None = None, description: str = "") -> "Catalog":
+        """A catalog from vectors you already have: ``embeddings`` is a list of
+        :class:`~taste2vec.EmbeddingResult` (their model version is the catalog's) or an array [N, dim] together
+        with ``model_version`` (the bundle's ``model_id`` that made them).
+
+        Raises:
+          CatalogError: the items and vectors do not pair up, the vectors come from several models (or an array
+            without ``model_version``), or an item is malformed.
+        """
+        items = [_as_item(it, f"items[{i}]") for i, it in enumerate(items)]
+        embeddings = list(embeddings) if not isinstance(embeddings, np.ndarray) else embeddings
+        versions = {getattr(e, "model_version", None) for e in embeddings} - {None}
+        if len(versions) > 1:
+            raise CatalogError(f"the embeddings come from several models ({', '.join(sorted(versions))}): a "
+                               "catalog holds one model's vectors")
+        version = model_version or (versions.pop() if versions else None)
+        if version is None:
+            raise CatalogError("model_version is required for plain vectors (the bundle's model_id, e.g. "
+                               "embedder.model_version), so profiles of another model are refused")
+        if versions and version not in versions:
+            raise CatalogError(f"model_version {version} does not match the embeddings' {versions.pop()}")
+        if not items:
+            raise CatalogError("no coffees: give at least one item and its vector")
+        return cls(items, np.asarray([getattr(e, "embedding", e) for e in embeddings], np.float32), version,
+                   description)
 
     def similar(self, vector: np.ndarray, k: int = 5, exclude: Iterable[str] = ()) -> list[tuple[CatalogItem, float]]:
         """The ``k`` items most cosine-similar to ``vector``."""
@@ -142,6 +218,22 @@ class Catalog:
         """The demo catalog shipped with the SDK (embeddings from the default bundle)."""
         return cls.from_dict(json.loads(resources.files("taste2vec").joinpath("assets/demo_catalog.json")
                                         .read_text(encoding="utf-8")))
+
+
+def _as_item(item: CatalogItem | Mapping[str, Any], where: str) -> CatalogItem:
+    if isinstance(item, CatalogItem):
+        return item
+    if not isinstance(item, Mapping) or not isinstance(item.get("id"), str) or not item["id"]:
+        raise CatalogError(f"{where}: expected a CatalogItem or a dict with a non-empty string 'id'")
+    unknown = set(item) - set(CatalogItem.__dataclass_fields__)
+    if unknown:
+        raise CatalogError(f"{where}: unknown fields {sorted(unknown)} (allowed: "
+                           f"{', '.join(CatalogItem.__dataclass_fields__)})")
+    try:
+        return CatalogItem(**{**item, "name": str(item.get("name") or item["id"]),
+                              "attributes": dict(item.get("attributes") or {})})
+    except (TypeError, ValueError) as e:
+        raise CatalogError(f"{where}: {e}") from None
 
 
 @dataclass(frozen=True)
