@@ -100,3 +100,59 @@ def test_litert_notice_is_hidden_unless_verbose():
                            "\n    os.write(2, b'INFO: Created TensorFlow Lite XNNPACK delegate for CPU.\\nkept line\\n')"],
                           capture_output=True, text=True, cwd="/", timeout=60)
     assert keep.stderr == "kept line\n"
+
+
+@pytest.mark.parametrize("content,says", [
+    (None, "cannot read benchmark result"),
+    ("", "not valid JSON"),
+    ("[1, 2]", "a JSON list, not an object"),
+    ("{}", "'model_version' is missing"),
+    ('{"model_version": "m", "machine": "x", "num_threads": 1, "stage": "embed", "record": "typical", "runs": 9, '
+     '"latency_ms": {"p50": 1}, "budget": {}}', "'latency_ms' needs numbers p50, p90, p99"),
+])
+def test_table_of_a_file_that_is_not_a_result_is_one_typed_line(tmp_path, capsys, content, says):
+    f = tmp_path / "r.json"
+    if content is not None:
+        f.write_text(content)
+    assert main(["table", str(f)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and err.startswith("taste2vec-bench table: error: ") and says in err, err
+    assert str(f) in err
+
+
+def test_png_without_matplotlib_is_refused_before_the_run(monkeypatch, tmp_path, capsys):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "matplotlib" else real(name, *a))
+    with pytest.raises(SystemExit) as info:
+        main(["--runs", "10", "--png", str(tmp_path / "x.png"), "--out", str(tmp_path / "r.json")])
+    assert info.value.code == 2 and "--png needs matplotlib" in capsys.readouterr().err
+    assert not (tmp_path / "r.json").exists()  # refused before any work
+
+
+def test_relative_gate_times_both_bundles_in_one_run_and_can_fail(tmp_path, capsys):
+    from taste2vec.bundle import default_bundle_path
+
+    shipped = str(default_bundle_path())
+    out = tmp_path / "rel.json"
+    assert main(["--baseline", shipped, "--max-ratio", "1000", "--runs", "40", "--warmup", "2", "--out", str(out),
+                 "--no-samples"]) == 0
+    res = json.loads(out.read_text())
+    b = res["budget"]
+    assert b["source"] == "1000 x baseline" and b["baseline"] == res["baseline"]["model_version"]
+    assert b["budget_ms"] == pytest.approx(1000 * b["baseline_ms"]) and b["ratio"] == pytest.approx(
+        b["value_ms"] / b["baseline_ms"])
+    assert res["runs"] == res["baseline"]["runs"] == 40  # ten alternating blocks of four on each side
+    assert "verdict" not in capsys.readouterr().out
+    assert main(["--baseline", shipped, "--max-ratio", "0.001", "--runs", "20", "--warmup", "0", "--no-samples"]) == 1
+    assert "(0.001 x baseline) -> FAIL" in capsys.readouterr().err
+    assert main(["table", str(out)]) == 0
+
+
+@pytest.mark.parametrize("argv", [["--baseline", "x"], ["--max-ratio", "2"], ["--baseline", "x", "--max-ratio", "0"],
+                                  ["--baseline", "x", "--max-ratio", "2", "--budget-ms", "5"]])
+def test_relative_gate_arguments_go_together(argv):
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
