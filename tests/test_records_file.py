@@ -71,6 +71,33 @@ def test_cli_reports_the_bad_line_and_exits_2(tmp_path, capsys):
     assert f"{path}:2: context[0].weekday: unknown category 'someday'" in err and "--skip-invalid" in err
 
 
+def test_validate_lists_every_bad_line_and_counts_without_training(tmp_path, capsys):
+    from taste2vec_reference.cli import main
+
+    rows = [GOOD, {**GOOD, "metrics": {"acidity": 42}}, "not json", {"notes": "no id"}, {**GOOD, "rating": 11},
+            {**GOOD, "item_id": "lot-2"}]
+    path = write(tmp_path, rows)
+    assert main(["validate", "--records", str(path)]) == 1
+    out, err = capsys.readouterr()
+    assert err.splitlines() == [f"{path}:2: metrics.acidity: value 42 is out of range (allowed: a finite number in "
+                                "[0, 10] 0-10)", f"{path}:3: record: not a JSON object (Expecting value: line 1 "
+                                "column 1 (char 0))", f"{path}:4: item_id: missing (allowed: a non-empty string or "
+                                "an integer of at most 200 characters)", f"{path}:5: rating: value 11 is out of range "
+                                "(allowed: a finite number in [0, 10])"]
+    s = json.loads(out)
+    assert (s["records"], s["skipped"], s["items"], s["valid"]) == (2, 4, 2, False)
+    assert s["skipped_by_field"] == {"metrics.acidity": 1, "record": 1, "item_id": 1, "rating": 1}
+    assert s["problem"].startswith("no item has two records")
+    good = write(tmp_path, [GOOD, GOOD])
+    assert main(["validate", "--records", str(good)]) == 0
+    assert json.loads(capsys.readouterr().out)["valid"] is True
+    only_bad = write(tmp_path, ["[]"])
+    assert main(["validate", "--records", str(only_bad), "--max-lines", "0"]) == 1
+    out, err = capsys.readouterr()
+    assert json.loads(out)["problem"].startswith("no valid records") and "1 more bad lines" in err
+    assert not (tmp_path / "run").exists()
+
+
 def test_long_lines_binary_and_empty_files_are_refused(tmp_path):
     with pytest.raises(RecordsFileError, match="longer than"):
         parse_line(json.dumps({**GOOD, "notes": "x" * MAX_LINE_BYTES}))

@@ -4,6 +4,7 @@
     taste2vec-reference train                                 # -> runs/reference/checkpoint (resumable)
     taste2vec-reference train --records my_app.jsonl          # also learn from your own labelled records
     taste2vec-reference generate --labelled --users 60 -o my_app.jsonl   # a records file from the synthetic world
+    taste2vec-reference validate --records my_app.jsonl       # every bad line and the counts, no training
     taste2vec-reference evaluate --checkpoint runs/reference/checkpoint
     taste2vec-reference demo --out runs/demo                  # data -> train -> evaluate -> table
     taste2vec-reference repro-check                           # same bytes natively and on emulated Intel CPUs?
@@ -91,6 +92,27 @@ def _read_records(cfg):
     if len(rf.skipped) > 10:
         print(f"   ... and {len(rf.skipped) - 10} more")
     return rf
+
+
+def cmd_validate(args) -> int:
+    """Every line of a records file checked, no training: each bad line (line, field, reason), then the counts.
+    Exit 0 when every line is valid, 1 when some are not."""
+    from .records_file import scan_records
+
+    rf = scan_records(args.records)
+    for e in rf.skipped[:args.max_lines]:
+        said = e.reason if e.reason.startswith(f"{e.field}:") else f"{e.field}: {e.reason}"
+        print(f"{e.path}:{e.line}: {said}", file=sys.stderr)
+    if len(rf.skipped) > args.max_lines:
+        print(f"... and {len(rf.skipped) - args.max_lines} more bad lines (--max-lines)", file=sys.stderr)
+    s = rf.summary()
+    s["valid"] = not rf.skipped and bool(rf.records)
+    if not rf.records:
+        s["problem"] = "no valid records: training would stop at once"
+    elif s["items_with_pairs"] == 0:
+        s["problem"] = "no item has two records: the file adds no positive pairs to training"
+    print(json.dumps(s, indent=1, ensure_ascii=False))
+    return 0 if s["valid"] else 1
 
 
 def cmd_train(args) -> int:
@@ -228,6 +250,14 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--text-epochs", type=int_at_least(1), default=epochs,
                        help="text-encoder fine-tuning epochs")
         p.set_defaults(func=func)
+    p = sub.add_parser("validate", help="check a records file without training: every bad line, then counts",
+                       description="Check every line of a bring-your-own records file (--records of train) without "
+                                   "training: each bad line as FILE:LINE: FIELD: REASON on stderr, then a JSON "
+                                   "summary (records, skipped and by field, items, pairs, users, split) on stdout. "
+                                   "Exit 0 when every line is valid, 1 when any is not.")
+    p.add_argument("--records", required=True, metavar="FILE.jsonl", help="the records file")
+    p.add_argument("--max-lines", type=int_at_least(0), default=100, help="bad lines listed (all are counted)")
+    p.set_defaults(func=cmd_validate)
     p = sub.add_parser("evaluate", help="evaluate a checkpoint -> evaluation.json / .png")
     p.add_argument("--checkpoint", default="runs/reference/checkpoint",
                    help="checkpoint folder (taste2vec-reference train writes OUT/checkpoint)")

@@ -27,7 +27,7 @@ import math
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from taste2vec.errors import InvalidTypeError, OutOfRangeError, RecordValidationError
 from taste2vec.fileio import iter_lines
@@ -82,6 +82,7 @@ class RecordsFile:
         items = Counter(r.item_id for r in self.records)
         by_split = Counter(r.split for r in self.records)
         return {"path": str(self.path), "sha256": self.sha256, "records": len(self.records), "skipped": len(self.skipped),
+                "skipped_by_field": dict(Counter(e.field for e in self.skipped).most_common()),
                 "items": len(items), "items_with_pairs": sum(1 for c in items.values() if c >= 2),
                 "users": len({r.user_id for r in self.records if r.user_id is not None}),
                 "with_preference": sum(r.liked is not None for r in self.records),
@@ -147,6 +148,15 @@ def parse_line(text: str, path: str = "<records>", line: int = 1) -> LabeledReco
 
 def read_records(path: str | Path, skip_invalid: bool = False) -> RecordsFile:
     """Read and validate a records file (see module docs)."""
+    out = scan_records(path, skip_invalid)
+    if not out.records:
+        raise RecordsFileError(str(path), 0, "record", "no valid records")
+    return out
+
+
+def scan_records(path: str | Path, skip_invalid: bool = True) -> RecordsFile:
+    """Every line of a records file checked: the valid records and, with ``skip_invalid``, every bad line (what
+    ``taste2vec-reference validate`` reports); no valid record at all is not an error here."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"records file not found: {path}")
@@ -163,9 +173,7 @@ def read_records(path: str | Path, skip_invalid: bool = False) -> RecordsFile:
             if not skip_invalid:
                 raise
             out.skipped.append(e)
-        if len(out.records) > MAX_RECORDS:
+        if len(out.records) + len(out.skipped) > MAX_RECORDS:
             raise RecordsFileError(str(path), n, "record", f"more than {MAX_RECORDS:,} records")
-    if not out.records:
-        raise RecordsFileError(str(path), 0, "record", "no valid records")
     out.sha256 = digest.hexdigest()
     return out
