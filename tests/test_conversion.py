@@ -202,3 +202,37 @@ def test_bag_text_path_converts_with_builtin_ops_and_ignores_padding(bigrams, le
     out = TasteModel(flat).run({**one, "token_ids": one["token_ids"][:, :8]})
     assert float((out * long[:1].numpy()).sum()) > 0.9999
     assert not list_ops(flat).custom
+
+
+def test_a_gate_failure_names_the_cause_and_the_remedy():
+    from taste2vec_convert.parity import VariantResult, explain_failures
+
+    def failed(name, *failures):
+        return VariantResult(name, 1, 0.99, 0.9, 0.1, 0.9, 0.5, 0.92, 0.97, None, {}, {}, False, list(failures))
+
+    text = explain_failures([failed("dynamic_int8", "recall@10 retained 0.923 < 0.97"),
+                             failed("int8", "cosine min 0.9012 < 0.95", "recall@10 retained 0.901 < 0.97")])
+    lines = text.splitlines()
+    assert lines[:3] == ["no variant passed the parity gate:", "  dynamic_int8: recall@10 retained 0.923 < 0.97",
+                         "  int8: cosine min 0.9012 < 0.95, recall@10 retained 0.901 < 0.97"]
+    assert lines[3].startswith("cosine: ") and "--variants" in lines[3]
+    assert lines[4].startswith("recall@10 retained: ") and "--steps" in lines[4] and "--min-retention" in lines[4]
+    assert len(lines) == 5  # one hint per kind of failure, not per variant
+
+
+def test_min_retention_reaches_the_gate_and_the_printed_json(monkeypatch, tmp_path, capsys):
+    import json
+
+    from taste2vec_convert import cli, export as export_mod
+
+    seen = {}
+
+    def fake_export(cfg, *a, **kw):
+        seen["cfg"] = cfg
+        raise export_mod.ExportError(f"stopped with recall_retained {cfg.thresholds.recall_retained}")
+
+    monkeypatch.setattr(export_mod, "export", fake_export)
+    assert cli.main(["export", "--min-retention", "0.9", "--out", str(tmp_path)]) == 3
+    assert seen["cfg"].thresholds.recall_retained == 0.9 and seen["cfg"].to_dict()["thresholds"]["recall_retained"] == 0.9
+    assert "stopped with recall_retained 0.9" in capsys.readouterr().err
+    assert json.dumps(seen["cfg"].to_dict())  # the export report records the config, the gate included

@@ -36,13 +36,15 @@ def trust_from_args(args) -> dict:
 def cmd_export(args) -> int:
     from .distill import DistillConfig
     from .export import ExportConfig, ExportError, export
+    from .parity import Thresholds
 
     pin_torch(args.threads)
     # --no-real: no real review text anywhere, the distillation's transfer set included
     distill_cfg = DistillConfig(seed=args.seed, use_real_reviews=not args.no_real,
                                 **({"steps": args.steps} if args.steps else {}))
+    thresholds = Thresholds(**({"recall_retained": args.min_retention} if args.min_retention else {}))
     cfg = ExportConfig(name=args.name, version=args.version or ExportConfig.version, include_onnx=args.include_onnx,
-                       variants=tuple(args.variants),
+                       variants=tuple(args.variants), thresholds=thresholds,
                        distill=distill_cfg, created=args.created, real_data=not args.no_real,
                        signing_key=args.signing_key)
     try:  # stdout is this command's JSON: the converters' own progress lines go to stderr
@@ -54,7 +56,7 @@ def cmd_export(args) -> int:
     out = {"bundle": str(res.bundle.path), "model_id": res.bundle.model_id, "variant": res.report["picked"],
            "model_bytes": res.bundle.manifest["files"]["model.tflite"]["size"],
            "signed": bool(args.signing_key), "report": str(res.report_paths["md"]),
-           "installed": None}
+           "installed": None, "gate": res.report["thresholds"]}
     if args.install:
         out["installed"] = str(install(res.bundle.path, Path(args.install), allow_unsigned=True))  # just built
     _print(out)
@@ -155,6 +157,16 @@ def cmd_onnx_tf(args) -> int:
     return 0
 
 
+def _retention(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.5 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{value:g}: allowed 0.5 to 1.0 (a share of the teacher's recall@10)")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     from taste2vec.helpformat import Parser, int_at_least
 
@@ -182,6 +194,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"quantization variants to build and gate ({', '.join(VARIANTS)}); the smallest that passes "
                         "the parity gate is bundled")
     p.add_argument("--no-real", action="store_true", help="skip the real review / CQI data")
+    p.add_argument("--min-retention", type=_retention, metavar="R",
+                   help="parity gate: the share of the teacher's synthetic recall@10 a variant must keep (default "
+                        "0.97); lower it on purpose for a small private data set; recorded in the export report")
     p.add_argument("--no-resume", action="store_true", help="distill from scratch even if a checkpoint exists")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--signing-key", help="Ed25519 private key (PEM) that signs the bundle's manifest "

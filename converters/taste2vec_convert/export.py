@@ -33,7 +33,8 @@ from .bundle_writer import write_bundle
 from .distill import DistillConfig, build_transfer_set, distill
 from .golden import GOLDEN_FILE, golden_bytes, toolkit_golden
 from .onnx_export import check_onnx_tf, onnx_session, run_onnx, to_onnx
-from .parity import ParitySet, Thresholds, embed_with, latency, pick, reference_embeddings, summarize
+from .parity import (ParitySet, Thresholds, embed_with, explain_failures, latency, pick, reference_embeddings,
+                     summarize)
 from .report import variant_table, write_report
 from .signing import load_private_key, public_pem
 from .student import INPUT_NAMES, OUTPUT_NAME, input_signature
@@ -212,8 +213,7 @@ def export(cfg: ExportConfig, checkpoint: str | Path, out_dir: str | Path, progr
         "timings_s": timings}
     if chosen is None:
         write_report(out, report)
-        raise ExportError("no variant passed the parity gate: " +
-                          "; ".join(f"{r.name}: {', '.join(r.failures)}" for r in results))
+        raise ExportError(explain_failures(results))
 
     t0 = time.time()
     model_id = bundle_dirname(cfg.name, cfg.version)

@@ -23,7 +23,9 @@ from .student import INPUT_NAMES
 
 @dataclass(frozen=True)
 class Thresholds:
-    """Defaults from the issue: cosine vs the PyTorch student and recall@10 kept relative to the teacher."""
+    """What a variant must keep: cosine to the PyTorch student, synthetic recall@10 relative to the teacher
+    (``recall_retained``; ``export --min-retention`` lowers it for small private data sets, and the export report
+    records it), and real-review recall@10 over TF-IDF's."""
 
     cos_mean: float = 0.99
     cos_min: float = 0.95
@@ -115,6 +117,28 @@ def summarize(name: str, emb: dict[str, np.ndarray], student: dict[str, np.ndarr
         res.failures.append(f"real R@10 {real:.3f} < TF-IDF {tfidf_recall10:.3f} + {th.real_over_tfidf}")
     res.passed = not res.failures
     return res
+
+
+# why a gate check fails and what to do, by the start of the failure text ``summarize`` writes
+FAILURE_HINTS = {
+    "cosine": "the quantized graph drifts from the PyTorch student: keep a wider variant (--variants float16 "
+              "dynamic_int8) or give the calibration more records",
+    "recall@10 retained": "the student keeps too little of the teacher's same-coffee retrieval. Usually it is "
+                          "undertrained for its data: distill longer (--steps), train the teacher on more records; "
+                          "on a small private data set, where the teacher's own recall is high and noisy, accept a "
+                          "lower bar on purpose with --min-retention (e.g. 0.90; recorded in the export report)",
+    "real R@10": "on real reviews the student does not beat TF-IDF by the margin: export with the real data "
+                 "(without --no-real), distill longer, or retrain the teacher with real reviews",
+}
+
+
+def explain_failures(results: list[VariantResult]) -> str:
+    """No variant passed: each variant's failed checks, then, once per kind of failure, why and what to do."""
+    lines = ["no variant passed the parity gate:"]
+    lines += [f"  {r.name}: {', '.join(r.failures)}" for r in results]
+    kinds = [k for k in FAILURE_HINTS if any(f.startswith(k) for r in results for f in r.failures)]
+    lines += [f"{k}: {FAILURE_HINTS[k]}." for k in kinds]
+    return "\n".join(lines)
 
 
 def latency(model: TasteModel, ps: ParitySet, runs: int = 200, warmup: int = 20) -> dict[str, dict[str, float]]:
