@@ -135,3 +135,16 @@ def test_text_skip_path_carries_text_only_records_and_old_configs_load_without_i
     teacher = Taste2Vec(cfg)
     student = Student.from_teacher(teacher, StudentConfig.from_teacher(cfg, vocab_size=100, buckets=(8,)))
     assert torch.equal(student.text_skip.weight, teacher.text_skip.weight)
+
+
+def test_training_output_has_no_third_party_noise(tmp_path):
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in __import__("os").environ.items() if k != "TASTE2VEC_VERBOSE"}
+    res = subprocess.run([sys.executable, "-m", "taste2vec_reference", "train", "--steps", "2", "--no-real",
+                          "--coffees", "120", "--users", "30", "--pool", "2", "--text-layers", "0", "--out",
+                          str(tmp_path / "run")], capture_output=True, text=True, timeout=600, env=env)
+    assert res.returncode == 0, res.stderr
+    assert res.stderr == "", res.stderr  # no torchao "Failed to load", no pytree deprecation lines
+    assert "checkpoint:" in res.stdout

@@ -22,6 +22,7 @@ import sys
 from pathlib import Path
 
 from taste2vec_reference.determinism import pin_environment, pin_torch
+from taste2vec_reference.noise import quiet_third_party
 
 
 # taste2vec (numpy) is imported inside the functions: main() pins the math libraries before anything loads them
@@ -239,6 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     (:mod:`taste2vec_reference.determinism`)."""
     if argv is None:
         pin_environment()
+    quiet_third_party()
     args = build_parser().parse_args(argv)
     from taste2vec.errors import Taste2VecError
 

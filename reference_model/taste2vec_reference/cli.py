@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 from .determinism import BUILD_THREADS, pin_environment, pin_torch
+from .noise import quiet_third_party
 from .repro_check import DEFAULT_CPUS
 
 
@@ -286,6 +287,7 @@ def main(argv: list[str] | None = None) -> int:
     (:mod:`.determinism`) so that a training run gives the same bytes on any x86-64 CPU."""
     if argv is None:
         pin_environment()
+    quiet_third_party()
     from .records_file import RecordsFileError
 
     args = build_parser().parse_args(argv)

@@ -325,6 +325,9 @@ def cmd_simulate_feedback(args) -> int:
 
 
 def cmd_finetune(args) -> int:
+    from taste2vec_reference.noise import quiet_third_party  # the training stack: the toolkit's, loaded here only
+
+    quiet_third_party()
     from .finetune import FinetuneConfig, finetune
 
     items: dict[str, list[dict]] = {}
