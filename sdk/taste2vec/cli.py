@@ -272,7 +272,14 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--threads", type=int, default=1, help="LiteRT interpreter threads")
     add_trust_arguments(common)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_embedding_commands(sub, common, verbose)
+    _add_search_commands(sub, common, verbose)
+    _add_bundle_commands(sub, common)
+    return p
 
+
+def _add_embedding_commands(sub: Any, common: Parser, verbose: Parser) -> None:
+    """embed, diff."""
     e = sub.add_parser("embed", parents=[common], help="embed a record (JSON file or flags)",
                        description="Embed one record (or a JSON list of records) and print the vector as JSON.")
     e.add_argument("--record", help="record JSON file ('-' = stdin); an object or a list of objects")
@@ -294,6 +301,9 @@ def build_parser() -> argparse.ArgumentParser:
     df.add_argument("--show", type=int, default=20, help="differing lines to print")
     df.set_defaults(func=cmd_diff)
 
+
+def _add_search_commands(sub: Any, common: Parser, verbose: Parser) -> None:
+    """similar, recommend."""
     s = sub.add_parser("similar", parents=[common], help="cosine of two records, or nearest catalog coffees",
                        description="Cosine similarity of records A and B, or the coffees of a catalog nearest to A.")
     s.add_argument("a", help="record JSON file ('-' = stdin)")
@@ -321,6 +331,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--save-profile", help="write the updated profile here")
     r.set_defaults(func=cmd_recommend)
 
+
+def _add_bundle_commands(sub: Any, common: Parser) -> None:
+    """info, golden, demo."""
     i = sub.add_parser("info", parents=[common], help="the bundle's manifest",
                        description="Verify the bundle and print its manifest summary.")
     i.add_argument("--full", action="store_true", help="the whole manifest")
@@ -342,7 +355,6 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("demo", parents=[common], help="a short tour with the bundled model",
                        description="Embed EN/KO sample records, print similarities, a recommendation and latency.")
     d.set_defaults(func=cmd_demo)
-    return p
 
 
 SERVE_MOVED = ("taste2vec serve: the HTTP server is its own command, taste2vec-serve (the SDK runs no server); "
