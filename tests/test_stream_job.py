@@ -170,7 +170,7 @@ def test_stream_end_to_end_then_killed_and_resumed_exactly_once(tmp_path):
     assert sum(s["duplicates"] for s in summaries) >= len(files)
     assert "late-1" in ProfileStore(tmp_path / "out" / "profiles").get("u0").recent_ids
     # the A/B analyzer reads the feedback sink as it is (a folder of part files), each reaction counted once
-    from taste2vec_backend.lifecycle.cli import _jsonl
+    from taste2vec_backend.lifecycle.commands.common import read_jsonl as _jsonl
     from taste2vec_backend.lifecycle.experiment import arm_metrics
 
     arms = arm_metrics(_jsonl(str(tmp_path / "out" / "feedback")), "stream")

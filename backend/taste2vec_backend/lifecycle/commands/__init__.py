@@ -1,0 +1,1 @@
+"""The subcommands of ``taste2vec-lifecycle``, one module per area (``cli.AREAS``)."""
