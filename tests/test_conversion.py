@@ -236,3 +236,19 @@ def test_min_retention_reaches_the_gate_and_the_printed_json(monkeypatch, tmp_pa
     assert seen["cfg"].thresholds.recall_retained == 0.9 and seen["cfg"].to_dict()["thresholds"]["recall_retained"] == 0.9
     assert "stopped with recall_retained 0.9" in capsys.readouterr().err
     assert json.dumps(seen["cfg"].to_dict())  # the export report records the config, the gate included
+
+
+def test_conversion_and_quantization_print_nothing(monkeypatch, capfd):
+    """litert-torch's progress lines, the quantizer's and the MLIR converter's native absl lines stay out of an
+    export's output (TASTE2VEC_VERBOSE=1 shows them)."""
+    from taste2vec_convert.tflite import quantize
+
+    monkeypatch.delenv("TASTE2VEC_VERBOSE", raising=False)
+    torch.manual_seed(0)
+    student = Student(StudentConfig(vocab_size=200, buckets=(8,), d_model=16, n_layers=1, ff_dim=32,
+                                    lexicon_dim=8)).eval()
+    capfd.readouterr()
+    model = to_tflite(student)
+    quantize(model, "dynamic_int8")
+    out, err = capfd.readouterr()
+    assert (out, err) == ("", ""), (out + err)[:2000]

@@ -16,6 +16,8 @@ import contextlib
 import io
 import logging
 import os
+import sys
+import tempfile
 from dataclasses import dataclass
 from typing import Iterable, Mapping, Sequence
 
@@ -37,23 +39,37 @@ def signature_name(length: int) -> str:
 
 @contextlib.contextmanager
 def _quiet():
-    """litert-torch / the quantizer print progress to stdout; keep the export's own output readable."""
+    """litert-torch, the quantizer and the MLIR converter report progress on stdout, stderr and (native absl
+    lines) file descriptor 2: keep the export's own output readable. What they wrote is shown when the block
+    fails, and always with ``TASTE2VEC_VERBOSE=1``."""
     if os.environ.get("TASTE2VEC_VERBOSE"):
         yield
         return
     buf = io.StringIO()
     level = logging.getLogger().level
     logging.getLogger().setLevel(logging.ERROR)
-    try:
-        with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(buf):
-            yield
-    finally:
-        logging.getLogger().setLevel(level)
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as native:
+        os.dup2(native.fileno(), 2)
+        try:
+            with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(buf):
+                yield
+        except BaseException:
+            os.dup2(saved, 2)
+            native.seek(0)
+            sys.stderr.write(buf.getvalue() + native.read().decode("utf-8", "replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            logging.getLogger().setLevel(level)
 
 
 def to_tflite(student: Student, buckets: Sequence[int] | None = None, strip_names: bool = True) -> bytes:
     """Convert the student to a float32 TFLite flatbuffer with one signature per token-length bucket."""
-    import litert_torch
+    with _quiet():  # the first import loads TensorFlow, which prints native notices
+        import litert_torch
 
     student = student.eval()
     module = SignatureModule(student).eval()
@@ -61,8 +77,7 @@ def to_tflite(student: Student, buckets: Sequence[int] | None = None, strip_name
     for length in buckets or student.cfg.buckets:
         conv.signature(signature_name(length), module, sample_kwargs=sample_inputs(student.cfg, length))
     with _quiet():
-        edge = conv.convert()
-    model = bytes(edge.model_content())
+        model = bytes(conv.convert().model_content())
     check_builtin_only(model)
     return strip_tensor_names(model) if strip_names else model
 
@@ -147,8 +162,9 @@ CalibrationData = Mapping[str, Sequence[Mapping[str, np.ndarray]]]
 
 def quantize(model: bytes, variant: str, calibration: CalibrationData | None = None) -> bytes:
     """One quantization variant of a float32 flatbuffer (see ``VARIANT_DOC``)."""
-    from ai_edge_quantizer import qtyping, quantizer
-    from ai_edge_quantizer.algorithm_manager import AlgorithmName
+    with _quiet():  # the first import loads TensorFlow, which prints native notices
+        from ai_edge_quantizer import qtyping, quantizer
+        from ai_edge_quantizer.algorithm_manager import AlgorithmName
 
     if variant == "float32":
         return drop_tensor_names(model)
