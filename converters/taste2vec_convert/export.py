@@ -108,117 +108,206 @@ def _records_file(tmeta: dict[str, Any], log: Callable[[str], None]):
     return rf
 
 
+@dataclass
+class _Run:
+    """One export: its config, output folder, log and per-stage timings."""
+
+    cfg: ExportConfig
+    out: Path
+    log: Callable[[str], None]
+    timings: dict[str, float] = field(default_factory=dict)
+    started: float = field(default_factory=time.time)
+
+    def stage(self, name: str, fn: Callable[..., Any], *args: Any) -> Any:
+        """``fn(self, *args)``, timed and logged as ``== name: Ns``."""
+        t0 = time.time()
+        value = fn(self, *args)
+        self.timings[name] = round(time.time() - t0, 1)
+        self.log(f"== {name}: {self.timings[name]:.0f}s")
+        return value
+
+
+@dataclass
+class _Sources:
+    """What the export starts from: the teacher, its world and text encoder, the transfer set."""
+
+    checkpoint: Path
+    teacher: Any
+    meta: dict[str, Any]
+    teacher_sha: str
+    world: Any
+    lexicon: SensoryLexicon
+    featurizer: Any
+    transfer: Any
+
+
+@dataclass
+class _Evaluation:
+    """Held-out data with token ids, the baselines, teacher and student quality, the parity pools' embeddings."""
+
+    data: EvalData
+    baselines: dict[str, Any]
+    tfidf_recall10: float | None
+    q_teacher: dict[str, Any]
+    q_student: dict[str, Any]
+    parity: ParitySet
+    ref_student: dict[str, np.ndarray]
+    ref_teacher: dict[str, np.ndarray]
+
+
 def export(cfg: ExportConfig, checkpoint: str | Path, out_dir: str | Path, progress: bool = True,
            log: Callable[[str], None] = print, resume: bool = True) -> ExportResult:
-    """Run the whole pipeline (see module docs)."""
+    """Run the whole pipeline (see module docs): each stage a function over the run's config."""
     if cfg.signing_key:
         load_private_key(cfg.signing_key)  # a bad key fails now, not after the distillation
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    timings: dict[str, float] = {}
-    t_all = time.time()
+    run = _Run(cfg, Path(out_dir), log)
+    run.out.mkdir(parents=True, exist_ok=True)
+    src = run.stage("transfer set", _load_sources, Path(checkpoint))
+    student, history = run.stage("distill", _distill, src, resume, progress)
+    ev = run.stage("evaluation (teacher vs student)", _evaluate, src, student)
+    variants = run.stage("convert + quantize", _convert, src, student)
+    onnx_path, onnx_info = run.stage("onnx export + onnxruntime check", _check_onnx, src, student, ev)
+    results, chosen = run.stage("parity gate", _gate, variants, ev)
+    report = _report(run, src, student, history, ev, results, chosen, onnx_info)
+    if chosen is None:
+        write_report(run.out, report)
+        raise ExportError(explain_failures(results))
+    bundle = run.stage("bundle", _bundle, src, student, ev, chosen, variants[chosen.name], onnx_path, report)
+    run.timings["total"] = round(time.time() - run.started, 1)
+    return ExportResult(bundle, report, write_report(run.out, report))
 
-    def step(name: str, t0: float) -> None:
-        timings[name] = round(time.time() - t0, 1)
-        log(f"== {name}: {timings[name]:.0f}s")
 
-    t0 = time.time()
-    teacher, tmeta = load_checkpoint(checkpoint)
-    teacher_sha = sha256_file(Path(checkpoint) / "model.safetensors")
-    world_cfg = TrainConfig.from_dict(tmeta["train_config"]).world
+def _load_sources(run: _Run, checkpoint: Path) -> _Sources:
+    teacher, meta = load_checkpoint(checkpoint)
+    world = TrainConfig.from_dict(meta["train_config"]).world
     lexicon = SensoryLexicon.default()
     featurizer = featurizer_for(checkpoint)  # the teacher's own (fine-tuned) text encoder
-    transfer = build_transfer_set(cfg.distill, world_cfg, featurizer, lexicon)
-    tok = transfer.tokenizer
-    step("transfer set", t0)
-    log(f"   {len(transfer.pool):,} records {transfer.sources}; vocabulary {tok.vocab_size:,} pieces")
+    transfer = build_transfer_set(run.cfg.distill, world, featurizer, lexicon)
+    run.log(f"   {len(transfer.pool):,} records {transfer.sources}; vocabulary {transfer.tokenizer.vocab_size:,} "
+            "pieces")
+    return _Sources(checkpoint, teacher, meta, sha256_file(checkpoint / "model.safetensors"), world, lexicon,
+                    featurizer, transfer)
 
-    t0 = time.time()
-    student, history = distill(cfg.distill, teacher, transfer, out, resume=resume, progress=progress,
-                               teacher_sha256=teacher_sha)
-    step("distill", t0)
 
-    t0 = time.time()
-    data = build_eval_data(TasteWorld(world_cfg, lexicon), featurizer, FeatureExtractor(lexicon), cfg.real_data,
-                           records_file=_records_file(tmeta, log))
-    baselines = baseline_results(data, None if featurizer.tuned else featurizer) if cfg.real_data else {}
+def _distill(run: _Run, src: _Sources, resume: bool, progress: bool) -> tuple[Any, list[dict[str, Any]]]:
+    return distill(run.cfg.distill, src.teacher, src.transfer, run.out, resume=resume, progress=progress,
+                   teacher_sha256=src.teacher_sha)
+
+
+def _evaluate(run: _Run, src: _Sources, student: Any) -> _Evaluation:
+    tok = src.transfer.tokenizer
+    data = build_eval_data(TasteWorld(src.world, src.lexicon), src.featurizer, FeatureExtractor(src.lexicon),
+                           run.cfg.real_data, records_file=_records_file(src.meta, run.log))
+    baselines = baseline_results(data, None if src.featurizer.tuned else src.featurizer) if run.cfg.real_data else {}
     tfidf10 = baselines.get("TF-IDF", {}).get("real_review_retrieval", {}).get("recall@10")
     for p in _all_pools(data):
         p.add_token_ids(lambda notes: tok.encode_batch(notes, length=tok.max_tokens))
-    q_teacher = evaluate_model(teacher, data)
+    q_teacher = evaluate_model(src.teacher, data)
     q_student = evaluate_model(student, data)
     q_teacher.pop("_embeddings")
     q_student.pop("_embeddings")
     ps = _parity_set(data)
-    ref_s, ref_t = reference_embeddings(student, ps), reference_embeddings(teacher, ps)
-    step("evaluation (teacher vs student)", t0)
+    return _Evaluation(data, baselines, tfidf10, q_teacher, q_student, ps, reference_embeddings(student, ps),
+                       reference_embeddings(src.teacher, ps))
 
-    t0 = time.time()
+
+def _convert(run: _Run, src: _Sources, student: Any) -> dict[str, bytes]:
+    """The float32 flatbuffer and its quantized variants (calibrated on transfer records), kept in variants/."""
     f32 = to_tflite(student)
-    rng = np.random.default_rng(cfg.distill.seed)
-    pool = transfer.pool
-    idx = rng.choice(len(pool), size=min(cfg.calibration_records, len(pool)), replace=False)
+    rng = np.random.default_rng(run.cfg.distill.seed)
+    pool = src.transfer.pool
+    idx = rng.choice(len(pool), size=min(run.cfg.calibration_records, len(pool)), replace=False)
     calib = calibration_inputs(({k: pool.tensors[k][i:i + 1].numpy() for k in INPUT_NAMES} for i in idx),
                                student.cfg.buckets)
-    variants = quantize_variants(f32, calib, cfg.variants)
-    vdir = out / "variants"
+    variants = quantize_variants(f32, calib, run.cfg.variants)
+    vdir = run.out / "variants"
     vdir.mkdir(exist_ok=True)
     for k, b in variants.items():
         (vdir / f"{k}.tflite").write_bytes(b)
-    step("convert + quantize", t0)
+    return variants
 
-    t0 = time.time()
-    onnx_path = to_onnx(student, out / "model.onnx")
+
+def _check_onnx(run: _Run, src: _Sources, student: Any, ev: _Evaluation) -> tuple[Path, dict[str, Any]]:
+    """The student as ONNX, run by onnxruntime on the parity pools against the PyTorch student."""
+    onnx_path = to_onnx(student, run.out / "model.onnx")
     sess = onnx_session(onnx_path)
-    onnx_emb = {k: embed_with(lambda x: run_onnx(sess, x), p, tok.bucket_for) for k, p in ps.pools.items()}
+    bucket_for = src.transfer.tokenizer.bucket_for
+    onnx_emb = {k: embed_with(lambda x: run_onnx(sess, x), p, bucket_for) for k, p in ev.parity.pools.items()}
     ov = np.concatenate(list(onnx_emb.values()))
-    sv = np.concatenate([ref_s[k] for k in onnx_emb])
-    onnx_info = {"opset": 17, "size_bytes": onnx_path.stat().st_size, "runtime": "onnxruntime",
-                 "cos_vs_student_mean": float((ov * sv).sum(1).mean()),
-                 "cos_vs_student_min": float((ov * sv).sum(1).min()),
-                 "max_abs_diff": float(np.abs(ov - sv).max()), "onnx_tf": check_onnx_tf()}
-    step("onnx export + onnxruntime check", t0)
+    sv = np.concatenate([ev.ref_student[k] for k in onnx_emb])
+    return onnx_path, {"opset": 17, "size_bytes": onnx_path.stat().st_size, "runtime": "onnxruntime",
+                       "cos_vs_student_mean": float((ov * sv).sum(1).mean()),
+                       "cos_vs_student_min": float((ov * sv).sum(1).min()),
+                       "max_abs_diff": float(np.abs(ov - sv).max()), "onnx_tf": check_onnx_tf()}
 
-    t0 = time.time()
+
+def _gate(run: _Run, variants: dict[str, bytes], ev: _Evaluation) -> tuple[list[Any], Any]:
+    """Every variant through the parity gate; the smallest that passes (None when none does)."""
     results = []
     for name, model_bytes in variants.items():
         m = TasteModel(model_bytes, num_threads=1)
-        emb = {k: embed_with(m.run, p, m.bucket_for) for k, p in ps.pools.items()}
-        run = lambda p, m=m: embed_with(m.run, p, m.bucket_for)  # noqa: E731
-        real = real_metrics(run, data)
-        if data.records is not None:
-            real.update(records_metrics(run, data.records))
-        results.append(summarize(name, emb, ref_s, ref_t, len(model_bytes), list_ops(model_bytes).builtin,
-                                 latency(m, ps, cfg.latency_runs), cfg.thresholds, real, tfidf10))
-    chosen = pick(results)
-    step("parity gate", t0)
-    vt = [r.to_dict() for r in results]
-    log(variant_table(vt, chosen.name if chosen else None))
-    side = {**baselines, "teacher": q_teacher, "student (PyTorch)": q_student,
-            **{f"{r.name}" + (" (shipped)" if chosen is r else ""): r.real for r in results}}
-    if cfg.real_data and data.real_a is not None:
-        log(real_table(side))
+        emb = {k: embed_with(m.run, p, m.bucket_for) for k, p in ev.parity.pools.items()}
+        embed_pool = lambda p, m=m: embed_with(m.run, p, m.bucket_for)  # noqa: E731
+        real = real_metrics(embed_pool, ev.data)
+        if ev.data.records is not None:
+            real.update(records_metrics(embed_pool, ev.data.records))
+        results.append(summarize(name, emb, ev.ref_student, ev.ref_teacher, len(model_bytes),
+                                 list_ops(model_bytes).builtin, latency(m, ev.parity, run.cfg.latency_runs),
+                                 run.cfg.thresholds, real, ev.tfidf_recall10))
+    return results, pick(results)
 
-    report: dict[str, Any] = {
+
+def _report(run: _Run, src: _Sources, student: Any, history: list[dict[str, Any]], ev: _Evaluation,
+            results: list[Any], chosen: Any, onnx_info: dict[str, Any]) -> dict[str, Any]:
+    """The export report (and the variant and real-data tables in the log)."""
+    cfg, tok = run.cfg, src.transfer.tokenizer
+    vt = [r.to_dict() for r in results]
+    run.log(variant_table(vt, chosen.name if chosen else None))
+    side = {**ev.baselines, "teacher": ev.q_teacher, "student (PyTorch)": ev.q_student,
+            **{f"{r.name}" + (" (shipped)" if chosen is r else ""): r.real for r in results}}
+    if cfg.real_data and ev.data.real_a is not None:
+        run.log(real_table(side))
+    return {
         "name": cfg.name, "version": cfg.version, "config": cfg.to_dict(), "picked": chosen.name if chosen else None,
-        "thresholds": asdict(cfg.thresholds), "parity_records": len(ps), "variants": vt,
-        "quality": {"teacher": q_teacher, "student": q_student}, "baselines": baselines,
+        "thresholds": asdict(cfg.thresholds), "parity_records": len(ev.parity), "variants": vt,
+        "quality": {"teacher": ev.q_teacher, "student": ev.q_student}, "baselines": ev.baselines,
         "real_data": {k: {m: v[m] for m in ("real_review_retrieval", "probe_review_rating", "probe_review_roast",
                                             "records_retrieval", "records_preference") if m in v}
                       for k, v in side.items()},
         "student": {"parameters": student.num_parameters(), "config": student.cfg.to_dict()},
-        "transfer": {"records": len(transfer.pool), "sources": transfer.sources, "vocab_size": tok.vocab_size},
+        "transfer": {"records": len(src.transfer.pool), "sources": src.transfer.sources,
+                     "vocab_size": tok.vocab_size},
         "distill": {"steps": cfg.distill.steps, "final": history[-1] if history else None},
-        "onnx": onnx_info, "source": {"checkpoint": str(checkpoint), "checkpoint_sha256": teacher_sha},
-        "timings_s": timings}
-    if chosen is None:
-        write_report(out, report)
-        raise ExportError(explain_failures(results))
+        "onnx": onnx_info, "source": {"checkpoint": str(src.checkpoint), "checkpoint_sha256": src.teacher_sha},
+        "timings_s": run.timings}
 
-    t0 = time.time()
-    model_id = bundle_dirname(cfg.name, cfg.version)
-    golden = toolkit_golden(variants[chosen.name], model_id, tok, lexicon)
-    metadata = {
+
+def _bundle(run: _Run, src: _Sources, student: Any, ev: _Evaluation, chosen: Any, model: bytes, onnx_path: Path,
+            report: dict[str, Any]) -> ModelBundle:
+    """Write the chosen variant as a (signed) bundle, then load it with the SDK and check the golden outputs."""
+    cfg, tok = run.cfg, src.transfer.tokenizer
+    golden = toolkit_golden(model, bundle_dirname(cfg.name, cfg.version), tok, src.lexicon)
+    metadata = _manifest_metadata(cfg, src, student, ev, chosen, golden)
+    created = cfg.created or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    bundle = write_bundle(run.out / "bundles", cfg.name, cfg.version, model, tok, default_lexicon_path(),
+                          metadata, onnx_path if cfg.include_onnx else None, created=created,
+                          extra_files={GOLDEN_FILE: golden_bytes(golden)}, signing_key=cfg.signing_key)
+    own_key = [public_pem(load_private_key(cfg.signing_key))] if cfg.signing_key else []
+    trust = {"trusted_keys": own_key, "allow_unsigned": not own_key}  # the bundle this run just wrote
+    with Embedder.create_from_model_path(bundle.path, **trust) as sdk:  # the SDK's own preprocessing must agree
+        agree = compare_golden(sdk, golden)
+    if not agree.ok:
+        raise ExportError("the SDK's preprocessing disagrees with the toolkit's: " + "; ".join(agree.mismatches))
+    report["golden"] = {"cases": agree.cases, "sdk_max_abs_diff": agree.max_abs_diff}
+    run.log(f"   golden outputs: {agree.cases} sample records, SDK vs toolkit max abs diff {agree.max_abs_diff:.2g}")
+    report["bundle"] = {"path": str(bundle.path), "files": bundle.manifest["files"]}
+    return bundle
+
+
+def _manifest_metadata(cfg: ExportConfig, src: _Sources, student: Any, ev: _Evaluation, chosen: Any,
+                       golden: dict[str, Any]) -> dict[str, Any]:
+    """What the bundle manifest says about the model beyond its files."""
+    return {
         "description": "Taste2Vec Edge student: tasting record -> 128-d L2-normalized taste vector",
         "signatures": [{"name": signature_name(b), "inputs": input_signature(student.cfg, b),
                         "outputs": [{"name": OUTPUT_NAME, "shape": [1, student.cfg.embed_dim], "dtype": "float32"}]}
@@ -234,9 +323,9 @@ def export(cfg: ExportConfig, checkpoint: str | Path, out_dir: str | Path, progr
         "parity": {k: round(v, 5) if isinstance(v, float) else v
                    for k, v in chosen.to_dict().items() if k not in ("ops", "latency_ms", "name")},
         "ops": chosen.ops,
-        "quality": {"student": _brief(q_student), "teacher": _brief(q_teacher)},
+        "quality": {"student": _brief(ev.q_student), "teacher": _brief(ev.q_teacher)},
         "architecture": student.cfg.to_dict(),
-        "source": {"teacher_checkpoint_sha256": teacher_sha, "teacher_text_encoder": teacher.cfg.text_encoder,
+        "source": {"teacher_checkpoint_sha256": src.teacher_sha, "teacher_text_encoder": src.teacher.cfg.text_encoder,
                    "distill_config": cfg.distill.to_dict(),
                    "pinned_math": is_pinned(), "math_env": pinned_state()},
         "versions": _tool_versions(),
@@ -244,23 +333,6 @@ def export(cfg: ExportConfig, checkpoint: str | Path, out_dir: str | Path, progr
                    "embedding_max_abs_diff": golden["tolerance"]["embedding_max_abs_diff"]},
         "latency_budget": {"percentile": cfg.latency_percentile, "ms": cfg.latency_budget_ms},
     }
-    created = cfg.created or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    bundle = write_bundle(out / "bundles", cfg.name, cfg.version, variants[chosen.name], tok, default_lexicon_path(),
-                          metadata, onnx_path if cfg.include_onnx else None, created=created,
-                          extra_files={GOLDEN_FILE: golden_bytes(golden)}, signing_key=cfg.signing_key)
-    own_key = [public_pem(load_private_key(cfg.signing_key))] if cfg.signing_key else []
-    trust = {"trusted_keys": own_key, "allow_unsigned": not own_key}  # the bundle this run just wrote
-    with Embedder.create_from_model_path(bundle.path, **trust) as sdk:  # the SDK's own preprocessing must agree
-        agree = compare_golden(sdk, golden)
-    if not agree.ok:
-        raise ExportError("the SDK's preprocessing disagrees with the toolkit's: " + "; ".join(agree.mismatches))
-    report["golden"] = {"cases": agree.cases, "sdk_max_abs_diff": agree.max_abs_diff}
-    log(f"   golden outputs: {agree.cases} sample records, SDK vs toolkit max abs diff {agree.max_abs_diff:.2g}")
-    report["bundle"] = {"path": str(bundle.path), "files": bundle.manifest["files"]}
-    step("bundle", t0)
-    timings["total"] = round(time.time() - t_all, 1)
-    paths = write_report(out, report)
-    return ExportResult(bundle, report, paths)
 
 
 def _brief(q: dict[str, Any]) -> dict[str, float]:
