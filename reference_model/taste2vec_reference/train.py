@@ -338,29 +338,15 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = True, progress: 
     ckpt_dir = out / "checkpoint"
     torch.manual_seed(cfg.seed)
     lexicon = SensoryLexicon.default()
-    extractor = FeatureExtractor(lexicon)
     world = TasteWorld(cfg.world, lexicon)
     if data is None:
         featurizer = prepare_text_encoder(cfg, out, world, progress)
-        data = build_training_data(cfg, world, featurizer, extractor)
+        data = build_training_data(cfg, world, featurizer, FeatureExtractor(lexicon))
     model = Taste2Vec(model_config_for(lexicon, tuned=featurizer is not None and featurizer.tuned))
     opt = portable_adamw(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     gen = torch.Generator().manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
-    start, history = 0, []
-    if resume and (ckpt_dir / "train_state.json").exists():
-        loaded, _ = load_checkpoint(ckpt_dir)
-        model.load_state_dict(loaded.state_dict())
-        state = load_train_state(ckpt_dir, opt)
-        start = int(state["step"])
-        history = state.get("history", [])
-        gen.set_state(torch.tensor(state["torch_gen"], dtype=torch.uint8))
-        torch.set_rng_state(torch.tensor(state["torch_global"], dtype=torch.uint8))  # dropout
-        rng.bit_generator.state = state["numpy_rng"]
-    else:
-        rows = np.concatenate([data.synthetic_rows, *data.records]) if data.records else data.synthetic_rows
-        p = data.pool.take(rows)
-        init_scaler(model, p["metrics"], p["metrics_mask"])
+    start, history = _resume_or_start(model, opt, data, ckpt_dir, resume, gen, rng)
     sched = warmup_cosine(opt, cfg.steps, start)
     model.train()
     end = cfg.steps if until is None else min(until, cfg.steps)
@@ -368,43 +354,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = True, progress: 
                disable=None if progress else True)  # a bar on a TTY only
     t0 = time.time()
     for step in bar:
-        loss_nce, ci, z1, z2 = _contrastive(model, data, data.synthetic, cfg.batch_coffees, cfg, rng, gen)
-        z = torch.cat([z1, z2])
-        truth = data.truth[np.concatenate([ci, ci])]
-        loss_int = F.mse_loss(torch.sigmoid(model.intensity_head(z)), truth)
-        cat_t = data.categories[np.concatenate([ci, ci])]
-        loss_cat = -(cat_t * F.log_softmax(model.category_head(z), -1)).sum(-1).mean()
-        loss = loss_nce + cfg.aux_weight * (loss_int * 10 + loss_cat)
-        logs = {"nce": loss_nce.item(), "int": loss_int.item(), "cat": loss_cat.item()}
-        if data.users and cfg.pref_weight > 0:
-            us = rng.choice(len(data.users), size=min(cfg.batch_users, len(data.users)), replace=False)
-            sup, lik, dis = [], [], []
-            for u in us:
-                liked, disliked = data.users[u]
-                chosen = rng.choice(len(liked), size=cfg.support + 1, replace=False)
-                sup += [liked[c][rng.integers(len(liked[c]))] for c in chosen[:-1]]
-                last = liked[chosen[-1]]
-                lik.append(last[rng.integers(len(last))])
-                d = disliked[rng.integers(len(disliked))]
-                dis.append(d[rng.integers(len(d))])
-            zs = model(data.pool.take(sup)).view(len(us), cfg.support, -1)
-            loss_pref = preference_loss(zs, model(data.pool.take(lik)), model(data.pool.take(dis)))
-            loss = loss + cfg.pref_weight * loss_pref
-            logs["pref"] = loss_pref.item()
-        if len(data.real) >= 2 and cfg.real_weight > 0:
-            loss_real, ri, za, zb = _contrastive(model, data, data.real, cfg.batch_coffees, cfg, rng, None,
-                                                 cfg.text_block_weight)
-            loss = loss + cfg.real_weight * loss_real
-            logs["real"] = loss_real.item()
-            if cfg.review_aux_weight > 0 and data.review_rating is not None:
-                loss_review = review_aux_loss(model, torch.cat([za, zb]), data.review_rating[np.concatenate([ri, ri])],
-                                              data.review_roast[np.concatenate([ri, ri])])
-                loss = loss + cfg.review_aux_weight * loss_review
-                logs["review"] = loss_review.item()
-        if len(_pairable(data.records)) >= 2 and cfg.records_weight > 0:
-            loss_rec = _contrastive(model, data, data.records, cfg.batch_coffees, cfg, rng, gen)[0]
-            loss = loss + cfg.records_weight * loss_rec
-            logs["records"] = loss_rec.item()
+        loss, logs = training_loss(model, data, cfg, rng, gen)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
@@ -422,6 +372,75 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = True, progress: 
     if progress:
         bar.write(f"trained {end - start} steps in {time.time() - t0:.1f}s")
     return model, history
+
+
+def _resume_or_start(model: Taste2Vec, opt: torch.optim.Optimizer, data: TrainingData, ckpt_dir: Path,
+                     resume: bool, gen: torch.Generator, rng: np.random.Generator) -> tuple[int, list[dict]]:
+    """The step to start at and the history so far: a saved run's weights, optimizer and random states, or a fresh
+    model with its metric scaler fitted on the training records."""
+    if resume and (ckpt_dir / "train_state.json").exists():
+        loaded, _ = load_checkpoint(ckpt_dir)
+        model.load_state_dict(loaded.state_dict())
+        state = load_train_state(ckpt_dir, opt)
+        gen.set_state(torch.tensor(state["torch_gen"], dtype=torch.uint8))
+        torch.set_rng_state(torch.tensor(state["torch_global"], dtype=torch.uint8))  # dropout
+        rng.bit_generator.state = state["numpy_rng"]
+        return int(state["step"]), state.get("history", [])
+    rows = np.concatenate([data.synthetic_rows, *data.records]) if data.records else data.synthetic_rows
+    p = data.pool.take(rows)
+    init_scaler(model, p["metrics"], p["metrics_mask"])
+    return 0, []
+
+
+def training_loss(model: Taste2Vec, data: TrainingData, cfg: TrainConfig, rng: np.random.Generator,
+                  gen: torch.Generator) -> tuple[torch.Tensor, dict[str, float]]:
+    """One step's loss and its parts: InfoNCE on synthetic pairs plus the intensity and category heads, then, where
+    there is data for them, the preference loss, real-review InfoNCE (and the rating / roast heads), and InfoNCE
+    on the app's own records. The random draws happen in this order (a resumed run repeats them)."""
+    loss_nce, ci, z1, z2 = _contrastive(model, data, data.synthetic, cfg.batch_coffees, cfg, rng, gen)
+    z, rows = torch.cat([z1, z2]), np.concatenate([ci, ci])
+    loss_int = F.mse_loss(torch.sigmoid(model.intensity_head(z)), data.truth[rows])
+    loss_cat = -(data.categories[rows] * F.log_softmax(model.category_head(z), -1)).sum(-1).mean()
+    loss = loss_nce + cfg.aux_weight * (loss_int * 10 + loss_cat)
+    logs = {"nce": loss_nce.item(), "int": loss_int.item(), "cat": loss_cat.item()}
+    if data.users and cfg.pref_weight > 0:
+        sup, lik, dis = preference_batch(data, cfg, rng)
+        zs = model(data.pool.take(sup)).view(len(lik), cfg.support, -1)
+        loss_pref = preference_loss(zs, model(data.pool.take(lik)), model(data.pool.take(dis)))
+        loss = loss + cfg.pref_weight * loss_pref
+        logs["pref"] = loss_pref.item()
+    if len(data.real) >= 2 and cfg.real_weight > 0:
+        loss_real, ri, za, zb = _contrastive(model, data, data.real, cfg.batch_coffees, cfg, rng, None,
+                                             cfg.text_block_weight)
+        loss = loss + cfg.real_weight * loss_real
+        logs["real"] = loss_real.item()
+        if cfg.review_aux_weight > 0 and data.review_rating is not None:
+            both = np.concatenate([ri, ri])
+            loss_review = review_aux_loss(model, torch.cat([za, zb]), data.review_rating[both], data.review_roast[both])
+            loss = loss + cfg.review_aux_weight * loss_review
+            logs["review"] = loss_review.item()
+    if len(_pairable(data.records)) >= 2 and cfg.records_weight > 0:
+        loss_rec = _contrastive(model, data, data.records, cfg.batch_coffees, cfg, rng, gen)[0]
+        loss = loss + cfg.records_weight * loss_rec
+        logs["records"] = loss_rec.item()
+    return loss, logs
+
+
+def preference_batch(data: TrainingData, cfg: TrainConfig, rng: np.random.Generator
+                     ) -> tuple[list[int], list[int], list[int]]:
+    """Pool rows for the preference loss: per sampled user, ``cfg.support`` liked items (the profile), one more
+    liked item and one disliked item (a random tasting of each)."""
+    us = rng.choice(len(data.users), size=min(cfg.batch_users, len(data.users)), replace=False)
+    sup, lik, dis = [], [], []
+    for u in us:
+        liked, disliked = data.users[u]
+        chosen = rng.choice(len(liked), size=cfg.support + 1, replace=False)
+        sup += [liked[c][rng.integers(len(liked[c]))] for c in chosen[:-1]]
+        last = liked[chosen[-1]]
+        lik.append(last[rng.integers(len(last))])
+        d = disliked[rng.integers(len(disliked))]
+        dis.append(d[rng.integers(len(d))])
+    return sup, lik, dis
 
 
 def _save(model, opt, ckpt_dir, cfg, step, history, gen, rng, lexicon, featurizer=None, records=None) -> None:
