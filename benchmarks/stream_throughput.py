@@ -6,7 +6,7 @@ For each size: a fresh output and checkpoint, one file of that many events from 
 (likes / dislikes / skips of catalog coffees, a third of likes followed by a rated tasting record to embed, a few
 dead letters and duplicates), then the job runs it as one micro-batch (after a warm-up batch of 200 events that
 pays for the JVM, the Python workers and loading the bundle). Reports the batch's own time (validation, embedding,
-profile store, sinks; ``batches/<id>.json``) and events/s. Target (issue 16): >= 1,000 events/s on 2 cores.
+profile store, sinks; ``batches/<id>.json``) and events/s. Target: >= 1,000 events/s on 2 cores.
 """
 
 from __future__ import annotations

@@ -23,8 +23,9 @@ ARM_ROOT=${ARM_ROOT:-$CACHE/arm64-bookworm}
 WHEELS=${ARM_WHEELS:-$CACHE/arm64-wheels}
 OUT=${OUT:-runs/bench-arm}
 PY=${PY:-.venv/bin/python}
-BUDGET_MS=${BUDGET_MS:-50}
-PERCENTILE=${PERCENTILE:-99}
+# the product's budget is one constant, the SDK's (taste2vec.bundle.DEFAULT_LATENCY_BUDGET)
+BUDGET_MS=${BUDGET_MS:-$("$PY" -c 'from taste2vec.bundle import DEFAULT_LATENCY_BUDGET as B; print(B["ms"])')}
+PERCENTILE=${PERCENTILE:-$("$PY" -c 'from taste2vec.bundle import DEFAULT_LATENCY_BUDGET as B; print(B["percentile"])')}
 RUNS=${RUNS:-1000}
 WARMUP=${WARMUP:-30}
 THREADS=${THREADS:-1}

@@ -63,8 +63,10 @@ def collect(out: Path, budget: float, pct: float) -> tuple[list[str], dict[str, 
 
 def main() -> int:
     out = Path(sys.argv[1])
-    budget = float(sys.argv[2]) if len(sys.argv) > 2 else 50.0
-    pct = float(sys.argv[3]) if len(sys.argv) > 3 else 99.0
+    from taste2vec.bundle import DEFAULT_LATENCY_BUDGET
+
+    budget = float(sys.argv[2]) if len(sys.argv) > 2 else DEFAULT_LATENCY_BUDGET["ms"]
+    pct = float(sys.argv[3]) if len(sys.argv) > 3 else DEFAULT_LATENCY_BUDGET["percentile"]
     lines, runs, files = collect(out, budget, pct)
     summary: dict[str, Any] = {"budget_ms": budget, "percentile": pct, "runs": runs}
     setup = json.loads((out / "setup.json").read_text()) if (out / "setup.json").exists() else {}

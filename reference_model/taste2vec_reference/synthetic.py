@@ -27,7 +27,6 @@ SPLITS = ("train", "val", "test")
 TRUTH_METRICS = ("acidity", "sweetness", "bitterness", "body", "aftertaste", "balance", "aroma", "flavor",
                  "clean_cup", "roast_level")
 
-_P = " > "
 ORIGINS: dict[str, dict[str, float]] = {
     "Ethiopia": {"Floral > Floral > Jasmine": 3, "Floral > Black Tea": 2, "Fruity > Berry > Blueberry": 2,
                  "Fruity > Citrus Fruit > Lemon": 2, "Fruity > Other Fruit > Peach": 1.5, "Floral": 1,
@@ -302,15 +301,6 @@ class TasteWorld:
         while n is None or i < start + n:
             yield self.record(ids[i % len(ids)], i // len(ids))
             i += 1
-
-    def iter_pairs(self, split: str = "train", seed: int = 0) -> Iterator[tuple[SyntheticRecord, SyntheticRecord]]:
-        """Infinite stream of two tastings of the same coffee (different tasters, languages, contexts)."""
-        ids = [c.id for c in self.coffees(split)]
-        rng = _rng(self.config.seed, 8, seed)
-        while True:
-            cid = ids[int(rng.integers(len(ids)))]
-            k1, k2 = rng.choice(10_000, size=2, replace=False)
-            yield self.record(cid, int(k1)), self.record(cid, int(k2))
 
     def labelled_records(self, n_users: int, per_split: int = 24) -> Iterator[dict]:
         """An app's log in the bring-your-own format (see ``records_file``): for each of ``n_users`` users, a

@@ -7,8 +7,8 @@ Objective (per step):
 - **auxiliary heads** on the embedding: the coffee's true sensory intensities (MSE) and its flavour-category
   distribution (soft cross-entropy);
 - **preference**: a user's profile (normalized mean of embeddings of coffees they liked) must be closer to
-  a held-out liked coffee than to a disliked one (logistic ranking loss). (The seed's "x1.1 / x0.9 then MSE"
-  target is a no-op after L2 normalization and is not used.)
+  a held-out liked coffee than to a disliked one (logistic ranking loss; scaling a liked vector before an MSE
+  would be undone by the L2 normalization).
 
 - **your records** (``records``, a bring-your-own JSON-lines file): InfoNCE between two records of the same
   training item (weight ``records_weight``); their users' likes join the preference loss.

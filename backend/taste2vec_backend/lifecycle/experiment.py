@@ -1,7 +1,7 @@
 """A/B experiment analysis: metrics from feedback events, sample size, and a sequential decision that stays valid
 when it is checked repeatedly.
 
-The seed's rule, for a rate metric such as the like rate of recommendations (control ``a`` = the production model,
+The decision rule, for a rate metric such as the like rate of recommendations (control ``a`` = the production model,
 treatment ``b`` = the candidate), with margin ``m`` = 5 % relative:
 
 - **promote** when ``b`` is significantly better by more than ``m``: reject ``H0: p_b <= (1 + m) p_a``;
@@ -23,7 +23,6 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 
-EVENT_FORMAT = "taste2vec.feedback-event/1"
 EVENT_TYPES = ("shown", "like", "dislike", "rating", "open")
 
 

@@ -24,11 +24,10 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 
+from taste2vec.bundle import DEFAULT_LATENCY_BUDGET
 from taste2vec.rollout import RolloutConfig, RolloutVariant
 
 from .stages import StagedRegistry
-
-DEVICE_EVENT_FORMAT = "taste2vec.device-event/1"
 
 
 @dataclass
@@ -81,7 +80,7 @@ def drift(reference: EmbeddingStats, current: EmbeddingStats) -> dict[str, float
 class GuardRails:
     """Limits a model must keep on devices; ``min_events`` before latency / error rails apply."""
 
-    p99_latency_ms: float = 50.0
+    p99_latency_ms: float = DEFAULT_LATENCY_BUDGET["ms"]  # the product's on-device budget
     max_error_rate: float = 0.01
     max_mean_shift_sd: float = 0.5
     min_events: int = 200

@@ -10,6 +10,7 @@ from taste2vec.fileio import read_json
 from taste2vec.helpformat import Parser
 from taste2vec.signing import add_trust_arguments, trust_from_args
 
+from ..monitoring import GuardRails
 from .common import emit, open_registry, read_jsonl
 
 
@@ -62,7 +63,7 @@ def add_commands(sub: Any, reg: Parser, why: Parser) -> None:
     s.add_argument("--reference", nargs="*", help="reference-stats JSON files, one per model")
     s.add_argument("--rollout", help="rollout config JSON that --apply changes")
     s.add_argument("--apply", action="store_true", help="roll a violating treatment back")
-    s.add_argument("--p99-ms", type=float, default=50.0, help="guard rail: on-device p99 latency")
+    s.add_argument("--p99-ms", type=float, default=GuardRails.p99_latency_ms, help="guard rail: on-device p99 latency")
     s.add_argument("--max-error-rate", type=float, default=0.01, help="guard rail: share of failed embeds")
     s.add_argument("--max-shift-sd", type=float, default=0.5,
                    help="guard rail: embedding mean shift vs the reference, in reference standard deviations")
