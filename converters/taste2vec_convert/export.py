@@ -24,6 +24,7 @@ from taste2vec.lexicon import SensoryLexicon, default_lexicon_path
 from taste2vec.runtime import TasteModel
 from taste2vec_reference.checkpoint import featurizer_for, load_checkpoint, sha256_file
 from taste2vec_reference.determinism import is_pinned, pinned_state
+from taste2vec_reference.errors import ToolkitError
 from taste2vec_reference.evaluate import EvalData, baseline_results, build_eval_data, evaluate_model, real_metrics, \
     real_table, records_metrics
 from taste2vec_reference.synthetic import TasteWorld
@@ -42,7 +43,7 @@ from .tflite import VARIANT_DOC, VARIANTS, calibration_inputs, list_ops, quantiz
     to_tflite
 
 
-class ExportError(RuntimeError):
+class ExportError(ToolkitError):
     """The export cannot produce a bundle (e.g. no variant passes the parity gate)."""
 
 

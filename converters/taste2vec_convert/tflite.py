@@ -24,12 +24,14 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 import torch
 
+from taste2vec_reference.errors import ToolkitError
+
 from .student import SignatureModule, Student, sample_inputs
 from .variants import VARIANT_DOC, VARIANTS  # noqa: F401  (re-exported)
 
 
 
-class ConversionError(RuntimeError):
+class ConversionError(ToolkitError):
     """A model cannot be converted, or converts into something the phone cannot run."""
 
 

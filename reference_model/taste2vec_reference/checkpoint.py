@@ -20,12 +20,13 @@ from safetensors.torch import load_file, save_file
 
 from taste2vec.spec import default_spec
 
+from .errors import ToolkitError
 from .model import TEXT_ENCODER_FILE, Taste2Vec, Taste2VecConfig, TextFeaturizer
 
 FORMAT = "taste2vec.reference.checkpoint/1"
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(ToolkitError):
     """A checkpoint is missing, corrupt, or does not fit this code."""
 
 

@@ -288,6 +288,7 @@ def main(argv: list[str] | None = None) -> int:
     if argv is None:
         pin_environment()
     quiet_third_party()
+    from .errors import ToolkitError
     from .records_file import RecordsFileError
 
     args = build_parser().parse_args(argv)
@@ -297,7 +298,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except RecordsFileError as e:
-        print(f"error: {e}\n(fix the line, or pass --skip-invalid to skip and count bad lines)", file=sys.stderr)
+        print(f"error: {e}\n(fix the line, or pass --skip-invalid to skip and count bad lines; taste2vec-reference "
+              "validate --records FILE lists every bad line)", file=sys.stderr)
+        return 2
+    except ToolkitError as e:
+        print(f"error: {e}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # e.g. `generate | head`
         sys.stderr.close()

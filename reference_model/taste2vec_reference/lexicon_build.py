@@ -16,13 +16,14 @@ from typing import Any
 
 from taste2vec.lexicon import normalize_text, tokenize
 
+from .errors import ToolkitError
 from .paths import REPO_ROOT, RESOURCES, data_root, require
 
 SEP = " > "
 LEXICON_OUT = REPO_ROOT / "sdk" / "taste2vec" / "assets" / "sensory_lexicon.json"
 
 
-class LexiconBuildError(ValueError):
+class LexiconBuildError(ToolkitError):
     """The overlay and the wheel disagree, or terms collide."""
 
 

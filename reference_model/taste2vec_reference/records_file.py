@@ -33,6 +33,7 @@ from taste2vec.errors import InvalidTypeError, OutOfRangeError, RecordValidation
 from taste2vec.fileio import iter_lines
 from taste2vec.records import TastingRecord
 
+from .errors import ToolkitError
 from .real_data import split_of
 
 LABEL_KEYS = ("item_id", "user_id", "liked", "rating")
@@ -42,7 +43,7 @@ MAX_ID_CHARS = 200
 LIKED_AT, DISLIKED_AT = 7.0, 4.0
 
 
-class RecordsFileError(ValueError):
+class RecordsFileError(ToolkitError):
     """A line of a records file is not a valid labelled record.
 
     Attributes: ``line`` (1-based), ``field`` (dotted path, e.g. ``metrics.temperature``), ``reason``.

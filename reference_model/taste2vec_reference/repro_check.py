@@ -24,12 +24,13 @@ from pathlib import Path
 from typing import Sequence
 
 from .determinism import PINNED_ENV, STRICT_FLAG
+from .errors import ToolkitError
 
 DEFAULT_CPUS = ("Skylake-Client", "Nehalem")
 QEMU = ("qemu-x86_64-static", "qemu-x86_64")
 
 
-class ReproCheckError(RuntimeError):
+class ReproCheckError(ToolkitError):
     """The check cannot run (no qemu, a run failed or timed out)."""
 
 

@@ -27,7 +27,7 @@ from typing import Any, Sequence
 from .bundle import ModelBundle, default_bundle_path
 from .curation import Catalog, recommend
 from .embedder import BaseOptions, Embedder, EmbedderOptions
-from .errors import RecordValidationError, Taste2VecError
+from .errors import RecordValidationError, Taste2VecError, UsageError
 from .fileio import parse_json, read_json
 from .golden import compare_golden, sample_records, write_golden
 from .lines import diff_lines, dumps, embed_lines, read_results
@@ -36,10 +36,6 @@ from .helpformat import Parser
 from .profile import TasteProfile
 from .runtime import set_verbose
 from .signing import add_trust_arguments, trust_from_args
-
-
-class UsageError(Exception):
-    """Bad command-line input (exit 2)."""
 
 
 def _embedder(args: argparse.Namespace, **options: Any) -> Embedder:
@@ -373,7 +369,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.func(args)
     except RecordValidationError as e:
         print(f"taste2vec: invalid record: {e}", file=sys.stderr)
-    except (UsageError, Taste2VecError, ValueError, KeyError) as e:
+    except (Taste2VecError, ValueError, KeyError) as e:
         print(f"taste2vec: error: {e}", file=sys.stderr)
     except BrokenPipeError:  # `taste2vec info | head`: the reader left; not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

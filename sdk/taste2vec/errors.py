@@ -11,6 +11,10 @@ class Taste2VecError(Exception):
     """Base class of every error raised by this package."""
 
 
+class UsageError(Taste2VecError):
+    """Bad command-line input: every Taste2Vec command prints it as one line and exits 2."""
+
+
 class SpecError(Taste2VecError):
     """The record spec file itself is malformed or of an unsupported version."""
 

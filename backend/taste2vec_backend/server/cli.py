@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Sequence
 
 from taste2vec.bundle import default_bundle_path
-from taste2vec.errors import Taste2VecError
+from taste2vec.errors import Taste2VecError, UsageError
 from taste2vec.helpformat import Parser
 from taste2vec.registry import default_registry_path
 from taste2vec.signing import add_trust_arguments, trust_from_args
@@ -35,12 +35,8 @@ API_KEY_ENV = "TASTE2VEC_API_KEY"
 DEFAULT_WORKERS = max(1, min(8, os.cpu_count() or 1))
 
 
-class ServeUsageError(Exception):
-    """Bad command-line input (exit 2)."""
-
-
 def loopback_host(host: str) -> str:
-    """``host`` if it is a loopback address (``localhost`` is 127.0.0.1); ServeUsageError otherwise."""
+    """``host`` if it is a loopback address (``localhost`` is 127.0.0.1); UsageError otherwise."""
     if host == "localhost":
         return "127.0.0.1"
     try:
@@ -48,7 +44,7 @@ def loopback_host(host: str) -> str:
             return host
     except ValueError:
         pass
-    raise ServeUsageError(f"--host {host}: the server binds loopback addresses only (127.0.0.1, ::1); expose it "
+    raise UsageError(f"--host {host}: the server binds loopback addresses only (127.0.0.1, ::1); expose it "
                           "through a reverse proxy")
 
 
@@ -110,9 +106,9 @@ def _api_key(args: argparse.Namespace) -> str | None:
         try:
             raw = Path(args.api_key_file).read_bytes()[:4097]
         except OSError as e:
-            raise ServeUsageError(f"--api-key-file {args.api_key_file}: {e.strerror or e}") from None
+            raise UsageError(f"--api-key-file {args.api_key_file}: {e.strerror or e}") from None
         if len(raw) > 4096:
-            raise ServeUsageError(f"--api-key-file {args.api_key_file}: over 4096 bytes")
+            raise UsageError(f"--api-key-file {args.api_key_file}: over 4096 bytes")
         key = raw.decode("utf-8", "replace").strip()
     else:
         key = os.environ.get(API_KEY_ENV, "").strip() or None
@@ -121,7 +117,7 @@ def _api_key(args: argparse.Namespace) -> str | None:
 
 def _bind(host: str, port: int) -> socket.socket:
     if not 0 <= port <= 65535:
-        raise ServeUsageError(f"--port {port}: allowed 0..65535")
+        raise UsageError(f"--port {port}: allowed 0..65535")
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -129,7 +125,7 @@ def _bind(host: str, port: int) -> socket.socket:
         sock.bind((host, port))
     except OSError as e:
         sock.close()
-        raise ServeUsageError(f"cannot bind {host}:{port}: {e.strerror or e}") from None
+        raise UsageError(f"cannot bind {host}:{port}: {e.strerror or e}") from None
     sock.listen(512)
     sock.set_inheritable(True)
     return sock
@@ -166,7 +162,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sock = _bind(host, args.port)
         runner = make_runner(source, config.workers, config.num_threads)
         app = create_app(source, config, runner)
-    except (ServeUsageError, Taste2VecError, ValueError) as e:
+    except (Taste2VecError, ValueError) as e:
         if sock is not None:
             sock.close()
         print(f"taste2vec-serve: error: {e}", file=sys.stderr)
