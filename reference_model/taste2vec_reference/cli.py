@@ -20,7 +20,6 @@ from pathlib import Path
 
 from .determinism import BUILD_THREADS, pin_environment, pin_torch
 from .noise import quiet_third_party
-from .repro_check import DEFAULT_CPUS
 
 
 def _world(args):
@@ -194,7 +193,7 @@ def cmd_repro_run(args) -> int:
 
 
 def cmd_repro_check(args) -> int:
-    from .repro_check import ReproCheckError, repro_check
+    from .repro_check import DEFAULT_CPUS, ReproCheckError, repro_check
 
     try:
         res = repro_check(args.out, args.cpu if args.cpu is not None else DEFAULT_CPUS, args.steps, args.timeout,
@@ -210,6 +209,8 @@ def cmd_repro_check(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from taste2vec.helpformat import Parser, int_at_least  # not at the top: main() pins the math before numpy loads
+
+    from .repro_check import DEFAULT_CPUS
 
     ap = Parser(prog="taste2vec-reference", description=__doc__)
     sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
