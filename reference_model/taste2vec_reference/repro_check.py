@@ -8,7 +8,7 @@ with AVX2, and an Intel Nehalem without AVX). The SHA-256 of each resulting ``mo
 qemu executes the same binaries on an emulated CPU: a library that picks its kernels by CPU vendor or
 instruction set, or uses an instruction whose result the hardware only approximates (``rcpps`` / ``rsqrtps``),
 shows up as a different hash. Emulation is ~50-100x slower, so the build is tiny (a few minutes per CPU).
-Measured on an AMD EPYC host (README, "Reproducible builds"): strict, the native and emulated-Skylake hashes are
+Measured on an AMD EPYC host (docs/reproducible-builds.md): strict, the native and emulated-Skylake hashes are
 equal; with PyTorch's AVX2 kernels, or MKL's AVX2 branch, or torch's float32 AdamW they differ.
 """
 

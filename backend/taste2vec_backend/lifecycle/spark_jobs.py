@@ -9,7 +9,7 @@
   against every disliked (or rated <= 2) item, at most ``max_pairs_per_user`` pairs each (a seeded sample), so one
   heavy user cannot dominate.
 
-On a cluster the same functions run unchanged; only the session differs (see the README, "Model lifecycle")::
+On a cluster the same functions run unchanged; only the session differs (docs/lifecycle.md)::
 
     spark-submit --master yarn --py-files taste2vec_edge-0.1.0-py3-none-any.whl \\
         -m taste2vec_backend.lifecycle.cli spark-embed --records hdfs:///t2v/records.jsonl --out hdfs:///t2v/vectors

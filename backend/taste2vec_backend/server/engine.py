@@ -6,7 +6,7 @@ The engine is the SDK embedder, unchanged: the server's vectors are the SDK's, b
 same preprocessing code, same LiteRT kernels, one batch-1 interpreter per engine). The shipped graph has batch
 size 1 (one signature per token-length bucket, as the phone runs it), so a micro-batch runs record by record
 inside one engine call: batching saves the per-request hand-off to the engine (a thread switch, or a round trip
-to a worker process), not arithmetic. Measured alternatives (README, "Cloud inference"): batch-8 and batch-32
+to a worker process), not arithmetic. Measured alternatives (docs/server.md): batch-8 and batch-32
 signatures converted from the same student (a 36 % larger bundle) made a batch 0.45 ms/record against 0.47
 batch-1 on the sample-record mix (preprocessing dominates; rows spread over four length buckets), and ONNX Runtime
 on the float student reaches cosine 0.99983 to the SDK on the golden records, under the 0.9999 parity bar.
