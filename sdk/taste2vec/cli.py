@@ -238,6 +238,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
                      ("ko_washed_ethiopia", "ko_dark_roast")):
             print(f"  {a:<24} ~ {b:<24} {Embedder.cosine_similarity(res[a], res[b]):+.3f}")
         cat = Catalog.default()
+        if cat.model_version != emb.model_version:  # a retrained bundle: the demo catalog holds other vectors
+            print(f"\nrecommend: the demo catalog holds {cat.model_version} vectors, not {emb.model_version}'s; a "
+                  "catalog of your coffees for this model: Catalog.from_records(embedder, [(item, record), ...])")
+            return 0
         profile = TasteProfile(model_version=emb.model_version)
         liked = res["en_washed_ethiopia"]
         profile.like(liked, attributes=liked.attributes)
