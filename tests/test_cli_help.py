@@ -26,6 +26,7 @@ SCRIPTS = ["benchmarks/side_by_side.py", "benchmarks/stream_throughput.py", "ben
 def _script(path: str):
     spec = importlib.util.spec_from_file_location(Path(path).stem + "_under_test", ROOT / path)
     mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod  # as an import would: dataclasses look their module up there
     spec.loader.exec_module(mod)
     return mod
 
