@@ -83,9 +83,14 @@ demo-full: $(STAMP)
 	$(PY) -m taste2vec_reference demo --out $(OUT) --no-resume
 	$(PY) -m taste2vec demo
 
+# The Python suite and the Kotlin libraries' JVM tests side by side (kotlinc is mostly one core): the JVM log is
+# printed after pytest's, and either failing fails the target.
 test: $(STAMP)
-	$(PY) -m pytest -q
-	$(MAKE) --no-print-directory jvm-test
+	@mkdir -p build
+	@($(MAKE) --no-print-directory jvm-test > build/jvm-test.log 2>&1; echo $$? > build/jvm-test.rc) & \
+	  $(PY) -m pytest -q; status=$$?; wait; \
+	  echo "== JVM tests (make jvm-test, run beside pytest)"; cat build/jvm-test.log; \
+	  test $$status -eq 0 && test "$$(cat build/jvm-test.rc)" -eq 0
 
 # The Kotlin libraries on this JVM (android_demo/jvm.sh): fresh goldens from the Python SDK, kotlinc + JUnit 4 +
 # JNA + BouncyCastle from Debian (installed when missing); taste2vec-core's tests, taste2vec-jvm's end-to-end tests

@@ -66,7 +66,8 @@ def _unknown_paths_and_methods(c: httpx.Client) -> None:
 def test_a_percent_encoded_path_never_reaches_a_route(srv):
     before = httpx.get(srv.url + "/metrics").text.count('taste2vec_reloads_total{result="unchanged"}')
     for path in ("/admin%2freload", "/admin%2Freload", "/%61dmin/reload", "/embed%00"):
-        status, err = problem(raw(srv, f"POST {path} HTTP/1.1\r\nhost: x\r\ncontent-length: 0\r\n\r\n".encode()))
+        status, err = problem(raw(srv, f"POST {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n"
+                                       "content-length: 0\r\n\r\n".encode()))
         assert (status, err["type"]) == (404, "NotFound"), path
     metrics = httpx.get(srv.url + "/metrics").text
     assert 'taste2vec_reloads_total' not in metrics or metrics.count('result="unchanged"') == before
