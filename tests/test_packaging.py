@@ -27,3 +27,15 @@ def test_sdk_import_does_not_load_heavy_frameworks():
         "bad = [m for m in ('torch', 'tensorflow', 'onnx', 'onnxruntime') if m in sys.modules]; "
         "print(bad); sys.exit(1 if bad else 0)")
     assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_the_cold_start_path_leaves_personalization_and_curation_unloaded():
+    """import + load + first embed (an app's cold start) loads neither taste2vec.profile nor taste2vec.curation;
+    both load on first use, and ``from taste2vec import Catalog, TasteProfile`` still works."""
+    res = _run_outside_checkout(
+        "import sys, taste2vec; e = taste2vec.Embedder.create_default(); e.embed({'notes': 'jasmine'}); "
+        "cold = sorted(m for m in ('taste2vec.profile', 'taste2vec.curation') if m in sys.modules); "
+        "from taste2vec import Catalog, TasteProfile, recommend; "
+        "assert Catalog.__module__ == 'taste2vec.curation' and TasteProfile.__module__ == 'taste2vec.profile'; "
+        "print(cold); sys.exit(1 if cold else 0)")
+    assert res.returncode == 0, res.stdout + res.stderr

@@ -28,13 +28,10 @@ def _reject_constant(name: str) -> Any:
 def json_depth(value: Any, limit: int | None = None) -> int:
     """Nesting depth of a parsed JSON value (a scalar is 0, ``[]`` is 1), level by level without recursion; once
     past ``limit`` it stops looking deeper (and returns ``limit + 1``)."""
-    depth, level = 0, [value]
-    while limit is None or depth <= limit:
-        containers = [v for v in level if isinstance(v, (dict, list))]
-        if not containers:
-            break
+    depth, level = 0, ([value] if isinstance(value, (dict, list)) else [])  # the containers of one level
+    while level and (limit is None or depth <= limit):
         depth += 1
-        level = [x for c in containers for x in (c.values() if isinstance(c, dict) else c)]
+        level = [x for c in level for x in (c.values() if isinstance(c, dict) else c) if isinstance(x, (dict, list))]
     return depth
 
 
