@@ -19,8 +19,9 @@ SHIPPED := sdk/taste2vec/models
 help:
 	@echo "make demo     the product first: the SDK alone (seconds to install) embeds EN/KO records with the shipped"
 	@echo "              bundle, similarities, a recommendation; then the toolkit, and the chain that makes a bundle,"
-	@echo "              in small: a teacher (synthetic + real reviews) -> evaluation -> distill -> TFLite -> gate ->"
-	@echo "              bundle (writes $(OUT)/), embedded with by the SDK; about 8 min from a fresh clone"
+	@echo "              in small: a teacher (synthetic + real reviews) -> evaluation -> distill -> TFLite -> gate"
+	@echo "              (90 % of the teacher's recall; make model: 97 %) -> a bundle in $(OUT)/ that the SDK then"
+	@echo "              embeds with; about 5-8 min from a fresh clone"
 	@echo "make demo-full  the same with the full demo teacher (text encoder tuned on real reviews, 1,500 steps)"
 	@echo "make test     the test suite (Python, then the Kotlin module's JVM tests against fresh goldens)"
 	@echo "make model    rebuild the shipped bundle: train teacher -> distill -> TFLite -> quantize -> gate -> bundle"
