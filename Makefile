@@ -23,7 +23,7 @@ help:
 	@echo "              (90 % of the teacher's recall; make model: 97 %) -> a bundle in $(OUT)/ that the SDK then"
 	@echo "              embeds with; about 5-8 min from a fresh clone"
 	@echo "make demo-full  the same with the full demo teacher (text encoder tuned on real reviews, 1,500 steps)"
-	@echo "make test     the test suite (Python, then the Kotlin module's JVM tests against fresh goldens)"
+	@echo "make test     the test suite: Python, and beside it the Kotlin libraries' JVM tests against fresh goldens"
 	@echo "make model    rebuild the shipped bundle: train teacher -> distill -> TFLite -> quantize -> gate -> bundle"
 	@echo "              (RECORDS=FILE.jsonl: the teacher also learns from your own labelled records)"
 	@echo "make lexicon  rebuild sdk/taste2vec/assets/sensory_lexicon.json from the flavour wheel"
