@@ -25,7 +25,7 @@ import sys
 from typing import Any, Sequence
 
 from .bundle import ModelBundle, default_bundle_path
-from .curation import Catalog, recommend
+from .curation import Catalog, CatalogError, recommend
 from .embedder import BaseOptions, Embedder, EmbedderOptions
 from .errors import RecordValidationError, Taste2VecError, UsageError
 from .fileio import parse_json, read_json
@@ -238,10 +238,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
                      ("ko_washed_ethiopia", "ko_dark_roast")):
             print(f"  {a:<24} ~ {b:<24} {Embedder.cosine_similarity(res[a], res[b]):+.3f}")
         cat = Catalog.default()
-        if cat.model_version != emb.model_version:  # a retrained bundle: the demo catalog holds other vectors
-            print(f"\nrecommend: the demo catalog holds {cat.model_version} vectors, not {emb.model_version}'s; a "
-                  "catalog of your coffees for this model: Catalog.from_records(embedder, [(item, record), ...])")
-            return 0
         profile = TasteProfile(model_version=emb.model_version)
         liked = res["en_washed_ethiopia"]
         profile.like(liked, attributes=liked.attributes)
@@ -249,7 +245,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
         import time
 
         t0 = time.perf_counter()
-        picks = recommend(profile, cat, k=3, diversity=0.3)
+        try:
+            picks = recommend(profile, cat, k=3, diversity=0.3)
+        except CatalogError as e:  # a retrained bundle: the demo catalog holds another model's vectors
+            print(f"\nrecommend: {e} (your coffees: Catalog.from_records(embedder, [(item, record), ...]))")
+            return 0
         ms = (time.perf_counter() - t0) * 1e3
         print(f"\nrecommend (liked the washed Ethiopia, disliked the dark roast; {len(cat)} catalog coffees, "
               f"{ms:.2f} ms)")
