@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from taste2vec_reference.errors import ToolkitError
+from taste2vec_reference.noise import verbose_requested
 
 from .student import SignatureModule, Student, sample_inputs
 from .variants import VARIANT_DOC, VARIANTS  # noqa: F401  (re-exported)
@@ -44,7 +45,7 @@ def _quiet():
     """litert-torch, the quantizer and the MLIR converter report progress on stdout, stderr and (native absl
     lines) file descriptor 2: keep the export's own output readable. What they wrote is shown when the block
     fails, and always with ``TASTE2VEC_VERBOSE=1``."""
-    if os.environ.get("TASTE2VEC_VERBOSE"):
+    if verbose_requested():
         yield
         return
     buf = io.StringIO()

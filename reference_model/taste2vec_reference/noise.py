@@ -15,10 +15,16 @@ import os
 QUIET_LOGGERS = ("torchao", "torch.utils._pytree")
 
 
+def verbose_requested() -> bool:
+    """``TASTE2VEC_VERBOSE`` set (and not ``0``): show third-party output. The SDK's runtime reads the variable the
+    same way; this module imports nothing of the SDK, since the command lines load it before pinning numpy."""
+    return os.environ.get("TASTE2VEC_VERBOSE", "").strip() not in ("", "0")
+
+
 def quiet_third_party() -> None:
-    """Raise the third-party loggers above to ERROR, unless ``TASTE2VEC_VERBOSE`` is set (call before torch or
+    """Raise the third-party loggers above to ERROR, unless :func:`verbose_requested` (call before torch or
     transformers load: a logger's level applies from then on)."""
-    if os.environ.get("TASTE2VEC_VERBOSE", "").strip() not in ("", "0"):
+    if verbose_requested():
         return
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.ERROR)

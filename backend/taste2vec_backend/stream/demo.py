@@ -48,7 +48,7 @@ def world_catalog(world: Any, emb: Embedder, n: int) -> Catalog:
 
 
 class Simulation:
-    """The users, their hidden preferences and their reactions (deterministic from the seed)."""
+    """The users, their hidden preferences and their reactions (the same for the same ``seed``)."""
 
     def __init__(self, world: Any, catalog: Catalog, n_users: int, seed: int, model_version: str) -> None:
         self.world, self.catalog, self.version = world, catalog, model_version
