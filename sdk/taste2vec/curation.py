@@ -153,16 +153,16 @@ class Catalog:
         """
         items = [_as_item(it, f"items[{i}]") for i, it in enumerate(items)]
         embeddings = list(embeddings) if not isinstance(embeddings, np.ndarray) else embeddings
-        versions = {getattr(e, "model_version", None) for e in embeddings} - {None}
-        if len(versions) > 1:
-            raise CatalogError(f"the embeddings come from several models ({', '.join(sorted(versions))}): a "
+        found = {getattr(e, "model_version", None) for e in embeddings} - {None}
+        if len(found) > 1:
+            raise CatalogError(f"the embeddings come from several models ({', '.join(sorted(found))}): a "
                                "catalog holds one model's vectors")
-        version = model_version or (versions.pop() if versions else None)
+        if model_version and found and model_version not in found:
+            raise CatalogError(f"model_version {model_version} does not match the embeddings' {next(iter(found))}")
+        version = model_version or next(iter(found), None)
         if version is None:
             raise CatalogError("model_version is required for plain vectors (the bundle's model_id, e.g. "
                                "embedder.model_version), so profiles of another model are refused")
-        if versions and version not in versions:
-            raise CatalogError(f"model_version {version} does not match the embeddings' {versions.pop()}")
         if not items:
             raise CatalogError("no coffees: give at least one item and its vector")
         return cls(items, np.asarray([getattr(e, "embedding", e) for e in embeddings], np.float32), version,
