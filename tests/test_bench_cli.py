@@ -156,3 +156,71 @@ def test_relative_gate_arguments_go_together(argv):
     with pytest.raises(SystemExit) as info:
         main(argv)
     assert info.value.code == 2
+
+
+def test_the_delegate_is_what_the_runtime_applied_read_from_the_graph():
+    import numpy as np
+
+    from taste2vec import Embedder
+    from taste2vec.bundle import default_bundle_path
+    from taste2vec.embedder import BaseOptions, EmbedderOptions
+    from taste2vec.errors import OutOfRangeError
+    from taste2vec.golden import sample_records
+
+    def open_with(delegate):
+        return Embedder.create_from_options(EmbedderOptions(BaseOptions(model_asset_path=default_bundle_path(),
+                                                                        delegate=delegate)))
+
+    with open_with("xnnpack") as x, open_with("none") as b:
+        assert (x.delegate, b.delegate) == ("xnnpack", "none")
+        # the detection follows what ran: XNNPACK's kernels give other bits than the builtin ones
+        vx = np.stack([x.embed(r).embedding for _, r in sample_records()])
+        vb = np.stack([b.embed(r).embedding for _, r in sample_records()])
+        assert not np.array_equal(vx, vb) and (vx * vb).sum(axis=1).min() > 0.999
+    assert run_benchmark(stage="invoke", runs=3, warmup=0, delegate="none")["delegate"] == "none"
+    with pytest.raises(OutOfRangeError, match="base_options.delegate"):
+        open_with("gpu")
+
+
+def test_applied_delegate_without_a_readable_graph_is_unknown():
+    from taste2vec.runtime import applied_delegate
+
+    class Bare:  # an interpreter package that does not expose its nodes
+        pass
+
+    class Wrapper:
+        def NumNodes(self):
+            return 3
+
+        def NodeName(self, i):
+            return ["MUL", "DELEGATE", "ADD"][i]
+
+    class Delegated:
+        _interpreter = Wrapper()
+
+    assert applied_delegate(Bare()) == "unknown" and applied_delegate(Delegated()) == "xnnpack"
+
+
+def test_the_arm_report_reads_the_delegate_from_the_results_not_the_logs(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    report = Path(__file__).resolve().parents[1] / "benchmarks" / "arm" / "report.py"
+    r = run_benchmark(stage="invoke", runs=3, warmup=0)
+    for delegate, log, applied in (("none", "INFO: Created TensorFlow Lite XNNPACK delegate for CPU.\n", False),
+                                   ("xnnpack", "", True)):
+        out = tmp_path / delegate
+        out.mkdir()
+        for rec in ("typical", "maximal"):
+            (out / f"arm64-{rec}.json").write_text(json.dumps({**r, "machine": "aarch64", "delegate": delegate}))
+            (out / f"arm64-{rec}.log").write_text(log)  # a log line proves nothing either way
+            (out / f"x86_64-{rec}.json").write_text(json.dumps(r))
+        p = subprocess.run([sys.executable, str(report), str(out)], capture_output=True, text=True, timeout=120)
+        assert p.returncode == 0, p.stderr
+        summary = json.loads((out / "summary.json").read_text())
+        assert summary["setup"]["xnnpack_applied"] is applied and summary["setup"]["delegates"] == [delegate]
+        assert ("XNNPACK delegate applied" in p.stdout) is applied and ("builtin kernels" in p.stdout) is not applied
+        line = subprocess.run([sys.executable, str(report), "--delegate", str(out / "arm64-typical.json")],
+                              capture_output=True, text=True, timeout=60).stdout
+        assert ("NOT applied" in line) is not applied

@@ -2,6 +2,10 @@
 Python SDK and (``KOTLIN=1``) the Kotlin library on the JVM.
 
     python benchmarks/arm/report.py runs/bench-arm [BUDGET_MS] [PERCENTILE]
+    python benchmarks/arm/report.py --delegate RESULT.json     # one line: the delegate that result ran with
+
+Which delegate ran is the result's own ``delegate`` (``taste2vec-bench`` reads it from the loaded graph:
+:func:`taste2vec.runtime.applied_delegate`), never a log line.
 """
 
 from __future__ import annotations
@@ -52,8 +56,8 @@ def collect(out: Path, budget: float, pct: float) -> tuple[list[str], dict[str, 
                 files.append(f)
                 pair[machine] = r
                 runs[f"{prefix}{machine}-{rec}"] = {**{k: r.get(k) for k in (
-                    "machine", "model_version", "quantization", "runtime", "num_threads", "bucket", "load_ms",
-                    "first_ms", "latency_ms", "peak_rss_mb")}, "budget": b}
+                    "machine", "model_version", "quantization", "runtime", "delegate", "num_threads", "bucket",
+                    "load_ms", "first_ms", "latency_ms", "peak_rss_mb")}, "budget": b}
             if len(pair) == 2:
                 factor = pair["arm64"]["latency_ms"]["p50"] / pair["x86_64"]["latency_ms"]["p50"]
                 runs[f"emulation_factor-{prefix}{rec}"] = round(factor, 1)
@@ -61,7 +65,25 @@ def collect(out: Path, budget: float, pct: float) -> tuple[list[str], dict[str, 
     return lines, runs, files
 
 
+def delegate_line(result: dict[str, Any]) -> str:
+    """What a result says about its delegate, in words."""
+    return {"xnnpack": "XNNPACK delegate applied",
+            "none": "XNNPACK NOT applied: LiteRT's builtin kernels were measured"}.get(
+        result.get("delegate"), "delegate unknown (the interpreter package does not expose its graph)")
+
+
+def _delegates_line(delegates: list[str]) -> str:
+    if not delegates:
+        return "no aarch64 result"
+    if len(delegates) > 1:
+        return f"the aarch64 runs applied different delegates ({', '.join(delegates)})"
+    return delegate_line({"delegate": delegates[0]})
+
+
 def main() -> int:
+    if sys.argv[1:2] == ["--delegate"]:
+        print(delegate_line(json.loads(Path(sys.argv[2]).read_text())))
+        return 0
     out = Path(sys.argv[1])
     from taste2vec.bundle import DEFAULT_LATENCY_BUDGET
 
@@ -70,13 +92,14 @@ def main() -> int:
     lines, runs, files = collect(out, budget, pct)
     summary: dict[str, Any] = {"budget_ms": budget, "percentile": pct, "runs": runs}
     setup = json.loads((out / "setup.json").read_text()) if (out / "setup.json").exists() else {}
-    logs = [f.read_text(errors="replace") for f in sorted(out.glob("arm64-*.log"))]
-    setup["xnnpack_applied"] = bool(logs) and all("XNNPACK delegate" in t for t in logs)
+    arm = [json.loads(f.read_text()) for f in files if f.name.startswith("arm64-")]
+    setup["delegates"] = sorted({r.get("delegate", "unknown") for r in arm})
+    setup["xnnpack_applied"] = bool(arm) and setup["delegates"] == ["xnnpack"]
     summary["setup"] = setup
     table = "\n".join(lines)
     print(f"\nembed (validation + preprocessing + inference), budget p{pct:g} <= {budget:g} ms; "
-          f"aarch64 emulated as {setup.get('arm_cpu', 'qemu max')}, XNNPACK delegate "
-          f"{'applied' if setup['xnnpack_applied'] else 'NOT applied (builtin kernels)'}\n")
+          f"aarch64 emulated as {setup.get('arm_cpu', 'qemu max')}: "
+          f"{_delegates_line(setup['delegates'])}\n")
     print(table)
     (out / "summary.md").write_text(table + "\n")
     (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")

@@ -44,7 +44,7 @@ from .bundle import DEFAULT_LATENCY_BUDGET
 from .errors import Taste2VecError
 from .fileio import read_json
 from .helpformat import Parser
-from .runtime import set_verbose
+from .runtime import DELEGATES, set_verbose
 from .signing import add_trust_arguments, trust_from_args
 
 RECORDS = {
@@ -98,12 +98,13 @@ def time_calls(fn: Callable[[], object], runs: int, warmup: int) -> list[float]:
     return out
 
 
-def _open(model: str | Path | None, num_threads: int, trusted_keys: Any, allow_unsigned: bool) -> Any:
+def _open(model: str | Path | None, num_threads: int, trusted_keys: Any, allow_unsigned: bool,
+          delegate: str = "xnnpack") -> Any:
     from .bundle import default_bundle_path
     from .embedder import BaseOptions, Embedder, EmbedderOptions
 
     return Embedder.create_from_options(EmbedderOptions(BaseOptions(model_asset_path=model or default_bundle_path(),
-                                                                    num_threads=num_threads,
+                                                                    num_threads=num_threads, delegate=delegate,
                                                                     trusted_keys=tuple(trusted_keys or ()),
                                                                     allow_unsigned=allow_unsigned)))
 
@@ -127,7 +128,8 @@ def _result(emb: Any, inputs: Any, num_threads: int, stage: str, record: str, lo
     return {
         "model_version": emb.model_version, "quantization": m.get("quantization", {}).get("variant"),
         "model_bytes": m["files"]["model.tflite"]["size"], "runtime": emb.runtime,
-        "machine": platform.machine(), "python": platform.python_version(), "num_threads": num_threads,
+        "delegate": emb.delegate, "machine": platform.machine(), "python": platform.python_version(),
+        "num_threads": num_threads,
         "stage": stage, "record": record, "bucket": inputs.bucket, "tokens": inputs.n_tokens,
         "load_ms": load_ms, "first_ms": first_ms, "warmup": warmup, "runs": len(samples),
         "latency_ms": summarize_ms(samples), "peak_rss_mb": peak_rss_mb(),
@@ -136,12 +138,13 @@ def _result(emb: Any, inputs: Any, num_threads: int, stage: str, record: str, lo
 
 def run_benchmark(model: str | Path | None = None, num_threads: int = 1, stage: str = "embed",
                   record: str = "typical", runs: int = DEFAULT_RUNS, warmup: int = 20, trusted_keys: Any = (),
-                  allow_unsigned: bool = False) -> dict[str, Any]:
-    """Load the bundle and time ``stage`` on ``record``; the result dict is what the CLI prints."""
+                  allow_unsigned: bool = False, delegate: str = "xnnpack") -> dict[str, Any]:
+    """Load the bundle and time ``stage`` on ``record``; the result dict is what the CLI prints (its
+    ``delegate`` is the one the runtime applied, read from the loaded graph)."""
     _check_args(stage, runs, warmup)
     rec = bench_record(record)
     t0 = time.perf_counter()
-    emb = _open(model, num_threads, trusted_keys, allow_unsigned)
+    emb = _open(model, num_threads, trusted_keys, allow_unsigned, delegate)
     load_ms = (time.perf_counter() - t0) * 1e3
     try:
         call, inputs = _stage_call(emb, stage, rec)
@@ -169,7 +172,8 @@ class _Side:
 def run_against_baseline(model: str | Path | None, baseline: str | Path, num_threads: int = 1,
                          stage: str = "embed", record: str = "typical", runs: int = DEFAULT_RUNS, warmup: int = 20,
                          trusted_keys: Any = (), allow_unsigned: bool = False,
-                         rounds: int = BASELINE_ROUNDS) -> tuple[dict[str, Any], dict[str, Any]]:
+                         rounds: int = BASELINE_ROUNDS, delegate: str = "xnnpack"
+                         ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Time ``model`` and ``baseline`` in one process, interleaved in ``rounds`` alternating blocks (so both see
     the same machine: load, clock and cache drift land on both sides); the two results."""
     _check_args(stage, runs, warmup)
@@ -178,7 +182,7 @@ def run_against_baseline(model: str | Path | None, baseline: str | Path, num_thr
     try:
         for path in (model, baseline):
             t0 = time.perf_counter()
-            emb = _open(path, num_threads, trusted_keys, allow_unsigned)
+            emb = _open(path, num_threads, trusted_keys, allow_unsigned, delegate)
             sides.append(_Side(emb, (time.perf_counter() - t0) * 1e3))
         for side in sides:
             side.call, side.inputs = _stage_call(side.emb, stage, rec)
@@ -265,7 +269,8 @@ def plot(result_paths: Sequence[str | Path], out: str | Path) -> Path:
 
 def _brief(r: dict[str, Any]) -> str:
     lat = r["latency_ms"]
-    return (f"{r['model_version']} ({r['quantization']}) on {r['machine']} via {r['runtime']}, {r['num_threads']} "
+    return (f"{r['model_version']} ({r['quantization']}) on {r['machine']} via {r['runtime']} "
+            f"(delegate {r.get('delegate', 'not recorded')}), {r['num_threads']} "
             f"thread(s), {r['stage']} of a {r['record']} record (bucket {r['bucket']}): load {r['load_ms']:.1f} ms, "
             f"first {r['first_ms']:.2f} ms, {r['runs']} runs mean {lat['mean']:.3f} ± {lat['std']:.3f} ms, "
             f"p50 {lat['p50']:.3f} p90 {lat['p90']:.3f} p99 {lat['p99']:.3f} ms, peak RSS {r['peak_rss_mb']:.0f} MB")
@@ -278,6 +283,9 @@ def build_parser() -> Parser:
     ap.add_argument("--model", help="bundle folder or .zip (default: the bundled model)")
     add_trust_arguments(ap)
     ap.add_argument("--num-threads", type=int, default=1, help="LiteRT interpreter threads")
+    ap.add_argument("--delegate", choices=DELEGATES, default="xnnpack",
+                    help="xnnpack: LiteRT's default CPU delegate, as on a phone; none: its builtin kernels only. The "
+                         "result's 'delegate' is what the runtime applied (XNNPACK may not start on an unknown CPU)")
     ap.add_argument("--stage", choices=STAGES, default="embed",
                     help="embed: what an app calls; invoke: the interpreter alone; preprocess: no model")
     ap.add_argument("--record", choices=list(RECORDS), default="typical",
@@ -410,10 +418,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if a.baseline:
             res, base = run_against_baseline(a.model, a.baseline, a.num_threads, a.stage, a.record, a.runs,
-                                             a.warmup, **trust_from_args(a))
+                                             a.warmup, **trust_from_args(a), delegate=a.delegate)
             budget = check_relative(res, base, a.max_ratio, a.percentile)
         else:
-            res = run_benchmark(a.model, a.num_threads, a.stage, a.record, a.runs, a.warmup, **trust_from_args(a))
+            res = run_benchmark(a.model, a.num_threads, a.stage, a.record, a.runs, a.warmup, **trust_from_args(a),
+                                delegate=a.delegate)
             budget = check_budget(res, a.budget_ms, a.percentile)
     except (Taste2VecError, ValueError, OSError) as e:
         print(f"taste2vec-bench: error: {e}", file=sys.stderr)

@@ -221,7 +221,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     samples = dict(sample_records())
     with _embedder(args) as emb:
         print(f"model {emb.model_version}  ({emb.bundle.manifest['quantization']['variant']}, "
-              f"{emb.bundle.manifest['files']['model.tflite']['size'] / 1024:.0f} KB)  runtime {emb.runtime}")
+              f"{emb.bundle.manifest['files']['model.tflite']['size'] / 1024:.0f} KB)  runtime {emb.runtime} ({emb.delegate})")
         emb.embed(samples["empty_record"])  # first call pays one-off allocation; not a user-visible cost
         print("\nembed (one call each; ms = preprocessing + inference + total)")
         res = {}

@@ -34,7 +34,7 @@ from .bundle import BundleError, ModelBundle, default_bundle_path
 from .errors import InvalidTypeError, OutOfRangeError, RecordValidationError, Taste2VecError
 from .preprocess import ModelInputs, Preprocessor
 from .records import TastingRecord
-from .runtime import ModelRuntimeError, TasteModel
+from .runtime import DELEGATES, ModelRuntimeError, TasteModel
 
 Record = TastingRecord | Mapping[str, Any]
 
@@ -51,6 +51,9 @@ class BaseOptions:
         model_asset_path: a bundle folder (``<name>-<version>/``) or a bundle ``.zip``.
         model_asset_buffer: the bytes of a bundle ``.zip`` (e.g. read from app assets).
         num_threads: LiteRT CPU threads per interpreter (>= 1).
+        delegate: ``"xnnpack"`` (LiteRT's default CPU delegate, as on a phone) or ``"none"`` (LiteRT's builtin
+            kernels only: slower, and vectors differ slightly: cosine >= 0.999 to XNNPACK's on the sample records). :attr:`Embedder.delegate` says which one
+            the runtime applied.
         trusted_keys: the Ed25519 public keys (PEM text, PEM file paths or raw 32 bytes) whose signature a bundle
             from a path or buffer must carry; the bundle shipped inside this package is trusted as part of it.
         allow_unsigned: development only: accept unsigned bundles (and unknown keys). A signature that does not
@@ -63,6 +66,7 @@ class BaseOptions:
     model_asset_path: str | Path | None = None
     model_asset_buffer: bytes | None = None
     num_threads: int = 1
+    delegate: str = "xnnpack"
     trusted_keys: tuple[str | bytes | Path, ...] = ()
     allow_unsigned: bool = False
     min_version: str | None = None
@@ -164,6 +168,9 @@ class Embedder:
         threads = options.base_options.num_threads
         if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
             raise OutOfRangeError("base_options.num_threads", f"got {threads!r}", "an integer >= 1", threads)
+        delegate = options.base_options.delegate
+        if delegate not in DELEGATES:
+            raise OutOfRangeError("base_options.delegate", f"got {delegate!r}", " or ".join(DELEGATES), delegate)
         self.options = options
         self.bundle = bundle
         self.preprocessor = Preprocessor.from_bundle(bundle)
@@ -173,7 +180,7 @@ class Embedder:
         self._models_lock = threading.Lock()
         self._closed = False
         first = self._model()  # load once now: a broken model fails at creation, not on first embed
-        self._runtime = first.runtime
+        self._runtime, self._delegate = first.runtime, first.delegate
         if first.buckets != tuple(bundle.tokenizer.buckets):
             raise BundleError(f"{bundle.origin}: model buckets {first.buckets} differ from the tokenizer's "
                               f"{tuple(bundle.tokenizer.buckets)}")
@@ -219,6 +226,12 @@ class Embedder:
         return self._runtime
 
     @property
+    def delegate(self) -> str:
+        """The delegate the runtime applied to this embedder's interpreters, read from the loaded graph:
+        ``"xnnpack"``, ``"none"`` (builtin kernels) or ``"unknown"`` (the interpreter package cannot tell)."""
+        return self._delegate
+
+    @property
     def dim(self) -> int:
         return int(self.bundle.manifest.get("embedding", {}).get("dim", 128))
 
@@ -228,7 +241,8 @@ class Embedder:
         m = getattr(self._local, "model", None)
         if m is None:
             try:
-                m = TasteModel(self._model_bytes, self.options.base_options.num_threads)
+                base = self.options.base_options
+                m = TasteModel(self._model_bytes, base.num_threads, base.delegate)
             except ModelRuntimeError as e:
                 raise BundleError(f"{self.bundle.origin}: {e}") from e
             self._local.model = m

@@ -203,13 +203,41 @@ def _check_signature(bucket: int, inputs: Mapping[str, Any], outputs: Mapping[st
         raise ModelRuntimeError(f"signature embed_{bucket}: output shape {list(out['shape'])}, expected [1, D]")
 
 
+DELEGATES = ("xnnpack", "none")  # what may be asked for: LiteRT's default CPU delegate, or its builtin kernels only
+
+
+def applied_delegate(interp: Any) -> str:
+    """The delegate that runs an allocated interpreter's graph, read from the graph itself: a delegate replaces the
+    operations it takes by ``DELEGATE`` nodes, and on CPU LiteRT's only default delegate is XNNPACK. ``"none"``: the
+    builtin kernels run everything (asked for, or XNNPACK did not start, e.g. on a CPU it does not recognize);
+    ``"unknown"``: this interpreter package does not expose its nodes."""
+    wrapper = getattr(interp, "_interpreter", None)
+    if wrapper is None or not (hasattr(wrapper, "NumNodes") and hasattr(wrapper, "NodeName")):
+        return "unknown"
+    return "xnnpack" if any(wrapper.NodeName(i) == "DELEGATE" for i in range(wrapper.NumNodes())) else "none"
+
+
+def _interpreter(cls: type, model_content: bytes, num_threads: int, delegate: str) -> Any:
+    if delegate not in DELEGATES:
+        raise ModelRuntimeError(f"delegate {delegate!r} is not one of {DELEGATES}")
+    if delegate == "xnnpack":
+        return cls(model_content=model_content, num_threads=num_threads)
+    resolver = getattr(sys.modules[cls.__module__], "OpResolverType", None)
+    if resolver is None:
+        raise ModelRuntimeError(f"{cls.__module__} cannot turn its default delegates off")
+    return cls(model_content=model_content, num_threads=num_threads,
+               experimental_op_resolver_type=resolver.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+
+
 class TasteModel:
     """A loaded Taste2Vec flatbuffer. ``run`` is thread-safe (one interpreter call at a time).
 
-    Use one instance per thread for parallel throughput; a single instance serializes calls.
+    Use one instance per thread for parallel throughput; a single instance serializes calls. ``delegate``:
+    ``"xnnpack"`` (LiteRT's default, as on a phone) or ``"none"`` (the builtin kernels); :attr:`delegate` then says
+    what the runtime actually applied (see :func:`applied_delegate`).
     """
 
-    def __init__(self, model_content: bytes, num_threads: int = 1) -> None:
+    def __init__(self, model_content: bytes, num_threads: int = 1, delegate: str = "xnnpack") -> None:
         cls, self.runtime = interpreter_class()
         self._runners = {}
         self._in: dict[int, dict[str, Any]] = {}
@@ -217,8 +245,9 @@ class TasteModel:
         self._feeds: dict[int, tuple[_Feed, ...]] = {}
         try:  # any interpreter failure while loading is this model's fault: one typed error
             with _quiet_native_notices():  # the delegate is applied (and announces itself) at allocation
-                self._interp = cls(model_content=model_content, num_threads=num_threads)
+                self._interp = _interpreter(cls, model_content, num_threads, delegate)
                 self._interp.allocate_tensors()
+            self.delegate = applied_delegate(self._interp)
             sigs = self._interp.get_signature_list()
             self.buckets = tuple(sorted(int(m.group(1)) for k in sigs if (m := _SIG.match(k))))
             if not self.buckets or len(self.buckets) > 16:
@@ -237,8 +266,8 @@ class TasteModel:
         self._lock = threading.Lock()
 
     @classmethod
-    def from_file(cls, path: str | Path, num_threads: int = 1) -> "TasteModel":
-        return cls(Path(path).read_bytes(), num_threads)
+    def from_file(cls, path: str | Path, num_threads: int = 1, delegate: str = "xnnpack") -> "TasteModel":
+        return cls(Path(path).read_bytes(), num_threads, delegate)
 
     def input_details(self, bucket: int) -> dict[str, Any]:
         return self._in[bucket]
