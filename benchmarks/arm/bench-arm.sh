@@ -90,7 +90,8 @@ rm -rf build/lib build/bdist.*  # setuptools leftovers of pip wheel; build/ also
 mkdir -p "$ARM_ROOT/wheels"
 cp "$WHEELS"/*.whl "$ARM_ROOT/wheels/"
 say "installing the SDK into the arm64 root"
-chroot "$ARM_ROOT" /opt/taste2vec/bin/pip install --quiet --no-index --find-links /wheels --force-reinstall \
+# the host's pip settings name host paths the root does not have
+chroot "$ARM_ROOT" env -u PIP_FIND_LINKS -u PIP_CERT -u PIP_INDEX_URL /opt/taste2vec/bin/pip install --quiet --no-index --find-links /wheels --force-reinstall \
     taste2vec-edge >&2
 
 # 5. a phone's view of its CPU inside the root (see the header) ----------------------------------------------------
