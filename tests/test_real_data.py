@@ -68,3 +68,34 @@ def test_an_installed_toolkit_finds_the_shared_data_from_the_checkout_root(tmp_p
     monkeypatch.chdir("/")
     with pytest.raises(FileNotFoundError, match="data folders tried: .*venv.*shared/data"):
         paths.require(paths.data_root() / "coffee_reviews", "reviews")
+
+
+def test_the_recent_split_holds_the_newest_coffees_out_of_training(tmp_path):
+    """The second test split: every coffee with a review in the newest months (~10 % of the reviews, a month never
+    cut in two) leaves the dev split's train and val sets, whatever its dev split; an older review of such a coffee
+    is recent too."""
+    path = tmp_path / "reviews.csv"
+    months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+    rows = []
+    for i in range(100):  # coffee i reviewed in month i of 2019..2027; coffee 3 again in the newest month
+        date = f"{19 + i // 12}-{months[i % 12]}"
+        rows.append({"name": f"Coffee {i}", "roaster": "R", "roast": "Light", "rating": "90",
+                     "review_date": date, "desc_1": f"Bright. Juicy {i}."})
+    rows.append({**rows[3], "review_date": rows[-1]["review_date"], "desc_1": "Again. Later."})
+    rows.append({**rows[5], "name": "Undated", "review_date": "someday"})
+    with open(path, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    reviews = load_reviews(path)
+    recent = {r.coffee_key for r in reviews if r.in_split("recent")}
+    assert recent == {f"coffee {i}|r" for i in (3, *range(91, 100))}  # the newest 10 % of 101 dated reviews
+    assert sum(r.recent for r in reviews) == 11  # both reviews of coffee 3
+    for r in reviews:
+        assert not (r.recent and (r.in_split("train") or r.in_split("val")))
+        assert r.in_split("test") == (r.split == "test")  # the dev test split is unchanged
+    assert not [r for r in reviews if r.coffee_key == "undated|r"][0].recent
+    import pytest
+
+    with pytest.raises(ValueError, match="one of"):
+        reviews[0].in_split("dev")

@@ -117,7 +117,7 @@ def transfer_records(world: TasteWorld, per_coffee: int, real_reviews: bool, rec
         from taste2vec_reference.real_data import load_reviews
 
         try:
-            reviews = [r for r in load_reviews() if r.split == "train"]
+            reviews = [r for r in load_reviews() if r.in_split("train")]
         except FileNotFoundError:
             reviews = []
         texts = [r.text for r in reviews] + [h for r in reviews if (hs := r.halves()) for h in hs]

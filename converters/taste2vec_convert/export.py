@@ -25,7 +25,7 @@ from taste2vec.runtime import TasteModel
 from taste2vec_reference.checkpoint import featurizer_for, load_checkpoint, sha256_file
 from taste2vec_reference.determinism import is_pinned, pinned_state
 from taste2vec_reference.errors import ToolkitError
-from taste2vec_reference.evaluate import EvalData, baseline_results, build_eval_data, evaluate_model, real_metrics, \
+from taste2vec_reference.evaluate import RECENT, EvalData, baseline_results, build_eval_data, evaluate_model, real_metrics, \
     real_table, records_metrics
 from taste2vec_reference.synthetic import TasteWorld
 from taste2vec_reference.train import TrainConfig
@@ -80,12 +80,14 @@ def _parity_set(data: EvalData) -> ParitySet:
     pools = {"syn_a": data.syn_a, "syn_b": data.syn_b, "en": data.en, "ko": data.ko}
     if data.real_a is not None:
         pools.update(real_a=data.real_a, real_b=data.real_b)
+    if data.recent_a is not None:
+        pools.update(recent_a=data.recent_a, recent_b=data.recent_b)
     return ParitySet(pools)
 
 
 def _all_pools(data: EvalData):
     yield from (data.syn_a, data.syn_b, data.en, data.ko, data.pref_pool)
-    yield from (p for p in (data.real_a, data.real_b) if p is not None)
+    yield from (p for p in (data.real_a, data.real_b, data.recent_a, data.recent_b) if p is not None)
     yield from data.review_pools.values()
     yield from data.cqi_pools.values()
     if data.records is not None:
@@ -142,13 +144,19 @@ class _Sources:
     transfer: Any
 
 
+# the real-data metrics the export report keeps per model, both test splits
+REAL_KEYS = tuple(m + suffix for suffix in ("", RECENT) for m in ("real_review_retrieval", "probe_review_rating",
+                                                                  "probe_review_roast")) + \
+    ("records_retrieval", "records_preference")
+
+
 @dataclass
 class _Evaluation:
     """Held-out data with token ids, the baselines, teacher and student quality, the parity pools' embeddings."""
 
     data: EvalData
     baselines: dict[str, Any]
-    tfidf_recall10: float | None
+    tfidf_recall10: dict[str, float]  # TF-IDF's real R@10 per test split ("test", "recent"), this run
     q_teacher: dict[str, Any]
     q_student: dict[str, Any]
     parity: ParitySet
@@ -199,8 +207,11 @@ def _evaluate(run: _Run, src: _Sources, student: Any) -> _Evaluation:
     tok = src.transfer.tokenizer
     data = build_eval_data(TasteWorld(src.world, src.lexicon), src.featurizer, FeatureExtractor(src.lexicon),
                            run.cfg.real_data, records_file=_records_file(src.meta, run.log))
-    baselines = baseline_results(data, None if src.featurizer.tuned else src.featurizer) if run.cfg.real_data else {}
-    tfidf10 = baselines.get("TF-IDF", {}).get("real_review_retrieval", {}).get("recall@10")
+    baselines = baseline_results(data, src.featurizer) if run.cfg.real_data else {}
+    tfidf = baselines.get("TF-IDF", {})
+    tfidf10 = {split: tfidf[key]["recall@10"] for split, key in (("test", "real_review_retrieval"),
+                                                                  ("recent", "real_review_retrieval" + RECENT))
+               if key in tfidf}
     for p in _all_pools(data):
         p.add_token_ids(lambda notes: tok.encode_batch(notes, length=tok.max_tokens))
     q_teacher = evaluate_model(src.teacher, data)
@@ -272,9 +283,7 @@ def _report(run: _Run, src: _Sources, student: Any, history: list[dict[str, Any]
         "name": cfg.name, "version": cfg.version, "config": cfg.to_dict(), "picked": chosen.name if chosen else None,
         "thresholds": asdict(cfg.thresholds), "parity_records": len(ev.parity), "variants": vt,
         "quality": {"teacher": ev.q_teacher, "student": ev.q_student}, "baselines": ev.baselines,
-        "real_data": {k: {m: v[m] for m in ("real_review_retrieval", "probe_review_rating", "probe_review_roast",
-                                            "records_retrieval", "records_preference") if m in v}
-                      for k, v in side.items()},
+        "real_data": {k: {m: v[m] for m in REAL_KEYS if m in v} for k, v in side.items()},
         "student": {"parameters": student.num_parameters(), "config": student.cfg.to_dict()},
         "transfer": {"records": len(src.transfer.pool), "sources": src.transfer.sources,
                      "vocab_size": tok.vocab_size},
@@ -340,8 +349,9 @@ def _brief(q: dict[str, Any]) -> dict[str, float]:
     out = {"synthetic_recall@1": q["synthetic_retrieval"]["recall@1"],
            "synthetic_recall@10": q["synthetic_retrieval"]["recall@10"],
            "cross_lingual_agreement": q["cross_lingual"]["agreement"], "preference_auc": q["preference"]["auc"]}
-    if "real_review_retrieval" in q:
-        out["real_review_recall@10"] = q["real_review_retrieval"]["recall@10"]
+    for suffix in ("", RECENT):
+        if "real_review_retrieval" + suffix in q:
+            out["real_review_recall@10" + suffix] = q["real_review_retrieval" + suffix]["recall@10"]
     return {k: round(float(v), 4) for k, v in out.items()}
 
 

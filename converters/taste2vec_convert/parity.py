@@ -30,13 +30,15 @@ class Thresholds:
     cos_mean: float = 0.99
     cos_min: float = 0.95
     recall_retained: float = 0.97
-    # real-data gate: half-vs-half R@10 on the dev test reviews at least TF-IDF's (same run) + this margin
+    # real-data gate: half-vs-half R@10 on each test split's reviews (dev, recent) at least TF-IDF's (same run)
+    # + this margin
     real_over_tfidf: float = 0.10
 
 
 @dataclass
 class ParitySet:
-    """Held-out pools (with token ids): A/B tastings of test coffees, EN/KO notes, real review halves."""
+    """Held-out pools (with token ids): A/B tastings of test coffees, EN/KO notes, real review halves of both
+    test splits (``real_a``/``real_b``: dev; ``recent_a``/``recent_b``: recent)."""
 
     pools: dict[str, Pool]
 
@@ -78,6 +80,7 @@ class VariantResult:
     passed: bool = False
     failures: list[str] = field(default_factory=list)
     real: dict[str, Any] = field(default_factory=dict)  # real_metrics of this variant (R@1/R@10, probes)
+    real_recent_recall10: float | None = None  # real R@10 on the recent test split
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -90,11 +93,12 @@ def reference_embeddings(model, ps: ParitySet) -> dict[str, np.ndarray]:
 
 def summarize(name: str, emb: dict[str, np.ndarray], student: dict[str, np.ndarray], teacher: dict[str, np.ndarray],
               size: int, ops: dict[str, int], latency: dict[str, dict[str, float]], th: Thresholds,
-              real_data: dict[str, Any] | None = None, tfidf_recall10: float | None = None) -> VariantResult:
+              real_data: dict[str, Any] | None = None, tfidf_recall10: Mapping[str, float] | None = None
+              ) -> VariantResult:
     """Compare one variant's embeddings with the student's and the teacher's and apply the thresholds.
 
-    ``real_data``: the variant's real-data metrics (``evaluate.real_metrics``); ``tfidf_recall10``: TF-IDF's real R@10 measured in the same run
-    (the real-data gate needs both)."""
+    ``real_data``: the variant's real-data metrics (``evaluate.real_metrics``); ``tfidf_recall10``: TF-IDF's real
+    R@10 per test split (``test``, ``recent``) measured in the same run (the real-data gate needs both)."""
     keys = list(emb)
     v = np.concatenate([emb[k] for k in keys])
     s = np.concatenate([student[k] for k in keys])
@@ -102,19 +106,22 @@ def summarize(name: str, emb: dict[str, np.ndarray], student: dict[str, np.ndarr
     cos = (v * s).sum(1)
     r10 = recall_at_k(emb["syn_a"], emb["syn_b"])["recall@10"]
     t10 = recall_at_k(teacher["syn_a"], teacher["syn_b"])["recall@10"]
-    real = recall_at_k(emb["real_a"], emb["real_b"])["recall@10"] if "real_a" in emb else None
+    real = {split: recall_at_k(emb[f"{p}_a"], emb[f"{p}_b"])["recall@10"]
+            for split, p in (("test", "real"), ("recent", "recent")) if f"{p}_a" in emb}
     res = VariantResult(name, size, float(cos.mean()), float(cos.min()), float(np.abs(v - s).max()),
                         float((v * t).sum(1).mean()), r10, r10 / t10 if t10 else 0.0,
-                        cross_lingual(emb["en"], emb["ko"])["agreement"], real, latency, ops,
-                        real=real_data or {})
+                        cross_lingual(emb["en"], emb["ko"])["agreement"], real.get("test"), latency, ops,
+                        real=real_data or {}, real_recent_recall10=real.get("recent"))
     if res.cos_mean < th.cos_mean:
         res.failures.append(f"cosine mean {res.cos_mean:.4f} < {th.cos_mean}")
     if res.cos_min < th.cos_min:
         res.failures.append(f"cosine min {res.cos_min:.4f} < {th.cos_min}")
     if res.recall10_retained < th.recall_retained:
         res.failures.append(f"recall@10 retained {res.recall10_retained:.3f} < {th.recall_retained}")
-    if tfidf_recall10 is not None and real is not None and real < tfidf_recall10 + th.real_over_tfidf:
-        res.failures.append(f"real R@10 {real:.3f} < TF-IDF {tfidf_recall10:.3f} + {th.real_over_tfidf}")
+    for split, r in real.items():
+        tfidf = (tfidf_recall10 or {}).get(split)
+        if tfidf is not None and r < tfidf + th.real_over_tfidf:
+            res.failures.append(f"real R@10 ({split} split) {r:.3f} < TF-IDF {tfidf:.3f} + {th.real_over_tfidf}")
     res.passed = not res.failures
     return res
 

@@ -12,13 +12,14 @@ from .tflite import VARIANT_DOC
 def variant_table(variants: list[dict[str, Any]], picked: str | None) -> str:
     """A Markdown table of the variants (also printed by the CLI)."""
     head = ("| variant | size KB | cos vs student mean / min | max abs diff | R@10 (kept of teacher) | "
-            "cross-lingual | real R@10 | p50 / p99 ms (embed_32) | gate |")
+            "cross-lingual | real R@10 dev / recent | p50 / p99 ms (embed_32) | gate |")
     rows = [head, "|" + "---|" * 9]
     for v in variants:
         lat = v["latency_ms"].get("embed_32") or next(iter(v["latency_ms"].values()), {"p50": 0, "p99": 0})
         gate = "PASS" + (" (picked)" if v["name"] == picked else "") if v["passed"] else \
             "fail: " + "; ".join(v["failures"])
-        real = f"{v['real_recall10']:.3f}" if v["real_recall10"] is not None else "-"
+        real = " / ".join(f"{x:.3f}" if x is not None else "-"
+                          for x in (v["real_recall10"], v.get("real_recent_recall10")))
         rows.append(f"| {v['name']} | {v['size_bytes'] / 1024:.0f} | {v['cos_mean']:.5f} / {v['cos_min']:.4f} | "
                     f"{v['max_abs_diff']:.4f} | {v['recall10']:.3f} ({v['recall10_retained']:.1%}) | "
                     f"{v['cross_lingual']:.3f} | {real} | {lat['p50']:.3f} / {lat['p99']:.3f} | {gate} |")
@@ -39,8 +40,10 @@ def quality_table(teacher: dict[str, Any], student: dict[str, Any]) -> str:
             row("sensory only R@10", lambda r: r["ablation"]["sensory only"]["recall@10"]),
             row("cross-lingual agreement", lambda r: r["cross_lingual"]["agreement"]),
             row("preference AUC", lambda r: r["preference"]["auc"]),
-            row("real reviews R@10", lambda r: r["real_review_retrieval"]["recall@10"]),
-            row("probe: review rating R^2", lambda r: r["probe_review_rating"]["r2"]),
+            row("real reviews R@10 (dev test split)", lambda r: r["real_review_retrieval"]["recall@10"]),
+            row("real reviews R@10 (recent test split)", lambda r: r["real_review_retrieval_recent"]["recall@10"]),
+            row("probe: review rating R^2 (dev)", lambda r: r["probe_review_rating"]["r2"]),
+            row("probe: review rating R^2 (recent)", lambda r: r["probe_review_rating_recent"]["r2"]),
             row("probe: roast accuracy", lambda r: r["probe_review_roast"]["accuracy"]),
             row("probe: CQI total R^2", lambda r: r["probe_cqi_total"]["r2"])]
     return "\n".join(rows)

@@ -7,9 +7,11 @@
   the share of (coffee, other coffee) pairs where EN(c)·KO(c) > EN(c)·KO(c').
 - Preference AUC: held-out users, held-out coffees; profile = mean of 4 liked coffees' embeddings; AUC of
   cosine(profile, coffee) separating the user's other liked from disliked coffees.
-- Real reviews: the two halves of one review stand for two tastings: recall@1 / @10 on test reviews.
-- Linear probes (ridge, lambda picked on val, reported on test): review rating and roast level from review
-  text; CQI Total.Cup.Points from the CQI scores, next to the same probe on the raw scores.
+- Real reviews: the two halves of one review stand for two tastings: recall@1 / @10 on test reviews, on two
+  test splits made differently (``real_data``): the dev test split (coffees hashed) and the recent one (the newest
+  reviews' coffees; metric names end in ``_recent``).
+- Linear probes (ridge, lambda picked on val, reported on each test split): review rating and roast level from
+  review text; CQI Total.Cup.Points from the CQI scores, next to the same probe on the raw scores.
 - A 2-D PCA map of held-out coffee embeddings coloured by dominant flavour category.
 """
 
@@ -32,6 +34,7 @@ from .synthetic import TasteWorld, WorldConfig
 from .train import Pool, make_pool, model_config_for
 
 EVAL_K = (1, 10)
+RECENT = "_recent"  # the suffix of a real metric measured on the recent test split
 
 
 @torch.no_grad()
@@ -91,8 +94,9 @@ def r2(y: np.ndarray, p: np.ndarray) -> float:
     return float(1 - ((y - p) ** 2).sum() / max(((y - y.mean()) ** 2).sum(), 1e-12))
 
 
-def probe(xs: dict[str, np.ndarray], ys: dict[str, np.ndarray], kind: str) -> dict[str, float]:
-    """Ridge probe: lambda by val score, reported on test. ``kind``: 'regression' (R^2) or 'classes' (accuracy)."""
+def probe(xs: dict[str, np.ndarray], ys: dict[str, np.ndarray], kind: str, test: str = "test") -> dict[str, float]:
+    """Ridge probe: lambda by val score, reported on ``test``. ``kind``: 'regression' (R^2) or 'classes'
+    (accuracy)."""
     best = None
     for lam in (0.1, 1.0, 10.0, 100.0, 1000.0):
         m = ridge_fit(xs["train"], ys["train"], lam)
@@ -100,11 +104,11 @@ def probe(xs: dict[str, np.ndarray], ys: dict[str, np.ndarray], kind: str) -> di
         score = r2(ys["val"], p) if kind == "regression" else float((p.argmax(1) == ys["val"].argmax(1)).mean())
         if best is None or score > best[0]:
             best = (score, lam, m)
-    p = ridge_predict(best[2], xs["test"])
+    p = ridge_predict(best[2], xs[test])
     if kind == "regression":
-        return {"r2": r2(ys["test"], p), "lambda": best[1], "n_test": int(len(p))}
-    majority = float((ys["test"].argmax(1) == ys["train"].sum(0).argmax()).mean())
-    return {"accuracy": float((p.argmax(1) == ys["test"].argmax(1)).mean()), "majority_baseline": majority,
+        return {"r2": r2(ys[test], p), "lambda": best[1], "n_test": int(len(p))}
+    majority = float((ys[test].argmax(1) == ys["train"].sum(0).argmax()).mean())
+    return {"accuracy": float((p.argmax(1) == ys[test].argmax(1)).mean()), "majority_baseline": majority,
             "lambda": best[1], "n_test": int(len(p))}
 
 
@@ -128,6 +132,8 @@ class EvalData:
     cqi_raw: dict[str, np.ndarray]
     cqi_total: dict[str, np.ndarray]
     records: "RecordsEval | None" = None
+    recent_a: Pool | None = None  # the halves of the recent test split's reviews
+    recent_b: Pool | None = None
 
 
 @dataclass
@@ -209,18 +215,19 @@ def build_eval_data(world: TasteWorld, featurizer: TextFeaturizer, extractor: Fe
     data = dict(real_a=None, real_b=None, review_pools={}, review_rating={}, review_roast={}, cqi_pools={},
                 cqi_raw={}, cqi_total={})
     if real:
-        from .real_data import ROAST_LEVELS, load_cqi, load_reviews
+        from .real_data import REVIEW_SPLITS, ROAST_LEVELS, load_cqi, load_reviews
 
         try:
             reviews, cqi = load_reviews(), load_cqi()
         except FileNotFoundError:
             reviews, cqi = [], []
-        halves = [h for r in reviews if r.split == "test" and (h := r.halves())][:max_real]
-        if halves:
-            data["real_a"] = make_pool([TastingRecord(notes=a) for a, _ in halves], extractor, featurizer)
-            data["real_b"] = make_pool([TastingRecord(notes=b) for _, b in halves], extractor, featurizer)
-        for split in ("train", "val", "test"):
-            rs = [r for r in reviews if r.split == split and r.rating is not None and r.roast is not None][:max_real]
+        for split, prefix in (("test", "real"), ("recent", "recent")):
+            halves = [h for r in reviews if r.in_split(split) and (h := r.halves())][:max_real]
+            if halves:
+                data[f"{prefix}_a"] = make_pool([TastingRecord(notes=a) for a, _ in halves], extractor, featurizer)
+                data[f"{prefix}_b"] = make_pool([TastingRecord(notes=b) for _, b in halves], extractor, featurizer)
+        for split in REVIEW_SPLITS:
+            rs = [r for r in reviews if r.in_split(split) and r.rating is not None and r.roast is not None][:max_real]
             if rs:
                 data["review_pools"][split] = make_pool([r.record() for r in rs], extractor, featurizer)
                 data["review_rating"][split] = np.array([r.rating for r in rs], dtype=np.float64)
@@ -257,29 +264,39 @@ def preference_auc(emb: np.ndarray, users: list[tuple[list[int], list[int]]], su
 
 def real_metrics(embed_pool: Callable[[Pool], np.ndarray], data: EvalData) -> dict[str, Any]:
     """The real-review tasks for any embedding of pools (a model, a baseline, a converted variant):
-    half-vs-half retrieval on test reviews, and ridge probes for the rating and the roast level."""
+    half-vs-half retrieval on test reviews, and ridge probes for the rating and the roast level, on each test split
+    (the recent split's names end in ``_recent``)."""
     res: dict[str, Any] = {}
-    if data.real_a is not None:
-        res["real_review_retrieval"] = {**recall_at_k(embed_pool(data.real_a), embed_pool(data.real_b)),
-                                        "gallery": len(data.real_b)}
-    if len(data.review_pools) == 3:
+    for suffix, a, b in (("", data.real_a, data.real_b), (RECENT, data.recent_a, data.recent_b)):
+        if a is not None:
+            res["real_review_retrieval" + suffix] = {**recall_at_k(embed_pool(a), embed_pool(b)), "gallery": len(b)}
+    if {"train", "val", "test"} <= set(data.review_pools):
         xs = {s: embed_pool(p) for s, p in data.review_pools.items()}
-        res["probe_review_rating"] = probe(xs, data.review_rating, "regression")
-        res["probe_review_roast"] = probe(xs, data.review_roast, "classes")
+        for suffix, test in (("", "test"), (RECENT, "recent")):
+            if test in xs:
+                res["probe_review_rating" + suffix] = probe(xs, data.review_rating, "regression", test)
+                res["probe_review_roast" + suffix] = probe(xs, data.review_roast, "classes", test)
     return res
 
 
-def baseline_results(data: EvalData, base_featurizer: TextFeaturizer | None = None) -> dict[str, dict[str, Any]]:
-    """TF-IDF (fitted on the training reviews) and raw all-MiniLM-L6-v2 on the real tasks, measured now."""
+def baseline_results(data: EvalData, featurizer: TextFeaturizer | None = None) -> dict[str, dict[str, Any]]:
+    """On the real tasks, measured now: TF-IDF (fitted on the training reviews), raw all-MiniLM-L6-v2 and, when
+    ``featurizer`` (the model's text encoder) is fine-tuned, that encoder alone (mean-pooled, 384-d)."""
     from .baselines import minilm_embedder, tfidf_embedder
 
     if data.real_a is None and not data.review_pools:
         return {}
     train = data.review_pools.get("train")
     tfidf = tfidf_embedder(train.notes if train is not None else data.real_a.notes + data.real_b.notes)
-    minilm = minilm_embedder(base_featurizer or TextFeaturizer())
-    return {"TF-IDF": real_metrics(lambda p: tfidf(p.notes), data),
-            "raw MiniLM": real_metrics(lambda p: minilm(p.notes), data)}
+    tuned = featurizer if featurizer is not None and featurizer.tuned else None
+    encoders = {"raw MiniLM": featurizer if featurizer is not None and tuned is None else TextFeaturizer()}
+    if tuned is not None:
+        encoders["fine-tuned MiniLM"] = tuned
+    out = {"TF-IDF": real_metrics(lambda p: tfidf(p.notes), data)}
+    for name, enc in encoders.items():
+        run = minilm_embedder(enc)
+        out[name] = real_metrics(lambda p, run=run: run(p.notes), data)
+    return out
 
 
 def evaluate_model(model: Taste2Vec, data: EvalData, ablation: bool = True) -> dict[str, Any]:
@@ -330,7 +347,7 @@ def run_evaluation(model: Taste2Vec, world_config: WorldConfig, out_dir: str | P
     base = evaluate_model(untrained_model(lexicon, data), data, ablation=False)
     res["ablation"]["untrained"] = base["synthetic_retrieval"]
     if real:
-        res["baselines"] = baseline_results(data, None if featurizer.tuned else featurizer)
+        res["baselines"] = baseline_results(data, featurizer)
     res["untrained"] = {k: v for k, v in base.items() if not k.startswith("_")}
     emb = res.pop("_embeddings")
     res["categories"] = world.category_names
@@ -415,14 +432,17 @@ def format_table(res: dict[str, Any]) -> str:
 
 
 def real_table(rows: dict[str, dict[str, Any]]) -> str:
-    """Side-by-side real-data table: one row per model or baseline, measured in the same run."""
-    head = f"{'real data (dev test split)':<28} {'R@1':>6} {'R@10':>6} {'rating R^2':>10} {'roast acc':>9}"
-    lines = [head, "-" * len(head)]
+    """Side-by-side real-data table, both test splits: one row per model or baseline, measured in the same run."""
+    cols = ("R@1", "R@10", "rating R^2", "roast acc")
+    head = (f"{'real data':<28} | {'dev test split':^43} | {'recent test split':^43}\n{'':<28} | "
+            + " | ".join(" ".join(f"{c:>10}" for c in cols) for _ in range(2)))
+    lines = [head, "-" * len(head.splitlines()[1])]
     for name, r in rows.items():
-        rr = r.get("real_review_retrieval", {})
-        rating = r.get("probe_review_rating", {}).get("r2")
-        roast = r.get("probe_review_roast", {}).get("accuracy")
-        cells = [rr.get("recall@1"), rr.get("recall@10"), rating, roast]
-        fmt = [f"{v:.3f}" if v is not None else "-" for v in cells]
-        lines.append(f"{name:<28} {fmt[0]:>6} {fmt[1]:>6} {fmt[2]:>10} {fmt[3]:>9}")
+        halves = []
+        for suffix in ("", RECENT):
+            rr = r.get("real_review_retrieval" + suffix, {})
+            cells = [rr.get("recall@1"), rr.get("recall@10"), r.get("probe_review_rating" + suffix, {}).get("r2"),
+                     r.get("probe_review_roast" + suffix, {}).get("accuracy")]
+            halves.append(" ".join(f"{v:>10.3f}" if v is not None else f"{'-':>10}" for v in cells))
+        lines.append(f"{name:<28} | {halves[0]} | {halves[1]}")
     return "\n".join(lines)

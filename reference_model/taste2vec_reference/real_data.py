@@ -5,7 +5,11 @@
 - CQI cupping scores (no text): records with the sensory metrics the spec shares with CQI.
 
 Both are split by *coffee* (a normalized identity key hashed to train / val / test), so no coffee is in
-two splits even when it was reviewed or graded more than once.
+two splits even when it was reviewed or graded more than once: the *dev* split.
+
+Reviews have a second test split made differently, by time: ``recent``, every coffee with a review among the newest
+:data:`RECENT_FRACTION` by review date (the coffees an app meets next). Its coffees leave the dev split's train and
+val sets (:meth:`Review.in_split`), so a model is scored on both test splits without having seen either.
 """
 
 from __future__ import annotations
@@ -25,6 +29,10 @@ ROAST_LEVELS = ("Light", "Medium-Light", "Medium", "Medium-Dark", "Dark")
 CQI_METRICS = {"Aroma": "aroma", "Flavor": "flavor", "Aftertaste": "aftertaste", "Acidity": "acidity",
                "Body": "body", "Balance": "balance", "Clean.Cup": "clean_cup", "Sweetness": "sweetness"}
 _SENT = re.compile(r"(?<=[.;!?])\s+")
+RECENT_FRACTION = 0.10
+REVIEW_SPLITS = ("train", "val", "test", "recent")  # what Review.in_split takes
+_MONTHS = {m: i for i, m in enumerate(("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov",
+                                       "Dec"), 1)}
 
 
 def split_sentences(text: str) -> list[str]:
@@ -49,7 +57,17 @@ class Review:
     roast: str | None
     rating: float | None
     origin: str
-    split: str
+    split: str  # the dev split (by coffee)
+    recent: bool = False  # in the second test split (see the module docs)
+
+    def in_split(self, name: str) -> bool:
+        """``train`` / ``val``: the dev split's, without the recent coffees; ``test``: the dev test split;
+        ``recent``: the second test split (the two test splits overlap where a dev test coffee is recent)."""
+        if name == "recent":
+            return self.recent
+        if name not in REVIEW_SPLITS:
+            raise ValueError(f"split {name!r}: one of {REVIEW_SPLITS}")
+        return self.split == name and (name == "test" or not self.recent)
 
     def halves(self) -> tuple[str, str] | None:
         """Two disjoint halves of the review's sentences (odd / even), standing for two tastings."""
@@ -78,20 +96,40 @@ class Cupping:
 def load_reviews(path: Path | None = None) -> list[Review]:
     """Coffee Review rows with a description; roast outside the 5 levels becomes None."""
     path = path or require(data_root() / "coffee_reviews" / "coffee_reviews.csv", "coffee reviews")
-    out = []
+    rows = []
     with open(path, newline="", encoding="utf-8") as fh:
         for row in csv.DictReader(fh):
             text = (row.get("desc_1") or "").strip()
-            if not text:
-                continue
-            key = _key(row.get("name", ""), row.get("roaster", ""))
-            roast = row.get("roast") if row.get("roast") in ROAST_LEVELS else None
-            try:
-                rating = float(row["rating"])
-            except (KeyError, ValueError):
-                rating = None
-            out.append(Review(key, text, roast, rating, row.get("origin_1", ""), split_of(key)))
+            if text:
+                rows.append((_key(row.get("name", ""), row.get("roaster", "")), text, row))
+    recent = recent_keys([(key, _review_month(row.get("review_date", ""))) for key, _, row in rows])
+    out = []
+    for key, text, row in rows:
+        roast = row.get("roast") if row.get("roast") in ROAST_LEVELS else None
+        try:
+            rating = float(row["rating"])
+        except (KeyError, ValueError):
+            rating = None
+        out.append(Review(key, text, roast, rating, row.get("origin_1", ""), split_of(key), key in recent))
     return out
+
+
+def _review_month(date: str) -> tuple[int, int] | None:
+    """(year, month) of a review date written ``YY-Mon`` (``22-Oct``); None when it is not one."""
+    year, _, month = date.strip().partition("-")
+    if not (year.isdigit() and month in _MONTHS):
+        return None
+    return 2000 + int(year), _MONTHS[month]
+
+
+def recent_keys(dated: list[tuple[str, tuple[int, int] | None]], fraction: float = RECENT_FRACTION) -> set[str]:
+    """The coffees with a review in the newest months that hold at least ``fraction`` of the dated reviews
+    (a month is never cut in two)."""
+    months = sorted((m for _, m in dated if m is not None), reverse=True)
+    if not months:
+        return set()
+    cutoff = months[min(len(months) - 1, max(0, int(fraction * len(months)) - 1))]
+    return {key for key, m in dated if m is not None and m >= cutoff}
 
 
 def load_cqi(folder: Path | None = None) -> list[Cupping]:

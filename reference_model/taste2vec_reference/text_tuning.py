@@ -166,8 +166,8 @@ def tune_text_encoder(cfg: TextTuneConfig, out_dir: str | Path, reviews=None, wo
     rng = np.random.default_rng(cfg.seed)
     if reviews is None:
         all_reviews = load_reviews()
-        reviews = [r for r in all_reviews if r.split == "train"]
-        val = [h for r in all_reviews if r.split == "val" and (h := r.halves())]
+        reviews = [r for r in all_reviews if r.in_split("train")]
+        val = [h for r in all_reviews if r.in_split("val") and (h := r.halves())]
     else:
         val = []
     featurizer = TextFeaturizer(cfg.max_tokens)

@@ -239,7 +239,7 @@ def build_training_data(cfg: TrainConfig, world: TasteWorld, featurizer: TextFea
         from .text_tuning import random_views
 
         try:
-            reviews = [r for r in load_reviews() if r.split == "train" and r.halves()]
+            reviews = [r for r in load_reviews() if r.in_split("train") and r.halves()]
         except FileNotFoundError:
             reviews = []
         vrng = np.random.default_rng([cfg.seed, 17])
