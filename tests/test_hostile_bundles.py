@@ -214,3 +214,46 @@ def test_a_zip_whose_members_all_sit_in_an_unplain_folder_is_refused(make_bundle
         ModelBundle.from_buffer(_zip(files), allow_unsigned=True)
     ok = {f"taste2vec-test-1.0.0/{p.name}": p.read_bytes() for p in b.path.iterdir()}
     assert ModelBundle.from_buffer(_zip(ok), allow_unsigned=True).version == "1.0.0"
+
+
+def _leaf_paths(x, path=()):
+    yield path
+    if isinstance(x, dict):
+        for k, v in x.items():
+            yield from _leaf_paths(v, path + (k,))
+    elif isinstance(x, list):
+        for i, v in enumerate(x):
+            yield from _leaf_paths(v, path + (i,))
+
+
+def test_check_manifest_is_typed_on_every_shape():
+    """Every key of the shipped manifest replaced by a value of another shape (a list where a string goes, an
+    object, null, a bool, a huge or negative number, NaN), and every key deleted: a BundleError or nothing,
+    never a TypeError / KeyError / AttributeError from inside the check (a list dtype once raised 'unhashable')."""
+    import copy
+    from pathlib import Path
+
+    from taste2vec.bundle import check_manifest, default_bundle_path
+
+    shipped = json.loads((Path(default_bundle_path()) / "manifest.json").read_text())
+    shapes = ([], {}, None, 1.5, True, "x", -1, ["float32"], {"a": 1}, 10 ** 30, float("nan"))
+    cases = 0
+    for path in _leaf_paths(shipped):
+        for value in (*shapes, "<deleted>") if path else shapes:
+            m = copy.deepcopy(shipped)
+            if not path:
+                m = value
+            else:
+                parent = m
+                for k in path[:-1]:
+                    parent = parent[k]
+                if value == "<deleted>":
+                    del parent[path[-1]]
+                else:
+                    parent[path[-1]] = value
+            cases += 1
+            try:
+                check_manifest(m, Path("bundle"))
+            except BundleError:
+                pass
+    assert cases > 4000
