@@ -184,3 +184,34 @@ def test_kafka_without_its_connector_is_a_clear_error(tmp_path, capsys):
                "--events", str(tmp_path / "e"), "--out", str(tmp_path / "o"), "--checkpoint", str(tmp_path / "c"),
                "--master", "local[1]"])
     assert rc == 2 and "spark-sql-kafka" in capsys.readouterr().err
+
+
+def test_one_job_per_checkpoint_and_output_folder(tmp_path):
+    """A second job on the same checkpoint or output folder stops at once with the holder named, before Spark
+    starts (exit 2, one line); a killed holder's lock is taken over; a released one is free again."""
+    from taste2vec_backend.stream.job import JobLock, JobLockError, StreamConfig
+
+    cfg = StreamConfig(events=str(tmp_path / "events"), out=str(tmp_path / "out"), checkpoint=str(tmp_path / "ck"))
+    held = JobLock(cfg)
+    with pytest.raises(JobLockError, match=rf"in use by another stream job \(pid {os.getpid()} on"):
+        JobLock(cfg)
+    other_ck = StreamConfig(events=cfg.events, out=cfg.out, checkpoint=str(tmp_path / "ck2"))
+    with pytest.raises(JobLockError, match="out"):  # the same output folder behind another checkpoint
+        JobLock(other_ck)
+    p = _run_job(tmp_path, timeout=60)  # the CLI, while this process holds the folders
+    assert p.returncode == 2 and len(p.stderr.strip().splitlines()) == 1 and "in use by another stream job" in p.stderr
+    held.release()
+    JobLock(cfg).release()
+    # a holder killed like kill -9 leaves its lock file, and the OS has dropped its lock
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from taste2vec_backend.stream.job import "
+                               "JobLock, StreamConfig; JobLock(StreamConfig(*sys.argv[1:4])); print('held', "
+                               "flush=True); time.sleep(60)", cfg.events, cfg.out, cfg.checkpoint],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(JobLockError, match=f"pid {holder.pid} "):
+            JobLock(cfg)
+    finally:
+        holder.kill()
+        holder.wait(30)
+    JobLock(cfg).release()

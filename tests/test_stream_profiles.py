@@ -107,3 +107,37 @@ def test_a_damaged_file_is_a_clear_error(tmp_path):
         with pytest.raises(StoreError):
             store.get("u-5")
     assert list(store.users()) == ["u-5"]
+
+
+def test_a_replayed_batch_reports_the_duplicates_it_skipped_the_first_time(tmp_path):
+    """A kill after a user's file is written and before Spark commits the batch: the replay reports the same
+    figures for that user (applied ids, duplicates, pairs) as the first run, not 0 duplicates."""
+    store = ProfileStore(tmp_path)
+    ups = _updates(10)
+    store.apply(0, "u-3", ups[:6])
+    first = store.apply(1, "u-3", ups[4:] + [ups[0]])
+    replay = store.apply(1, "u-3", ups[4:] + [ups[0]])
+    assert (first.duplicates, first.replayed_batch) == (3, False)
+    assert replay.replayed_batch and (replay.applied_ids, replay.duplicates, replay.pairs) == \
+        (first.applied_ids, first.duplicates, first.pairs)
+
+
+def test_temporary_files_are_never_users_and_dead_writers_ones_are_cleaned(tmp_path):
+    """A writer killed inside an atomic write leaves ``.tmp-<pid>-<uuid>-<user>.json``: never listed as a user;
+    ``remove_stale_temporaries`` deletes it once its process is gone and keeps a live writer's."""
+    import subprocess
+    import sys
+
+    store = ProfileStore(tmp_path)
+    store.apply(0, "u-4", _updates(3))
+    shard = next(tmp_path.glob("*/u-4.json")).parent
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True).stdout.strip()
+    (shard / f".tmp-{dead}-0123abcd-u-4.json").write_text('{"format": "taste2vec.stream-pro')  # half written
+    import os
+
+    live = shard / f".tmp-{os.getpid()}-89abcdef-u-4.json"
+    live.write_text("{")
+    assert list(store.users()) == ["u-4"] and store.get("u-4").events == 3
+    assert store.remove_stale_temporaries() == 1
+    assert sorted(p.name for p in shard.iterdir() if p.name.startswith(".tmp-")) == [live.name]

@@ -13,6 +13,7 @@ import contextlib
 import json
 import os
 import sys
+import time
 import uuid
 from pathlib import Path
 from typing import IO, Any, Callable, Iterator
@@ -171,12 +172,41 @@ def file_lock(path: str | Path) -> Iterator[None]:
         os.close(fd)
 
 
+def try_lock(path: str | Path) -> int | None:
+    """Take an exclusive inter-process lock on ``path`` (created if missing) without waiting: its open file
+    descriptor while held (release with :func:`unlock`), None when another open file holds it. Released by the OS
+    when the process dies, so a killed holder's lock is free again."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
+            import msvcrt
+
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+        else:
+            import fcntl
+
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:  # BlockingIOError / PermissionError: held elsewhere
+        os.close(fd)
+        return None
+    return fd
+
+
+def unlock(fd: int) -> None:
+    """Release a lock of :func:`try_lock` (closing its descriptor releases it)."""
+    os.close(fd)
+
+
+TEMPORARY_PREFIX = ".tmp-"  # write_atomic's temporary files: .tmp-<writer pid>-<uuid>-<name>
+
+
 def write_atomic(path: str | Path, text: str, fsync: bool = True) -> Path:
     """Write ``text`` to ``path`` so readers see the old file or the new one, never half of one: a fsynced
-    temporary file ``.tmp-<uuid>-<name>`` beside it, then ``os.replace``; the temporary file is removed if that
-    fails. ``fsync=False`` leaves flushing to the caller (who syncs many files at once)."""
+    temporary file ``.tmp-<pid>-<uuid>-<name>`` beside it, then ``os.replace``; the temporary file is removed if that
+    fails. A writer killed mid-write leaves its temporary file: :func:`remove_stale_temporaries` deletes it.
+    ``fsync=False`` leaves flushing to the caller (who syncs many files at once)."""
     path = Path(path)
-    tmp = path.with_name(f".tmp-{uuid.uuid4().hex}-{path.name}")
+    tmp = path.with_name(f"{TEMPORARY_PREFIX}{os.getpid()}-{uuid.uuid4().hex}-{path.name}")
     try:
         with open(tmp, "w", encoding="utf-8") as f:
             f.write(text)
@@ -188,6 +218,35 @@ def write_atomic(path: str | Path, text: str, fsync: bool = True) -> Path:
         if tmp.exists():
             tmp.unlink()
     return path
+
+
+def remove_stale_temporaries(folder: str | Path) -> int:
+    """Delete the :func:`write_atomic` temporary files in ``folder`` whose writer process is gone (where a process
+    cannot be asked, on Windows or for a name without a writer pid: older than an hour); the number deleted."""
+    removed = 0
+    for p in Path(folder).glob(TEMPORARY_PREFIX + "*"):
+        pid = p.name[len(TEMPORARY_PREFIX):].split("-", 1)[0]
+        try:
+            alive = _process_alive(int(pid)) if pid.isdigit() and sys.platform != "win32" else \
+                time.time() - p.stat().st_mtime < 3600
+            if not alive:
+                p.unlink()
+                removed += 1
+        except OSError:
+            continue  # gone meanwhile, or not ours to delete
+    return removed
+
+
+def _process_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's live process
+    return True
 
 
 def read_document(path: str | Path, fmt: str, empty: Callable[[], dict[str, Any]],

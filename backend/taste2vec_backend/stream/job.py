@@ -24,6 +24,10 @@ Per micro-batch (``foreachBatch``):
 3. the driver writes the batch's preference pairs (``out/pairs/batch=<id>/``), its feedback in the A/B analyzer's
    ``taste2vec.feedback-event/1`` form (``out/feedback/batch=<id>/``) and a summary (``out/batches/<id>.json``).
 
+One job per checkpoint and output folder: a job holds ``.taste2vec-job.lock`` in both for its life (:class:`JobLock`);
+a second job on either stops at once with :class:`JobLockError` naming the holder. The OS drops a killed job's lock,
+so a restarted job takes over; it first deletes the temporary files killed profile writes left.
+
 Exactly once: Spark's checkpoint replays an uncommitted batch with the same id and the same events after a crash;
 the profile store applies a batch at most once per user (and remembers what it applied, so the replay rewrites the
 same sinks), event ids at most once per user, and every sink of a batch is written whole under that batch's id
@@ -44,7 +48,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from taste2vec.bundle import ModelBundle, default_bundle_path, pack_bundle
-from taste2vec.fileio import write_atomic
+from taste2vec.errors import Taste2VecError
+from taste2vec.fileio import try_lock, unlock, write_atomic
 
 PROCESSED_SCHEMA = ("event_id string, user_id string, ts double, type string, item_id string, variant string, "
                     "app_model string, feedback string, embedding array<float>, attributes string, "
@@ -91,6 +96,73 @@ class StreamConfig:
             raise ValueError("source kafka needs bootstrap_servers and topic")
         if not 1 <= self.max_files_per_trigger <= 10_000 or not 1 <= self.k <= 100:
             raise ValueError("max_files_per_trigger in 1..10000, k in 1..100")
+
+
+JOB_LOCK = ".taste2vec-job.lock"
+
+
+class JobLockError(Taste2VecError):
+    """Another stream job holds this checkpoint or output folder."""
+
+
+class JobLock:
+    """The exclusive hold of one stream job on its checkpoint and output folders (see the module docs). The lock
+    files name the holder (pid, host, start time) for the error a second job gets."""
+
+    def __init__(self, cfg: StreamConfig) -> None:
+        self._fds: list[int] = []
+        me = json.dumps({"pid": os.getpid(), "host": os.uname().nodename if hasattr(os, "uname") else "",
+                         "since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+        try:
+            for folder in dict.fromkeys(Path(f).resolve() for f in (cfg.checkpoint, cfg.out)):
+                folder.mkdir(parents=True, exist_ok=True)
+                fd = try_lock(folder / JOB_LOCK)
+                if fd is None:
+                    raise JobLockError(f"{folder} is in use by another stream job ({_holder(folder / JOB_LOCK)}): "
+                                       "one job per checkpoint and output folder; stop it, or use other folders")
+                self._fds.append(fd)
+                os.ftruncate(fd, 0)
+                os.write(fd, me.encode())
+        except BaseException:
+            self.release()
+            raise
+
+    def release(self) -> None:
+        """Let another job have the folders (idempotent)."""
+        while self._fds:
+            unlock(self._fds.pop())
+
+
+def _holder(lock: Path) -> str:
+    try:
+        h = json.loads(lock.read_text(encoding="utf-8")[:1000])
+        return f"pid {int(h['pid'])} on {str(h['host'])[:64]!r} since {str(h['since'])[:32]}"
+    except (OSError, ValueError, TypeError, KeyError):
+        return "holder unknown"
+
+
+class StreamJob:
+    """A started stream job: the Spark streaming query (its other methods pass through) and the job's
+    :class:`JobLock`, released once the query has ended."""
+
+    def __init__(self, query: Any, lock: JobLock) -> None:
+        self.query, self.lock = query, lock
+
+    def awaitTermination(self, timeout: float | None = None) -> bool | None:  # noqa: N802 - Spark's name
+        try:
+            return self.query.awaitTermination() if timeout is None else self.query.awaitTermination(timeout)
+        finally:
+            if not self.query.isActive:
+                self.lock.release()
+
+    def stop(self) -> None:
+        try:
+            self.query.stop()
+        finally:
+            self.lock.release()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.query, name)
 
 
 # ---------------------------------------------------------------------- executors
@@ -302,8 +374,24 @@ class BatchProcessor:
                 "model_version": self.model_version}
 
 
-def start_stream(spark: Any, cfg: StreamConfig, available_now: bool = True, progress: bool = True) -> Any:
-    """Start the streaming query (``available_now``: process what is there in micro-batches, then stop)."""
+def start_stream(spark: Any, cfg: StreamConfig, available_now: bool = True, progress: bool = True,
+                 lock: JobLock | None = None) -> StreamJob:
+    """Start the streaming query (``available_now``: process what is there in micro-batches, then stop) under the
+    job's lock (``lock``: one already taken, e.g. before starting Spark; else taken here: :class:`JobLockError`
+    when another job holds the folders)."""
+    lock = lock or JobLock(cfg)
+    try:
+        query = _start_query(spark, cfg, available_now, progress)
+    except BaseException:
+        lock.release()
+        raise
+    return StreamJob(query, lock)
+
+
+def _start_query(spark: Any, cfg: StreamConfig, available_now: bool, progress: bool) -> Any:
+    from .profiles import ProfileStore
+
+    ProfileStore(Path(cfg.out) / "profiles").remove_stale_temporaries()  # killed writes of an earlier run
     if cfg.source == "files":
         Path(cfg.events).mkdir(parents=True, exist_ok=True)
         reader = spark.readStream.format("text").option("maxFilesPerTrigger", cfg.max_files_per_trigger) \

@@ -33,7 +33,7 @@ import numpy as np
 
 from taste2vec.curation import Catalog, recommend
 from taste2vec.errors import Taste2VecError
-from taste2vec.fileio import file_lock, read_json, write_atomic
+from taste2vec.fileio import file_lock, read_json, remove_stale_temporaries, write_atomic
 from taste2vec.profile import ProfileError, TasteProfile
 
 STORE_FORMAT = "taste2vec.stream-profile/1"
@@ -74,11 +74,13 @@ class StreamProfile:
     picks: list[dict[str, Any]] = field(default_factory=list)
     last_applied: list[str] = field(default_factory=list)    # event ids the last batch applied
     last_pairs: list[list[str]] = field(default_factory=list)  # preference pairs the last batch made
+    last_duplicates: int = 0  # duplicates the last batch skipped (a replay reports them again)
 
     def to_dict(self) -> dict[str, Any]:
         return {"format": STORE_FORMAT, "user_id": self.user_id, "events": self.events, "last_batch": self.last_batch,
                 "recent_ids": self.recent_ids, "picks": self.picks, "last_applied": self.last_applied,
-                "last_pairs": self.last_pairs, "profile": self.profile.to_dict()}
+                "last_pairs": self.last_pairs, "last_duplicates": self.last_duplicates,
+                "profile": self.profile.to_dict()}
 
     @classmethod
     def from_dict(cls, d: Any, where: str) -> "StreamProfile":
@@ -88,7 +90,9 @@ class StreamProfile:
             profile = TasteProfile.from_dict(d["profile"])
             events, last = d["events"], d["last_batch"]
             ids, picks, applied, pairs = d["recent_ids"], d["picks"], d["last_applied"], d["last_pairs"]
+            dups = d.get("last_duplicates", 0)
             if not (isinstance(events, int) and 0 <= events < 2 ** 53 and isinstance(last, int) and -1 <= last < 2 ** 53
+                    and type(dups) is int and 0 <= dups < 2 ** 53
                     and _strings(ids, MAX_RECENT_IDS) and _strings(applied, MAX_RECENT_IDS)
                     and isinstance(pairs, list) and len(pairs) <= MAX_PAIRS and all(_strings(p, 2) for p in pairs)
                     and isinstance(picks, list) and isinstance(d["user_id"], str)):
@@ -97,7 +101,8 @@ class StreamProfile:
             raise StoreError(f"{where}: missing {e}") from None
         except ProfileError as e:
             raise StoreError(f"{where}: {e}") from None
-        return cls(d["user_id"], profile, events, last, list(ids), list(picks), list(applied), [list(p) for p in pairs])
+        return cls(d["user_id"], profile, events, last, list(ids), list(picks), list(applied), [list(p) for p in pairs],
+                   dups)
 
 
 def _strings(v: Any, limit: int) -> bool:
@@ -141,8 +146,13 @@ class ProfileStore:
         return StreamProfile.from_dict(read_json(p, StoreError, "stream profile"), str(p))
 
     def users(self) -> Iterator[str]:
-        """Every user with a profile (sorted)."""
-        return iter(sorted(p.stem for p in self.root.glob("??/*.json")))
+        """Every user with a profile (sorted); a writer's temporary file is never one."""
+        return iter(sorted(p.stem for p in self.root.glob("??/*.json") if _USER_ID.fullmatch(p.stem)))
+
+    def remove_stale_temporaries(self) -> int:
+        """Delete the temporary files that writers which died mid-write left in the shard folders (their process
+        is gone; a live writer's are kept); the number removed. Run at start-up by the stream job."""
+        return sum(remove_stale_temporaries(shard) for shard in self.root.glob("??") if shard.is_dir())
 
     def apply(self, batch_id: int, user_id: str, updates: Sequence[Update], durable: bool = True) -> ApplyResult:
         """Apply one micro-batch's updates of one user, at most once (module docs); recompute the picks.
@@ -154,7 +164,8 @@ class ProfileStore:
         with file_lock(path):
             state = self.get(user_id) or StreamProfile(user_id, TasteProfile(self.dim))
             if state.last_batch == batch_id:  # the same batch again: what it did the first time, for the sinks
-                return ApplyResult(tuple(state.last_applied), 0, True, tuple(tuple(p) for p in state.last_pairs))
+                return ApplyResult(tuple(state.last_applied), state.last_duplicates, True,
+                                   tuple(tuple(p) for p in state.last_pairs))
             if state.last_batch > batch_id:
                 return ApplyResult((), 0, True)
             seen = set(state.recent_ids)
@@ -185,6 +196,7 @@ class ProfileStore:
             state.events += len(applied_ids)
             state.last_batch = batch_id
             state.last_applied, state.last_pairs = applied_ids, [list(p) for p in pairs]
+            state.last_duplicates = duplicates
             state.picks = self._picks(state.profile)
             write_atomic(path, _dumps(state.to_dict()), fsync=durable)
         return ApplyResult(tuple(applied_ids), duplicates, False, tuple(pairs))

@@ -37,7 +37,7 @@ def cmd_spark_pairs(args) -> int:
 
 
 def cmd_stream(args) -> int:
-    from ...stream.job import StreamConfig, batch_summaries, start_stream
+    from ...stream.job import JobLock, StreamConfig, batch_summaries, start_stream
     from ..spark_jobs import session
 
     trust = trust_from_args(args)
@@ -46,14 +46,18 @@ def cmd_stream(args) -> int:
                        allow_unsigned=trust["allow_unsigned"], catalog=args.catalog, source=args.source,
                        bootstrap_servers=args.bootstrap_servers, topic=args.topic,
                        max_files_per_trigger=args.max_files_per_trigger, k=args.k, experiment=args.experiment)
-    spark = session(args.master, "taste2vec-stream")
+    lock = JobLock(cfg)  # before Spark starts: a second job on these folders stops at once
     try:
-        query = start_stream(spark, cfg, available_now=not args.continuous)
-        query.awaitTermination()
-        if query.exception() is not None:
-            raise RuntimeError(f"the stream failed: {query.exception()}")
+        spark = session(args.master, "taste2vec-stream")
+        try:
+            query = start_stream(spark, cfg, available_now=not args.continuous, lock=lock)
+            query.awaitTermination()
+            if query.exception() is not None:
+                raise RuntimeError(f"the stream failed: {query.exception()}")
+        finally:
+            spark.stop()
     finally:
-        spark.stop()
+        lock.release()
     done = batch_summaries(args.out)
     emit({"batches": len(done), "events": sum(b["events"] for b in done),
             "dead_letters": sum(b["dead_letters"] for b in done), "applied": sum(b["applied"] for b in done),
