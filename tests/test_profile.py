@@ -157,3 +157,24 @@ def test_liking_a_record_says_to_embed_it_first(record):
     with pytest.raises(InvalidTypeError) as info:
         TasteProfile().like(record)
     assert info.value.field == "embedding" and "embed the record first" in str(info.value)
+
+
+def test_like_and_dislike_move_the_score_in_opposite_directions():
+    """like raises the score of what was liked and of its neighbours, dislike lowers them: each verb's sign and
+    effect, on its own profile and side by side (a dislike that liked would fail every line)."""
+    rng = np.random.default_rng(3)
+    item, other = _unit(rng, 2)
+    near = item + 0.2 * other
+    near /= np.linalg.norm(near)
+    liked, disliked = TasteProfile(dim=16), TasteProfile(dim=16)
+    f_like, f_dislike = liked.like(item, item_id="a"), disliked.dislike(item, item_id="a")
+    assert (f_like.target, f_dislike.target) == (1.0, -1.0)
+    s_like, s_dislike = liked.score(np.stack([item, near])), disliked.score(np.stack([item, near]))
+    assert s_like[0] > 0.4 and s_like[1] > 0 and s_dislike[0] < -0.4 and s_dislike[1] < 0
+    np.testing.assert_allclose(s_like, -s_dislike, rtol=1e-6)
+    assert liked.liked_items() and not disliked.liked_items()
+    both = TasteProfile(dim=16)
+    both.like(item, attributes={"Fruity > Berry": 1.0})
+    before = both.score(item[None])[0]
+    both.dislike(near, attributes={"Fruity > Berry": 1.0})
+    assert both.score(item[None])[0] < before and both.attribute_affinity["Fruity > Berry"] == 0.0

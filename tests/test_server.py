@@ -422,3 +422,19 @@ def test_every_inference_answer_says_where_its_time_went(server):
     for name in ("taste2vec_queue_seconds", "taste2vec_preprocess_seconds", "taste2vec_inference_seconds"):
         assert f'{name}_count{{route="/embed"}}' in metrics, name
     assert "taste2vec_active_requests" in metrics
+
+
+def test_a_body_streamed_without_content_length_is_cut_off_at_the_limit(server):
+    """Chunked transfer (no Content-Length to check up front): the limit holds while reading, 413 not 500."""
+    srv, _ = server
+    sent = []
+
+    def chunks():
+        for _ in range(MAX_BODY // 4096 * 4):  # 4x the limit, 4 KB at a time
+            sent.append(4096)
+            yield b" " * 4096
+
+    r = httpx.post(srv.url + "/embed", content=chunks(), headers={**AUTH, "content-type": "application/json"},
+                   timeout=30)
+    assert r.status_code == 413 and r.json()["error"]["type"] == "PayloadTooLarge", r.text[:300]
+    assert "content-length" not in {k.lower() for k in r.request.headers}
