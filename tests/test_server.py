@@ -438,3 +438,27 @@ def test_a_body_streamed_without_content_length_is_cut_off_at_the_limit(server):
                    timeout=30)
     assert r.status_code == 413 and r.json()["error"]["type"] == "PayloadTooLarge", r.text[:300]
     assert "content-length" not in {k.lower() for k in r.request.headers}
+
+
+def test_a_sigint_shutdown_exits_130_however_uvicorn_ends():
+    """uvicorn re-raises the SIGINT it handled; that can end as a KeyboardInterrupt or as a cancelled main task and a
+    normal return (the race behind a once-flaky 0). Either way the exit status is 130; no signal, 0."""
+    import signal
+    import types
+
+    from taste2vec_backend.server import cli
+
+    class FakeServer:
+        def __init__(self, config):
+            self.config = config
+
+        def handle_exit(self, sig, frame):
+            pass
+
+        def run(self, sockets):
+            self.handle_exit(signal.SIGINT, None)  # the shutdown, then a normal return
+
+    fake = types.SimpleNamespace(Server=FakeServer)
+    assert cli._serve(fake, None, None) == 130
+    FakeServer.run = lambda self, sockets: None
+    assert cli._serve(fake, None, None) == 0

@@ -67,6 +67,7 @@ class DistillConfig:
     d_model: int = 64
     bag_dim: int = 64
     bigram_buckets: int = 8191
+    bag_attention: bool = False
     steps: int = 3000
     batch: int = 256
     lr: float = 2e-3
@@ -168,7 +169,7 @@ def student_config(cfg: DistillConfig, teacher: Taste2Vec, tokenizer: WordPieceT
     return StudentConfig.from_teacher(teacher.cfg, vocab_size=tokenizer.vocab_size, buckets=tuple(cfg.buckets),
                                       n_layers=cfg.n_layers, d_model=cfg.d_model, ff_dim=2 * cfg.d_model,
                                       text_arch=cfg.text_arch, bag_dim=cfg.bag_dim,
-                                      bigram_buckets=cfg.bigram_buckets)
+                                      bigram_buckets=cfg.bigram_buckets, bag_attention=cfg.bag_attention)
 
 
 def distill_losses(cfg: DistillConfig, student: Student, teacher: Taste2Vec, batch: dict[str, torch.Tensor],

@@ -50,6 +50,7 @@ class StudentConfig:
     text_arch: str = "transformer"  # "transformer" | "bag" (lexical channel) | "hybrid" (both, summed)
     bag_dim: int = 64
     bigram_buckets: int = 0  # hashed bigram vectors in the bag (0 = unigrams only)
+    bag_attention: bool = False  # the bag's weights also depend on each piece's vector (one linear score)
     # non-text branches: the teacher's shapes
     lexicon_dim: int = 116
     num_metrics: int = 20
@@ -172,19 +173,30 @@ class BagEncoder(nn.Module):
             self.bi_w = nn.Embedding(cfg.bigram_buckets, 1)
             nn.init.normal_(self.bi.weight, std=0.02)
             nn.init.constant_(self.bi_w.weight, -1.0)
+        self.att = nn.Linear(cfg.bag_dim, 1, bias=False) if cfg.bag_attention else None
+        if self.att is not None:
+            nn.init.zeros_(self.att.weight)  # starts as the static weights
         self.mlp = nn.Sequential(nn.LayerNorm(cfg.bag_dim), nn.Linear(cfg.bag_dim, cfg.ff_dim), nn.GELU(),
                                  nn.Linear(cfg.ff_dim, cfg.text_dim))
 
+    def _weight(self, logit: torch.Tensor, vectors: torch.Tensor) -> torch.Tensor:
+        """exp of each piece's score: its learned scalar, plus a linear score of its vector with attention."""
+        if self.att is not None:
+            logit = torch.clamp(logit + self.att(vectors).squeeze(-1), -20.0, 20.0)
+        return torch.exp(logit)
+
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         mask = (ids > 0).float()
-        w = torch.exp(self.tok_w(ids).squeeze(-1)) * mask
-        num = (self.tok(ids) * w.unsqueeze(-1)).sum(1)
+        e = self.tok(ids)
+        w = self._weight(self.tok_w(ids).squeeze(-1), e) * mask
+        num = (e * w.unsqueeze(-1)).sum(1)
         den = w.sum(1, keepdim=True)
         if self.n_bigrams and ids.shape[1] > 1:
             a, b = ids[:, :-1], ids[:, 1:]
             h = torch.remainder(a * BIGRAM_MULT[0] + b * BIGRAM_MULT[1], self.n_bigrams)
-            wb = torch.exp(self.bi_w(h).squeeze(-1)) * mask[:, :-1] * mask[:, 1:]
-            num = num + (self.bi(h) * wb.unsqueeze(-1)).sum(1)
+            eb = self.bi(h)
+            wb = self._weight(self.bi_w(h).squeeze(-1), eb) * mask[:, :-1] * mask[:, 1:]
+            num = num + (eb * wb.unsqueeze(-1)).sum(1)
             den = den + wb.sum(1, keepdim=True)
         return self.mlp(num / (den + 1e-6))
 

@@ -18,10 +18,11 @@ import ipaddress
 import json
 import logging
 import os
+import signal
 import socket
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 from taste2vec.bundle import default_bundle_path
 from taste2vec.errors import Taste2VecError, UsageError
@@ -173,11 +174,26 @@ def main(argv: Sequence[str] | None = None) -> int:
                       "batching": config.batching, "workers": config.workers}), flush=True)
     uv = uvicorn.Config(app, http=guarded_protocol(limits), log_level=args.log_level, access_log=args.access_log,
                         lifespan="on", timeout_keep_alive=30, timeout_graceful_shutdown=10, server_header=False)
+    return _serve(uvicorn, uv, sock)
+
+
+def _serve(uvicorn: Any, config: Any, sock: socket.socket) -> int:
+    """Run uvicorn until it shuts down; 130 when a SIGINT started that (as for Ctrl-C: uvicorn re-raises it, which
+    can also end as a cancelled main task rather than a KeyboardInterrupt), else 0."""
+
+    class Server(uvicorn.Server):
+        interrupted = False
+
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            self.interrupted = self.interrupted or sig == signal.SIGINT
+            super().handle_exit(sig, frame)
+
+    server = Server(config)
     try:
-        uvicorn.Server(uv).run(sockets=[sock])
-    except KeyboardInterrupt:  # uvicorn shuts down gracefully on SIGINT, then re-raises it
+        server.run(sockets=[sock])
+    except KeyboardInterrupt:
         return 130
-    return 0
+    return 130 if server.interrupted else 0
 
 
 if __name__ == "__main__":
