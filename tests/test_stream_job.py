@@ -145,35 +145,66 @@ def _run_job(tmp: Path, env: dict | None = None, timeout: int = 300) -> subproce
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})})
 
 
+COUNTS = ("batch", "events", "dead_letters", "dead_by_type", "applied", "users", "duplicates", "feedback_rows",
+          "pair_rows")
+
+
+def _sink_rows(out: Path, sink: str) -> dict[str, list[str]]:
+    """Per batch folder: the sorted JSON lines of a JSON sink."""
+    return {d.name: sorted(x for p in sorted(d.glob("*.json")) for x in p.read_text().splitlines() if x)
+            for d in sorted((out / sink).glob("batch=*"))}
+
+
+def _store_state(out: Path) -> dict[str, tuple]:
+    store = ProfileStore(out / "profiles")
+    state = {}
+    for user in store.users():
+        s = store.get(user)
+        state[user] = (s.events, s.last_batch, s.recent_ids, s.picks, s.last_applied, s.last_pairs,
+                       s.last_duplicates, s.profile.n_events, s.profile.preference.tobytes(),
+                       [f.embedding.tobytes() for f in s.profile.buffer])
+    return state
+
+
 @pytest.mark.slow
-def test_stream_end_to_end_then_killed_and_resumed_exactly_once(tmp_path):
+def test_stream_killed_anywhere_ends_like_an_uninterrupted_run(tmp_path):
+    """The job killed like kill -9 inside a batch's profile writes (an executor takes the whole job down after one
+    user's file) and after a batch's sinks (before Spark commits it), restarted on the same checkpoint each time:
+    every count it reports and every output equals an uninterrupted run's."""
     files = _events()
-    lines = _write(tmp_path / "events", files)
-    # the job dies (like kill -9) in batch 2 after updating the profiles, before its sinks and its commit
-    first = _run_job(tmp_path, {KILL_ENV: "2:after-profiles"})
-    assert first.returncode == 137, first.stderr[-3000:]
-    assert len(batch_summaries(tmp_path / "out")) == 2
-    second = _run_job(tmp_path)
-    assert second.returncode == 0, second.stderr[-3000:]
-    summaries = batch_summaries(tmp_path / "out")
-    assert [s["batch"] for s in summaries] == [0, 1, 2, 3]
-    assert summaries[2]["replayed"] is True  # the replay found its users already applied, and said so
-    _check_store(tmp_path / "out", _expected(files))
+    clean, chaos = tmp_path / "clean", tmp_path / "chaos"
+    lines = _write(clean / "events", files)
+    _write(chaos / "events", files)
+    run = _run_job(clean)
+    assert run.returncode == 0, run.stderr[-3000:]
+    for kill in ("1:in-profiles:1", "3:after-sinks"):
+        killed = _run_job(chaos, {KILL_ENV: kill})
+        assert killed.returncode in (137, -9) and kill.split(":")[1] in killed.stderr, (kill, killed.stderr[-3000:])
+    final = _run_job(chaos)
+    assert final.returncode == 0, final.stderr[-3000:]
+    got, want = batch_summaries(chaos / "out"), batch_summaries(clean / "out")
+    assert [{k: s[k] for k in COUNTS} for s in got] == [{k: s[k] for k in COUNTS} for s in want]
+    assert [s["batch"] for s in got] == [0, 1, 2, 3] and [s["replayed"] for s in got] == [False, True, False, True]
+    for sink in ("dead_letters", "feedback"):
+        assert _sink_rows(chaos / "out", sink) == _sink_rows(clean / "out", sink), sink
+    assert _store_state(chaos / "out") == _store_state(clean / "out")
+    _check_store(chaos / "out", _expected(files))
     # every line is accounted: a valid event (applied once, or a counted duplicate) or a dead letter
-    dead = [json.loads(x) for p in (tmp_path / "out" / "dead_letters").glob("batch=*/*.json")
-            for x in p.read_text().splitlines() if x]
-    assert sum(s["events"] for s in summaries) == lines
-    assert len(dead) == sum(s["dead_letters"] for s in summaries) > 0
+    dead = [json.loads(x) for rows in _sink_rows(chaos / "out", "dead_letters").values() for x in rows]
+    assert sum(s["events"] for s in got) == lines
+    assert len(dead) == sum(s["dead_letters"] for s in got) > 0
     assert {d["error_type"] for d in dead} >= {"MissingFieldError", "OutOfRangeError", "UnknownItemError",
                                                 "InvalidTypeError"}
     assert {d["error_field"] for d in dead} >= {"item_id", "record.metrics.acidity", "ts", "event"}
-    assert sum(s["duplicates"] for s in summaries) >= len(files)
-    assert "late-1" in ProfileStore(tmp_path / "out" / "profiles").get("u0").recent_ids
+    assert sum(s["duplicates"] for s in got) >= len(files) and sum(s["pair_rows"] for s in got) > 0
+    assert sum(s["feedback_rows"] for s in got) == sum(len(r) for r in _sink_rows(chaos / "out", "feedback").values())
+    assert "late-1" in ProfileStore(chaos / "out" / "profiles").get("u0").recent_ids
+    assert not list((chaos / "out" / "profiles").glob("*/.tmp-*"))
     # the A/B analyzer reads the feedback sink as it is (a folder of part files), each reaction counted once
     from taste2vec_backend.lifecycle.commands.common import read_jsonl as _jsonl
     from taste2vec_backend.lifecycle.experiment import arm_metrics
 
-    arms = arm_metrics(_jsonl(str(tmp_path / "out" / "feedback")), "stream")
+    arms = arm_metrics(_jsonl(str(chaos / "out" / "feedback")), "stream")
     assert {v: (a["like_rate"].n, a["like_rate"].successes) for v, a in arms.items()} == _expected_shown(files)
 
 

@@ -56,7 +56,9 @@ PROCESSED_SCHEMA = ("event_id string, user_id string, ts double, type string, it
                     "error_type string, error_field string, error string, raw string")
 APPLIED_SCHEMA = "user_id string, event_id string, replayed boolean, duplicates int, pairs string"
 MAX_RAW_CHARS = 2048  # what a dead letter keeps of the event
-KILL_ENV = "TASTE2VEC_STREAM_KILL_AT"  # fault injection for the exactly-once tests: "<batch id>:<stage>"
+# fault injection for the exactly-once tests: "<batch id>:<stage>", the stages after-profiles and after-sinks (the
+# driver), or in-profiles:<n> (an executor, after writing n users' profiles: the whole job dies)
+KILL_ENV = "TASTE2VEC_STREAM_KILL_AT"
 
 
 @dataclass
@@ -230,7 +232,7 @@ def _process_partition(lines: Iterator[Any], bundle_bc: Any, catalog_bc: Any, ke
 
 
 def _apply_partition(rows: Iterator[Any], store_root: str, catalog_bc: Any, key: str, k: int, batch_id: int,
-                     model_version: str) -> Iterator[tuple]:
+                     model_version: str, driver_pid: int = 0) -> Iterator[tuple]:
     """Apply each user's updates of this batch to the profile store (a user's rows are all in this partition)."""
     from .profiles import ProfileStore, Update
 
@@ -245,8 +247,9 @@ def _apply_partition(rows: Iterator[Any], store_root: str, catalog_bc: Any, key:
         by_user.setdefault(r.user_id, []).append(
             Update(r.event_id, r.ts, None if r.feedback is None else json.loads(r.feedback), vector, attributes,
                    r.item_id, model_version))
-    for user, updates in by_user.items():
+    for n, (user, updates) in enumerate(by_user.items(), 1):
         res = store.apply(batch_id, user, updates, durable=False)
+        _maybe_kill(batch_id, f"in-profiles:{n}", driver_pid)
         pairs = json.dumps([list(p) for p in res.pairs])
         if not res.applied_ids:
             out.append((user, None, res.replayed_batch, res.duplicates, pairs))
@@ -258,11 +261,16 @@ def _apply_partition(rows: Iterator[Any], store_root: str, catalog_bc: Any, key:
 
 
 # ---------------------------------------------------------------------- the driver
-def _maybe_kill(batch_id: int, stage: str) -> None:
-    """Fault injection for the exactly-once tests: die like ``kill -9`` at a stage of a batch."""
+def _maybe_kill(batch_id: int, stage: str, driver_pid: int = 0) -> None:
+    """Fault injection for the exactly-once tests: die like ``kill -9`` at a stage of a batch (an executor takes the
+    driver, ``driver_pid``, with it: the whole job dies, as on a lost machine)."""
     if os.environ.get(KILL_ENV) == f"{batch_id}:{stage}":
         sys.stderr.write(f"{KILL_ENV}: killing the job at batch {batch_id}, {stage}\n")
         sys.stderr.flush()
+        if driver_pid:
+            import signal
+
+            os.kill(driver_pid, signal.SIGKILL)
         os._exit(137)
 
 
@@ -312,18 +320,18 @@ class BatchProcessor:
                 .write.mode("overwrite").json(str(out / "dead_letters" / f"batch={bid}"))
             lap("dead_letters")
             valid = processed.where(F.col("error_type").isNull())
-            store_root, k, version = str(out / "profiles"), self.cfg.k, self.model_version
+            store_root, k, version, driver = str(out / "profiles"), self.cfg.k, self.model_version, os.getpid()
             applied = spark.createDataFrame(
                 valid.repartition("user_id").rdd.mapPartitions(
-                    lambda rows: _apply_partition(rows, store_root, catalog_bc, key, k, bid, version)),
+                    lambda rows: _apply_partition(rows, store_root, catalog_bc, key, k, bid, version, driver)),
                 APPLIED_SCHEMA).persist()
             try:
                 applied.count()  # the profile store is updated here (a recomputation replays idempotently)
                 lap("profiles")
                 _maybe_kill(bid, "after-profiles")
-                self._sinks(valid, applied, bid)
+                rows = self._sinks(valid, applied, bid)
                 lap("sinks")
-                summary = self._summary(n_events, dead, applied, bid, time.perf_counter() - t0)
+                summary = {**self._summary(n_events, dead, applied, bid, time.perf_counter() - t0), **rows}
                 summary["stage_seconds"] = stages
             finally:
                 applied.unpersist()
@@ -337,7 +345,9 @@ class BatchProcessor:
                   f"{summary['applied']} applied to {summary['users']} users, {summary['duplicates']} duplicates, "
                   f"{summary['seconds']:.1f} s", file=sys.stderr, flush=True)
 
-    def _sinks(self, valid: Any, applied: Any, bid: int) -> None:
+    def _sinks(self, valid: Any, applied: Any, bid: int) -> dict[str, int]:
+        """Write the batch's feedback and pairs; the rows written to each (counted while writing: no extra job)."""
+        from pyspark.sql import Observation
         from pyspark.sql import functions as F
 
         out = self.out
@@ -354,12 +364,15 @@ class BatchProcessor:
                          .select("user_id", "item_id", variant, F.lit("like").alias("type"), "ts", none)) \
             .unionByName(rated.select("user_id", "item_id", variant, F.lit("rating").alias("type"), "ts",
                                       F.get_json_object("feedback", "$.rating").cast("double").alias("value")))
+        seen = {name: Observation(f"{name}-{bid}") for name in ("feedback_rows", "pair_rows")}
         fb.select("user_id", F.lit(self.cfg.experiment).alias("experiment"), "variant", "type", "item_id", "value",
-                  F.col("ts").alias("time")) \
+                  F.col("ts").alias("time")).observe(seen["feedback_rows"], F.count(F.lit(1)).alias("rows")) \
             .write.mode("overwrite").json(str(out / "feedback" / f"batch={bid}"))
         pairs = applied.select("user_id", F.explode(F.from_json("pairs", "array<array<string>>")).alias("p")) \
             .select("user_id", F.col("p")[0].alias("preferred"), F.col("p")[1].alias("other"))
-        pairs.write.mode("overwrite").parquet(str(out / "pairs" / f"batch={bid}"))
+        pairs.observe(seen["pair_rows"], F.count(F.lit(1)).alias("rows")) \
+            .write.mode("overwrite").parquet(str(out / "pairs" / f"batch={bid}"))
+        return {name: int(o.get.get("rows") or 0) for name, o in seen.items()}
 
     def _summary(self, n_events: int, dead: Any, applied: Any, bid: int, seconds: float) -> dict[str, Any]:
         from pyspark.sql import functions as F
