@@ -30,7 +30,24 @@ def lexicon():
 
 @pytest.fixture(scope="session")
 def tiny_bundle_parts(lexicon):
-    """A random tiny student converted to TFLite, with a tokenizer: enough to build bundles in tests."""
+    """A random tiny student converted to TFLite, with a tokenizer: enough to build bundles in tests. With
+    ``$TASTE2VEC_TEST_CACHE`` (``make mutate`` sets it: thousands of short test runs) it is made once and kept there."""
+    import os
+    import pickle
+    from pathlib import Path
+
+    cache = os.environ.get("TASTE2VEC_TEST_CACHE")
+    kept = Path(cache) / "tiny_bundle_parts.pkl" if cache else None
+    if kept is not None and kept.exists():
+        return pickle.loads(kept.read_bytes())
+    parts = _tiny_bundle_parts(lexicon)
+    if kept is not None:
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        kept.write_bytes(pickle.dumps(parts))
+    return parts
+
+
+def _tiny_bundle_parts(lexicon):
     import torch
 
     from taste2vec_convert.student import Student, StudentConfig, input_signature
