@@ -12,7 +12,7 @@ BUNDLE_CREATED := 2026-11-26T00:00:00Z
 SHIPPED := sdk/taste2vec/models
 
 .PHONY: demo demo-full test jvm-test kotlin-embed bench-kotlin android-lib model bench bench-arm bench-preprocess bench-serve \
-	soak-serve bench-stream \
+	soak-serve bench-stream mutate \
 	stream-demo \
 	lexicon onnx-tf-check clean help
 
@@ -36,6 +36,9 @@ help:
 	@echo "              1- and 32-record requests (records/s, p50/p90/p99, errors; runs/bench-serve/serve.png)"
 	@echo "make soak-serve  the server for 10 minutes under mixed load and reloads: RSS per process, 5xx, p99 per minute"
 	@echo "make bench-stream  events/s of the feedback stream at 2,000 and 10,000 events per micro-batch"
+	@echo "make mutate   mutation testing (cosmic-ray) of the SDK's records, bundle, signing, profile and curation"
+	@echo "              modules against their fast tests: score and surviving mutants (MODULES=records profile ...;"
+	@echo "              slow: a test run per mutant; runs/mutate/report.md)"
 	@echo "make kotlin-embed IN=FILE.jsonl  JSON lines of records -> one JSON result per line (stdout), through the"
 	@echo "              Kotlin library on LiteRT's runtime; BUNDLE=path [TRUSTED_KEY=pem]; Python twin: taste2vec embed --jsonl"
 	@echo "make bench-kotlin  Kotlin (JVM, LiteRT C API) vs the Python SDK: p50/p90/p99 per record and stage, one run"
@@ -191,6 +194,16 @@ soak-serve: $(STAMP)
 # Throughput of the feedback stream: events/s at 2,000 and 10,000 events per micro-batch (Spark local; ~1.5 min).
 bench-stream: $(STAMP)
 	$(PY) benchmarks/stream_throughput.py --out runs/bench-stream
+
+# Mutation testing: cosmic-ray in its own venv (it never imports our code; it mutates a module on disk, one mutant
+# at a time, and runs that module's fast tests from .venv). Resumable: runs/mutate/<module>.sqlite.
+MUTATE_VENV := .venv-mutate
+$(MUTATE_VENV)/bin/cosmic-ray:
+	test -x $(MUTATE_VENV)/bin/python || $(PYTHON) -m venv $(MUTATE_VENV)
+	$(MUTATE_VENV)/bin/python -m pip install --quiet cosmic-ray==8.7.0
+
+mutate: $(STAMP) $(MUTATE_VENV)/bin/cosmic-ray
+	$(PY) tests/mutation/run.py --out runs/mutate $(if $(MODULES),--modules $(MODULES))
 
 # The feedback stream in a closed loop on the synthetic world (Spark local mode; ~2 min).
 stream-demo: $(STAMP)
