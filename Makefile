@@ -6,9 +6,9 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-toolkit-dev
 OUT ?= runs/demo
 MODEL_DIR ?= runs/model
-BUNDLE_NAME := taste2vec-edge-1.4.2
+BUNDLE_NAME := taste2vec-edge-1.5.0
 # the manifest's creation time: fixed per release, so a rebuild writes the same bytes
-BUNDLE_CREATED := 2026-11-26T00:00:00Z
+BUNDLE_CREATED := 2026-12-06T00:00:00Z
 SHIPPED := sdk/taste2vec/models
 
 .PHONY: demo demo-full test jvm-test kotlin-embed bench-kotlin android-lib model bench bench-arm bench-preprocess bench-serve \

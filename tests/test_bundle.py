@@ -104,7 +104,7 @@ def test_shipped_default_bundle_verifies_and_embeds():
     from taste2vec.bundle import default_bundle_path
 
     b = ModelBundle.load(default_bundle_path())
-    assert b.model_path.stat().st_size <= 2 * 1024 * 1024
+    assert b.model_path.stat().st_size <= 3 * 1024 * 1024  # the on-device size budget: a model file of at most 3 MB
     assert b.manifest["parity"]["passed"] and b.manifest["parity"]["cos_mean"] >= 0.99
     m = TasteModel(b.model_bytes())
     assert m.buckets == tuple(b.tokenizer.buckets)

@@ -35,12 +35,11 @@ def ab():
 
 
 def test_every_outcome_matches_the_revision_before_the_speed_up(ab):
-    from taste2vec import Embedder
     from taste2vec.errors import Taste2VecError
 
     sets = ab.record_sets(10_000)
     with ab.old_sdk(ab.BASE_REV) as old_pkg:
-        old, new = old_pkg.Embedder.create_default(), Embedder.create_default()
+        old, new = ab.embedders(old_pkg)
         counts = {name: ab.compare(old, new, old_pkg.errors.Taste2VecError, Taste2VecError, recs)
                   for name, recs in sets.items()}
     assert sum(c["records"] for c in counts.values()) >= 10_000, counts

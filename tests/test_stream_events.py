@@ -14,7 +14,7 @@ from taste2vec.errors import (InvalidTypeError, NonFiniteValueError, OutOfRangeE
 from taste2vec_backend.stream.events import EventSchema, MissingFieldError
 
 SCHEMA = EventSchema.default()
-BASE = {"event_id": "e-1", "user_id": "u-7", "ts": "2026-11-27T08:15:00+09:00", "model_version": "taste2vec-edge-1.4.2",
+BASE = {"event_id": "e-1", "user_id": "u-7", "ts": "2026-11-27T08:15:00+09:00", "model_version": "taste2vec-edge-1.5.0",
         "variant": None}
 RECORD = {"notes": "밝은 산미, jasmine", "metrics": {"acidity": 7.5}, "context": [{"hour": 8, "weekday": "mon"}]}
 

@@ -20,7 +20,7 @@ from taste2vec_backend.stream.events import EventSchema
 from taste2vec_backend.stream.job import KILL_ENV, batch_summaries
 from taste2vec_backend.stream.profiles import ProfileStore, Update, recompute
 
-VERSION = "taste2vec-edge-1.4.2"
+VERSION = "taste2vec-edge-1.5.0"
 
 
 def _events(n_files: int = 4, per_file: int = 30, seed: int = 0) -> list[list[dict]]:
