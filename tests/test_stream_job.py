@@ -71,7 +71,9 @@ def _write(folder: Path, files: list[list[dict]], garbage: bool = True) -> int:
         text = "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in evs)
         if garbage and i == 1:
             text += "not json at all\n" + json.dumps([1, 2]) + "\n"
-        (folder / f"events-{i:03d}.jsonl").write_text(text, encoding="utf-8")
+        path = folder / f"events-{i:03d}.jsonl"
+        path.write_text(text, encoding="utf-8")
+        os.utime(path, (1_790_000_000 + i, 1_790_000_000 + i))  # Spark's file source takes the oldest first
         lines += text.count("\n")
     return lines
 
@@ -101,8 +103,10 @@ def _expected(files: list[list[dict]]) -> dict[str, dict]:
                     vec, attrs = cat.embedding(ev.item_id), cat.item(ev.item_id).attributes
                 per_user.setdefault(ev.user_id, []).append(
                     Update(ev.event_id, ev.ts.timestamp(), ev.feedback, vec, attrs, ev.item_id, VERSION))
-    return {u: {"events": len(ups), "profile": recompute(ups),
-                "vectors": sorted(np.asarray(x.embedding, np.float32).tobytes() for x in ups if x.feedback)}
+    profiles = {u: recompute(ups) for u, ups in per_user.items()}
+    # the vectors as the SDK's profile keeps them (it stores each feedback vector re-normalized)
+    return {u: {"events": len(ups), "profile": profiles[u],
+                "vectors": sorted(f.embedding.tobytes() for f in profiles[u].buffer)}
             for u, ups in per_user.items()}
 
 
