@@ -88,11 +88,13 @@ demo-full: $(STAMP)
 	$(PY) -m taste2vec demo
 
 # The Python suite and the Kotlin libraries' JVM tests side by side (kotlinc is mostly one core): the JVM log is
-# printed after pytest's, and either failing fails the target.
+# printed after pytest's, and either failing fails the target. pytest runs on two workers, a test file per worker at
+# a time (module fixtures such as a running server stay in one process): much of the suite waits on servers, Spark
+# and subprocesses, so one process used about one core.
 test: $(STAMP)
 	@mkdir -p build
 	@($(MAKE) --no-print-directory jvm-test > build/jvm-test.log 2>&1; echo $$? > build/jvm-test.rc) & \
-	  $(PY) -m pytest -q; status=$$?; wait; \
+	  $(PY) -m pytest -q -n 2 --dist loadfile; status=$$?; wait; \
 	  echo "== JVM tests (make jvm-test, run beside pytest)"; cat build/jvm-test.log; \
 	  test $$status -eq 0 && test "$$(cat build/jvm-test.rc)" -eq 0
 

@@ -277,3 +277,18 @@ def test_a_minute_of_mixed_load_and_reloads_leaks_nothing_and_never_answers_5xx(
     assert sum(w["requests"] for w in report["windows"]) > 1000
     assert all(w["4xx"] > 0 for w in report["windows"])  # the bad bodies were sent, and refused
     assert (tmp_path / "soak.md").read_text().rstrip().splitlines()[-1].startswith("PASS")
+
+
+def test_the_soak_verdict_tells_a_leak_from_a_reload_in_flight():
+    """A reload runs two worker pools side by side for a moment: a last sample caught then is not a leak; a floor that
+    rises in every sample of the last window is."""
+    from taste2vec_backend.server.soak import Window, verdict
+
+    windows = [Window(0), Window(15)]
+
+    def samples(tail):
+        return [{"t_s": t, "total_mb": mb} for t, mb in zip((5, 10, 15, 20, 25, 30), (200, 201, 200, *tail))]
+
+    assert verdict(windows, samples((202, 201, 290)), 15)["passed"]  # the old pool still exiting at the end
+    leak = verdict(windows, samples((240, 245, 250)), 15)
+    assert not leak["passed"] and leak["rss_growth"] == 0.2
