@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -137,3 +138,37 @@ def test_keygen_writes_keys_only_inside_its_folder(tmp_path, capsys, name):
     assert not list(tmp_path.rglob("*.pem"))  # nothing written anywhere
     assert main(["keygen", "--out", str(out), "--name", "release"]) == 0
     assert sorted(p.name for p in out.iterdir()) == ["release.pem", "release.pub.pem"]
+
+
+def test_a_signature_that_is_not_strict_base64_is_refused():
+    """Junk around valid base64 (which a lenient decoder would skip) is not a signature."""
+    import base64
+
+    from taste2vec.signing import parse_signature
+
+    doc = {"format": "taste2vec.manifest-signature/1", "algorithm": "ed25519", "key_id": "0" * 16,
+           "signature": base64.b64encode(b"s" * 64).decode()}
+    from taste2vec import signing
+
+    doc["format"], doc["algorithm"] = signing.SIGNATURE_FORMAT, signing.ALGORITHM
+    assert len(parse_signature(json.dumps(doc).encode(), "m")["signature_bytes"]) == 64
+    doc["signature"] = "!!" + doc["signature"][:-4] + "*" + doc["signature"][-4:]
+    with pytest.raises(SignatureError, match="not base64"):
+        parse_signature(json.dumps(doc).encode(), "m")
+
+
+def test_trusted_keys_come_from_the_options_else_the_environment(tmp_path, monkeypatch):
+    """--trusted-key wins; without it $TASTE2VEC_TRUSTED_KEYS (path-separated) names the keys; --allow-unsigned is
+    off unless given."""
+    import argparse
+    import os
+
+    from taste2vec.signing import TRUSTED_KEYS_ENV, trust_from_args
+
+    monkeypatch.setenv(TRUSTED_KEYS_ENV, os.pathsep.join(["/k/a.pem", "", "/k/b.pem"]))
+    env = trust_from_args(argparse.Namespace(trusted_key=None))
+    assert env == {"trusted_keys": (Path("/k/a.pem"), Path("/k/b.pem")), "allow_unsigned": False}
+    given = trust_from_args(argparse.Namespace(trusted_key=["/k/c.pem"], allow_unsigned=True))
+    assert given == {"trusted_keys": (Path("/k/c.pem"),), "allow_unsigned": True}
+    monkeypatch.delenv(TRUSTED_KEYS_ENV)
+    assert trust_from_args(argparse.Namespace()) == {"trusted_keys": (), "allow_unsigned": False}
