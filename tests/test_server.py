@@ -237,7 +237,7 @@ def test_metrics_count_requests_batches_and_errors(server):
 def test_the_server_binds_loopback_only_and_refuses_bad_bundles(tmp_path):
     from taste2vec_backend.server.cli import main
 
-    assert main(["--host", "0.0.0.0", "--port", "0"]) == 2
+    assert main(["--host", "::", "--port", "0"]) == 2  # every interface (IPv6 wildcard): refused
     bad = tmp_path / "bundle"
     bad.mkdir()
     (bad / "manifest.json").write_text("{}")

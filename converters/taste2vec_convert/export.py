@@ -25,8 +25,8 @@ from taste2vec.runtime import TasteModel
 from taste2vec_reference.checkpoint import featurizer_for, load_checkpoint, sha256_file
 from taste2vec_reference.determinism import is_pinned, pinned_state
 from taste2vec_reference.errors import ToolkitError
-from taste2vec_reference.evaluate import RECENT, EvalData, baseline_results, build_eval_data, evaluate_model, real_metrics, \
-    real_table, records_metrics
+from taste2vec_reference.evaluate import TEST_SPLITS, EvalData, baseline_results, build_eval_data, evaluate_model, \
+    real_metrics, real_table, records_metrics
 from taste2vec_reference.synthetic import TasteWorld
 from taste2vec_reference.train import TrainConfig
 
@@ -78,16 +78,16 @@ class ExportResult:
 
 def _parity_set(data: EvalData) -> ParitySet:
     pools = {"syn_a": data.syn_a, "syn_b": data.syn_b, "en": data.en, "ko": data.ko}
-    if data.real_a is not None:
-        pools.update(real_a=data.real_a, real_b=data.real_b)
-    if data.recent_a is not None:
-        pools.update(recent_a=data.recent_a, recent_b=data.recent_b)
+    for prefix, _ in TEST_SPLITS.values():
+        if getattr(data, f"{prefix}_a") is not None:
+            pools.update({f"{prefix}_{x}": getattr(data, f"{prefix}_{x}") for x in "ab"})
     return ParitySet(pools)
 
 
 def _all_pools(data: EvalData):
     yield from (data.syn_a, data.syn_b, data.en, data.ko, data.pref_pool)
-    yield from (p for p in (data.real_a, data.real_b, data.recent_a, data.recent_b) if p is not None)
+    real = (getattr(data, f"{prefix}_{x}") for prefix, _ in TEST_SPLITS.values() for x in "ab")
+    yield from (p for p in real if p is not None)
     yield from data.review_pools.values()
     yield from data.cqi_pools.values()
     if data.records is not None:
@@ -145,7 +145,7 @@ class _Sources:
 
 
 # the real-data metrics the export report keeps per model, both test splits
-REAL_KEYS = tuple(m + suffix for suffix in ("", RECENT) for m in ("real_review_retrieval", "probe_review_rating",
+REAL_KEYS = tuple(m + suffix for _, suffix in TEST_SPLITS.values() for m in ("real_review_retrieval", "probe_review_rating",
                                                                   "probe_review_roast")) + \
     ("records_retrieval", "records_preference")
 
@@ -209,9 +209,8 @@ def _evaluate(run: _Run, src: _Sources, student: Any) -> _Evaluation:
                            run.cfg.real_data, records_file=_records_file(src.meta, run.log))
     baselines = baseline_results(data, src.featurizer) if run.cfg.real_data else {}
     tfidf = baselines.get("TF-IDF", {})
-    tfidf10 = {split: tfidf[key]["recall@10"] for split, key in (("test", "real_review_retrieval"),
-                                                                  ("recent", "real_review_retrieval" + RECENT))
-               if key in tfidf}
+    tfidf10 = {split: tfidf["real_review_retrieval" + suffix]["recall@10"]
+               for split, (_, suffix) in TEST_SPLITS.items() if "real_review_retrieval" + suffix in tfidf}
     for p in _all_pools(data):
         p.add_token_ids(lambda notes: tok.encode_batch(notes, length=tok.max_tokens))
     q_teacher = evaluate_model(src.teacher, data)
@@ -349,7 +348,7 @@ def _brief(q: dict[str, Any]) -> dict[str, float]:
     out = {"synthetic_recall@1": q["synthetic_retrieval"]["recall@1"],
            "synthetic_recall@10": q["synthetic_retrieval"]["recall@10"],
            "cross_lingual_agreement": q["cross_lingual"]["agreement"], "preference_auc": q["preference"]["auc"]}
-    for suffix in ("", RECENT):
+    for _, suffix in TEST_SPLITS.values():
         if "real_review_retrieval" + suffix in q:
             out["real_review_recall@10" + suffix] = q["real_review_retrieval" + suffix]["recall@10"]
     return {k: round(float(v), 4) for k, v in out.items()}

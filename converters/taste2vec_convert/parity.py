@@ -15,7 +15,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 from taste2vec.runtime import TasteModel
-from taste2vec_reference.evaluate import cross_lingual, embed, recall_at_k
+from taste2vec_reference.evaluate import TEST_SPLITS, cross_lingual, embed, recall_at_k
 from taste2vec_reference.train import Pool
 
 from .student import INPUT_NAMES
@@ -107,7 +107,7 @@ def summarize(name: str, emb: dict[str, np.ndarray], student: dict[str, np.ndarr
     r10 = recall_at_k(emb["syn_a"], emb["syn_b"])["recall@10"]
     t10 = recall_at_k(teacher["syn_a"], teacher["syn_b"])["recall@10"]
     real = {split: recall_at_k(emb[f"{p}_a"], emb[f"{p}_b"])["recall@10"]
-            for split, p in (("test", "real"), ("recent", "recent")) if f"{p}_a" in emb}
+            for split, (p, _) in TEST_SPLITS.items() if f"{p}_a" in emb}
     res = VariantResult(name, size, float(cos.mean()), float(cos.min()), float(np.abs(v - s).max()),
                         float((v * t).sum(1).mean()), r10, r10 / t10 if t10 else 0.0,
                         cross_lingual(emb["en"], emb["ko"])["agreement"], real.get("test"), latency, ops,

@@ -35,6 +35,8 @@ from .train import Pool, make_pool, model_config_for
 
 EVAL_K = (1, 10)
 RECENT = "_recent"  # the suffix of a real metric measured on the recent test split
+# the real test splits (real_data.Review.in_split): split -> (its EvalData pools' prefix, its metric names' suffix)
+TEST_SPLITS = {"test": ("real", ""), "recent": ("recent", RECENT)}
 
 
 @torch.no_grad()
@@ -221,7 +223,7 @@ def build_eval_data(world: TasteWorld, featurizer: TextFeaturizer, extractor: Fe
             reviews, cqi = load_reviews(), load_cqi()
         except FileNotFoundError:
             reviews, cqi = [], []
-        for split, prefix in (("test", "real"), ("recent", "recent")):
+        for split, (prefix, _) in TEST_SPLITS.items():
             halves = [h for r in reviews if r.in_split(split) and (h := r.halves())][:max_real]
             if halves:
                 data[f"{prefix}_a"] = make_pool([TastingRecord(notes=a) for a, _ in halves], extractor, featurizer)
@@ -267,12 +269,13 @@ def real_metrics(embed_pool: Callable[[Pool], np.ndarray], data: EvalData) -> di
     half-vs-half retrieval on test reviews, and ridge probes for the rating and the roast level, on each test split
     (the recent split's names end in ``_recent``)."""
     res: dict[str, Any] = {}
-    for suffix, a, b in (("", data.real_a, data.real_b), (RECENT, data.recent_a, data.recent_b)):
+    for prefix, suffix in TEST_SPLITS.values():
+        a, b = getattr(data, f"{prefix}_a"), getattr(data, f"{prefix}_b")
         if a is not None:
             res["real_review_retrieval" + suffix] = {**recall_at_k(embed_pool(a), embed_pool(b)), "gallery": len(b)}
     if {"train", "val", "test"} <= set(data.review_pools):
         xs = {s: embed_pool(p) for s, p in data.review_pools.items()}
-        for suffix, test in (("", "test"), (RECENT, "recent")):
+        for test, (_, suffix) in TEST_SPLITS.items():
             if test in xs:
                 res["probe_review_rating" + suffix] = probe(xs, data.review_rating, "regression", test)
                 res["probe_review_roast" + suffix] = probe(xs, data.review_roast, "classes", test)
@@ -439,7 +442,7 @@ def real_table(rows: dict[str, dict[str, Any]]) -> str:
     lines = [head, "-" * len(head.splitlines()[1])]
     for name, r in rows.items():
         halves = []
-        for suffix in ("", RECENT):
+        for _, suffix in TEST_SPLITS.values():
             rr = r.get("real_review_retrieval" + suffix, {})
             cells = [rr.get("recall@1"), rr.get("recall@10"), r.get("probe_review_rating" + suffix, {}).get("r2"),
                      r.get("probe_review_roast" + suffix, {}).get("accuracy")]
