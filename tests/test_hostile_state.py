@@ -42,6 +42,43 @@ def test_parse_json_refuses_deep_nesting_nan_and_oversize_with_the_callers_error
     assert json_depth({"a": [1, {"b": []}]}) == 4 and json_depth(5) == 0
 
 
+def _depth(v) -> int:
+    if isinstance(v, dict):
+        v = list(v.values())
+    return 1 + max(map(_depth, v), default=0) if isinstance(v, list) else 0
+
+
+def test_json_depth_is_the_nesting_depth_of_any_document():
+    rng = np.random.default_rng(3)
+
+    def doc(level: int):
+        kind = int(rng.integers(0, 4 if level < 7 else 2))
+        n = int(rng.integers(0, 4))
+        if kind < 2:
+            return [None, 1.5][kind]
+        if kind == 2:
+            return [doc(level + 1) for _ in range(n)] + [0.25] * int(rng.integers(0, 3))
+        return {f"k{i}": doc(level + 1) for i in range(n)}
+
+    for _ in range(300):
+        d = doc(0)
+        assert json_depth(d) == _depth(d), d
+        assert json_depth(d, 2) == min(_depth(d), 3)
+
+
+def test_another_parser_is_held_to_the_same_bounds():
+    orjson = pytest.importorskip("orjson")
+
+    class E(Exception):
+        pass
+
+    for text, message in (("[" * 40 + "]" * 40, "nested deeper than 32"), ("[" * 5000 + "]" * 5000, "not valid JSON"),
+                          ('{"x": NaN}', "not valid JSON"), ('{"x": Infinity}', "not valid JSON"), ("[1,", "not valid")):
+        with pytest.raises(E, match=message):
+            parse_json(text, E, "doc", loads=orjson.loads)
+    assert parse_json('{"a": [1, 2.5, "x"]}', E, "doc", loads=orjson.loads) == {"a": [1, 2.5, "x"]}
+
+
 def test_read_json_never_reads_past_its_bound(tmp_path):
     big = tmp_path / "big.json"
     with open(big, "wb") as f:  # a sparse 1 GB file: reading it whole would take a gigabyte of memory

@@ -129,6 +129,20 @@ def _expected_shown(files: list[list[dict]]) -> dict[str, tuple[int, int]]:
     return out
 
 
+def _expected_ratings(files: list[list[dict]]) -> list[tuple[str, float]]:
+    """(user, stars) of the valid unique rated tastings, sorted."""
+    schema, seen, out = EventSchema.default(), set(), []
+    for e in (e for evs in files for e in evs):
+        try:
+            ev = schema.parse(e)
+        except ValueError:
+            continue
+        if ev.event_id not in seen and ev.type == "tasting" and ev.feedback is not None:
+            out.append((ev.user_id, float(ev.feedback["rating"])))
+        seen.add(ev.event_id)
+    return sorted(out)
+
+
 def _check_store(out: Path, expected: dict[str, dict]) -> None:
     store = ProfileStore(out / "profiles")
     assert sorted(store.users()) == sorted(expected)
@@ -210,6 +224,8 @@ def test_stream_killed_anywhere_ends_like_an_uninterrupted_run(tmp_path):
 
     arms = arm_metrics(_jsonl(str(chaos / "out" / "feedback")), "stream")
     assert {v: (a["like_rate"].n, a["like_rate"].successes) for v, a in arms.items()} == _expected_shown(files)
+    rows = [json.loads(x) for rows in _sink_rows(chaos / "out", "feedback").values() for x in rows]
+    assert sorted((r["user_id"], r["value"]) for r in rows if r["type"] == "rating") == _expected_ratings(files) != []
 
 
 def test_kafka_without_its_connector_is_a_clear_error(tmp_path, capsys):

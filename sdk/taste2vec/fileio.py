@@ -26,21 +26,29 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"non-finite number {name} is not JSON")
 
 
+_CONTAINERS = frozenset((dict, list))
+
+
 def json_depth(value: Any, limit: int | None = None) -> int:
     """Nesting depth of a parsed JSON value (a scalar is 0, ``[]`` is 1), level by level without recursion; once
-    past ``limit`` it stops looking deeper (and returns ``limit + 1``)."""
-    depth, level = 0, ([value] if isinstance(value, (dict, list)) else [])  # the containers of one level
+    past ``limit`` it stops looking deeper (and returns ``limit + 1``). Containers are JSON's: dicts and lists."""
+    depth, level = 0, ([value] if type(value) in _CONTAINERS else [])  # the containers of one level
     while level and (limit is None or depth <= limit):
         depth += 1
-        level = [x for c in level for x in (c.values() if isinstance(c, dict) else c) if isinstance(x, (dict, list))]
+        values = [c.values() if type(c) is dict else c for c in level]
+        # a container of scalars only (most of them: vectors) is passed over by a set of its item types
+        level = [x for v in values if not _CONTAINERS.isdisjoint(map(type, v)) for x in v if type(x) in _CONTAINERS]
     return depth
 
 
 def parse_json(text: str | bytes, error: Callable[[str], Exception], what: str, max_bytes: int = MAX_JSON_BYTES,
-               max_depth: int = MAX_JSON_DEPTH, constants: bool = False) -> Any:
+               max_depth: int = MAX_JSON_DEPTH, constants: bool = False,
+               loads: Callable[[str], Any] | None = None) -> Any:
     """Parse JSON text with a size and nesting limit; ``error("<what>: ...")`` for anything else than a bounded,
     standard JSON document (bad UTF-8, syntax, NaN / Infinity, too large, too deep). ``constants`` reads ``NaN`` /
-    ``Infinity`` as ``json.loads`` does, for records, whose validation then names the field."""
+    ``Infinity`` as ``json.loads`` does, for records, whose validation then names the field. ``loads``: another
+    standard JSON parser raising ``ValueError`` (e.g. ``orjson.loads``, for a caller that has it), else the standard
+    library's."""
     if len(text) > max_bytes:
         raise error(f"{what}: {len(text)} bytes is more than the {max_bytes} allowed")
     if isinstance(text, bytes):
@@ -49,7 +57,10 @@ def parse_json(text: str | bytes, error: Callable[[str], Exception], what: str, 
         except UnicodeDecodeError as e:
             raise error(f"{what}: not UTF-8 ({e})") from None
     try:
-        value = json.loads(text) if constants else json.loads(text, parse_constant=_reject_constant)
+        if loads is not None:
+            value = loads(text)
+        else:
+            value = json.loads(text) if constants else json.loads(text, parse_constant=_reject_constant)
     except RecursionError:
         raise error(f"{what}: nested deeper than {max_depth} levels") from None
     except ValueError as e:  # JSONDecodeError, and integers longer than Python's digit limit
@@ -60,7 +71,7 @@ def parse_json(text: str | bytes, error: Callable[[str], Exception], what: str, 
 
 
 def read_json(path: str | Path, error: Callable[[str], Exception], what: str, max_bytes: int = MAX_JSON_BYTES,
-              max_depth: int = MAX_JSON_DEPTH) -> Any:
+              max_depth: int = MAX_JSON_DEPTH, loads: Callable[[str], Any] | None = None) -> Any:
     """:func:`parse_json` of a file, reading no more than ``max_bytes + 1`` bytes of it."""
     path = Path(path)
     try:
@@ -68,7 +79,7 @@ def read_json(path: str | Path, error: Callable[[str], Exception], what: str, ma
             data = f.read(max_bytes + 1)
     except OSError as e:
         raise error(f"{path}: cannot read {what} ({e.strerror or e})") from None
-    return parse_json(data, error, f"{path}: {what}", max_bytes, max_depth)
+    return parse_json(data, error, f"{path}: {what}", max_bytes, max_depth, loads=loads)
 
 
 def iter_lines(path: str | Path, max_line_bytes: int, digest: Any = None) -> Iterator[tuple[int, str | None, str]]:

@@ -51,7 +51,7 @@ class Feedback:
     time: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        return {"embedding": [float(x) for x in self.embedding], "target": self.target, "item_id": self.item_id,
+        return {"embedding": np.asarray(self.embedding, np.float64).tolist(), "target": self.target, "item_id": self.item_id,
                 "attributes": dict(self.attributes), "time": self.time}
 
 
@@ -230,7 +230,7 @@ class TasteProfile:
     def to_dict(self) -> dict[str, Any]:
         return {"format": PROFILE_FORMAT, "dim": self.dim, "model_version": self.model_version,
                 "buffer_size": self.buffer_size, "ridge": self.ridge, "fold_rate": self.fold_rate,
-                "n_events": self.n_events, "prior": [float(x) for x in self.prior],
+                "n_events": self.n_events, "prior": np.asarray(self.prior, np.float64).tolist(),
                 "attribute_affinity": self.attribute_affinity, "buffer": [f.to_dict() for f in self.buffer]}
 
     @classmethod
@@ -338,10 +338,14 @@ def _str_field(d: Mapping[str, Any], name: str, optional: bool = False, where: s
     return v
 
 
+_NUMBER_TYPES = frozenset((int, float))  # numbers as JSON parses them (bool, a subclass of int, is not one)
+
+
 def _vector_field(d: Mapping[str, Any], name: str, dim: int, bound: float, where: str | None = None) -> np.ndarray:
     v = d.get(name)
-    if not isinstance(v, list) or len(v) != dim or \
-            not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v):
+    if not isinstance(v, list) or len(v) != dim or not (
+            _NUMBER_TYPES.issuperset(map(type, v))  # the common case, at C speed; then subclasses (numpy floats)
+            or all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v)):
         raise _fail(where, name, f"expected a list of {dim} numbers")
     try:
         a = np.asarray(v, np.float64)

@@ -43,6 +43,7 @@ import json
 import os
 import sys
 import time
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -51,11 +52,8 @@ from taste2vec.bundle import ModelBundle, default_bundle_path, pack_bundle
 from taste2vec.errors import Taste2VecError
 from taste2vec.fileio import try_lock, unlock, write_atomic
 
-PROCESSED_SCHEMA = ("event_id string, user_id string, ts double, type string, item_id string, variant string, "
-                    "app_model string, feedback string, embedding array<float>, attributes string, "
-                    "error_type string, error_field string, error string, raw string")
-APPLIED_SCHEMA = "user_id string, event_id string, replayed boolean, duplicates int, pairs string"
 MAX_RAW_CHARS = 2048  # what a dead letter keeps of the event
+ROWS_PER_FILE = 200_000  # a sink's rows per output file (a batch's sink is one file up to this)
 # fault injection for the exactly-once tests: "<batch id>:<stage>", the stages after-profiles and after-sinks (the
 # driver), or in-profiles:<n> (an executor, after writing n users' profiles: the whole job dies)
 KILL_ENV = "TASTE2VEC_STREAM_KILL_AT"
@@ -193,13 +191,38 @@ def _embedder(bundle_bc: Any, key: str) -> Any:
         EmbedderOptions(BaseOptions(model_asset_buffer=bundle_bc.value, allow_unsigned=True))))
 
 
-def _dead(raw: str, err_type: str, field: str | None, message: str, event_id: Any = None, user_id: Any = None):
-    return (event_id if isinstance(event_id, str) else None, user_id if isinstance(user_id, str) else None, None,
-            None, None, None, None, None, None, None, err_type, field, message[:1000], raw[:MAX_RAW_CHARS])
+# the apply step's output: one row type for every sink (``kind``), the columns each sink writes, one stats row
+_DEAD, _FEEDBACK, _PAIR, _STATS = "dead", "feedback", "pair", "stats"
+SINK_COLUMNS = {
+    _DEAD: ("event_id", "user_id", "error_type", "error_field", "error", "raw"),
+    _FEEDBACK: ("user_id", "experiment", "variant", "type", "item_id", "value", "time"),
+    _PAIR: ("user_id", "preferred", "other"),
+}
+_DOUBLES = {"value", "time"}
+RESULT_COLUMNS = ("kind", *dict.fromkeys(c for cols in SINK_COLUMNS.values() for c in cols), "stats")
+RESULT_SCHEMA = ", ".join(f"{c} {'double' if c in _DOUBLES else 'string'}" for c in RESULT_COLUMNS)
+_POSITION = {c: i for i, c in enumerate(RESULT_COLUMNS)}
+
+
+def _result(kind: str, **values: Any) -> tuple:
+    """A row of ``RESULT_SCHEMA``: ``kind`` and its columns, None elsewhere."""
+    row: list[Any] = [None] * len(RESULT_COLUMNS)
+    row[0] = kind
+    for name, v in values.items():
+        row[_POSITION[name]] = v
+    return tuple(row)
+
+
+def _dead(raw: str, err_type: str, field: str | None, message: str, event_id: Any = None,
+          user_id: Any = None) -> tuple:
+    user = user_id if isinstance(user_id, str) else None
+    return user, _result(_DEAD, event_id=event_id if isinstance(event_id, str) else None, user_id=user,
+                         error_type=err_type, error_field=field, error=message[:1000], raw=raw[:MAX_RAW_CHARS])
 
 
 def _process_partition(lines: Iterator[Any], bundle_bc: Any, catalog_bc: Any, key: str) -> Iterator[tuple]:
-    """Raw lines -> processed rows (``PROCESSED_SCHEMA``): valid events with their vector, or dead letters."""
+    """Raw lines -> ``(user id, row)``: a valid event as an :class:`~.profiles.Update` with what the sinks need of
+    it, or a dead letter (a ``_DEAD`` row of ``RESULT_SCHEMA``)."""
     from taste2vec.errors import RecordValidationError
 
     from .events import EventSchema
@@ -220,45 +243,79 @@ def _process_partition(lines: Iterator[Any], bundle_bc: Any, catalog_bc: Any, ke
             except RecordValidationError as e:  # already validated; kept for safety
                 yield _dead(raw, type(e).__name__, f"record.{e.field}", str(e), ev.event_id, ev.user_id)
                 continue
-            vector, attributes = [float(x) for x in r.embedding], r.attributes
+            vector, attributes = r.embedding.tolist(), r.attributes
         elif ev.feedback is not None and ev.item_id not in catalog:  # a like / dislike of an unknown coffee
             yield _dead(raw, "UnknownItemError", "item_id", f"item_id: {ev.item_id!r} is not in the catalog "
                         f"({len(catalog)} items, {catalog.model_version})", ev.event_id, ev.user_id)
             continue
         # a like / dislike of a catalog coffee travels without its vector: the profile step looks it up
-        yield (ev.event_id, ev.user_id, ev.ts.timestamp(), ev.type, ev.item_id, ev.variant, ev.model_version,
-               None if ev.feedback is None else json.dumps(ev.feedback), vector, json.dumps(attributes), None, None,
-               None, None)
+        yield ev.user_id, ("event", ev.event_id, ev.ts.timestamp(), ev.type, ev.item_id, ev.variant,
+                           ev.feedback, vector, attributes)
 
 
-def _apply_partition(rows: Iterator[Any], store_root: str, catalog_bc: Any, key: str, k: int, batch_id: int,
-                     model_version: str, driver_pid: int = 0) -> Iterator[tuple]:
-    """Apply each user's updates of this batch to the profile store (a user's rows are all in this partition)."""
+def _user_partition(user_id: str | None) -> int:
+    """The shuffle's key hash: stable across processes and runs (Python's str hash is salted per process)."""
+    return zlib.crc32((user_id or "").encode("utf-8"))
+
+
+def _feedback_rows(user: str, event: tuple, experiment: str) -> list[tuple]:
+    """An applied event in the A/B analyzer's form: a reaction to a shown coffee is one ``shown`` (a like also one
+    ``like``), a tasting with stars one ``rating``."""
+    _, _, ts, etype, item_id, variant, feedback, _, _ = event
+    variant = variant if variant is not None else "none"
+    if etype in ("like", "dislike", "skip") and item_id is not None:
+        kinds = [("shown", None)] + ([("like", None)] if etype == "like" else [])
+    elif etype == "tasting" and isinstance(feedback, dict) and "rating" in feedback:
+        kinds = [("rating", float(feedback["rating"]))]
+    else:
+        kinds = []
+    return [_result(_FEEDBACK, user_id=user, experiment=experiment, variant=variant, type=kind, item_id=item_id,
+                    value=value, time=ts) for kind, value in kinds]
+
+
+def _apply_partition(rows: Iterator[tuple], store_root: str, catalog_bc: Any, key: str, k: int, batch_id: int,
+                     model_version: str, experiment: str, driver_pid: int = 0) -> Iterator[tuple]:
+    """Apply each user's events of this batch to the profile store (a user's rows are all in this partition); emit
+    the batch's dead letters, the applied events' feedback rows, the preference pairs and one ``_STATS`` row."""
     from .profiles import ProfileStore, Update
 
     catalog = _catalog(catalog_bc, key)
     store = ProfileStore(store_root, catalog=catalog, k=k)
-    by_user: dict[str, list[Update]] = {}
+    by_user: dict[str, dict[str, tuple]] = {}
+    updates: dict[str, list[Update]] = {}
+    stats: dict[str, Any] = {"events": 0, "dead_by_type": {}, "applied": 0, "users": 0, "duplicates": 0,
+                             "replayed": False, "feedback_rows": 0, "pair_rows": 0}
     out: list[tuple] = []
-    for r in rows:
-        vector, attributes = r.embedding, json.loads(r.attributes)
-        if r.feedback is not None and vector is None:  # a catalog coffee (validated in the first step)
-            vector, attributes = catalog.embedding(r.item_id), catalog.item(r.item_id).attributes
-        by_user.setdefault(r.user_id, []).append(
-            Update(r.event_id, r.ts, None if r.feedback is None else json.loads(r.feedback), vector, attributes,
-                   r.item_id, model_version))
+    for user, row in rows:
+        stats["events"] += 1
+        if row[0] == _DEAD:
+            error_type = row[_POSITION["error_type"]]
+            stats["dead_by_type"][error_type] = stats["dead_by_type"].get(error_type, 0) + 1
+            out.append(row)
+            continue
+        _, event_id, ts, _, item_id, _, feedback, vector, attributes = row
+        if feedback is not None and vector is None:  # a catalog coffee (validated in the first step)
+            vector, attributes = catalog.embedding(item_id), catalog.item(item_id).attributes
+        by_user.setdefault(user, {}).setdefault(event_id, row)  # the first copy of a duplicate is the one applied
+        updates.setdefault(user, []).append(Update(event_id, ts, feedback, vector, attributes, item_id,
+                                                   model_version))
     injecting = KILL_ENV in os.environ  # read once: the per-user loop stays free of fault-injection work
-    for n, (user, updates) in enumerate(by_user.items(), 1):
-        res = store.apply(batch_id, user, updates, durable=False)
+    for n, (user, events) in enumerate(updates.items(), 1):
+        res = store.apply(batch_id, user, events, durable=False)
         if injecting:
             _maybe_kill(batch_id, f"in-profiles:{n}", driver_pid)
-        pairs = json.dumps([list(p) for p in res.pairs])
-        if not res.applied_ids:
-            out.append((user, None, res.replayed_batch, res.duplicates, pairs))
-        for i, event_id in enumerate(res.applied_ids):
-            out.append((user, event_id, res.replayed_batch, res.duplicates if i == 0 else 0, pairs if i == 0 else "[]"))
-    if by_user:
+        stats["applied"] += len(res.applied_ids)
+        stats["duplicates"] += res.duplicates
+        stats["replayed"] |= res.replayed_batch
+        for event_id in res.applied_ids:  # a replayed batch: the events it applied the first time
+            out += _feedback_rows(user, by_user[user][event_id], experiment)
+        out += [_result(_PAIR, user_id=user, preferred=preferred, other=other) for preferred, other in res.pairs]
+    if updates:
         os.sync()  # the partition's profile files reach the disk before Spark can commit the batch
+    stats["users"] = len(updates)
+    stats["feedback_rows"] = sum(r[0] == _FEEDBACK for r in out)
+    stats["pair_rows"] = sum(r[0] == _PAIR for r in out)
+    out.append(_result(_STATS, stats=json.dumps(stats)))
     return iter(out)
 
 
@@ -277,7 +334,11 @@ def _maybe_kill(batch_id: int, stage: str, driver_pid: int = 0) -> None:
 
 
 class BatchProcessor:
-    """The ``foreachBatch`` function: one micro-batch through validation, embedding, profiles and the sinks."""
+    """The ``foreachBatch`` function: one micro-batch through validation, embedding, profiles and the sinks.
+
+    A batch is one pipeline of Python stages with one shuffle (validate and embed -> by user -> apply) whose output,
+    cached in the JVM, feeds the three sink writes; the summary is the apply step's own counts. Four Spark jobs per
+    batch, the Python workers in the first only."""
 
     def __init__(self, spark: Any, cfg: StreamConfig, progress: bool = True) -> None:
         from taste2vec.curation import Catalog
@@ -294,99 +355,70 @@ class BatchProcessor:
         self.key = hashlib.sha256(zipped).hexdigest()[:16] + ":" + hashlib.sha256(cat_json.encode()).hexdigest()[:16]
         self.bundle_bc = sc.broadcast(zipped)
         self.catalog_bc = sc.broadcast(cat_json)
+        self.partitions = sc.defaultParallelism  # one task per core: a Python task has a fixed cost (~30 ms)
         self.out = Path(cfg.out)
 
     def __call__(self, df: Any, batch_id: int) -> None:
-        from pyspark.sql import functions as F
-
         t0 = time.perf_counter()
-        spark, out, bid = self.spark, self.out, int(batch_id)
+        bid, stages = int(batch_id), {}
         bundle_bc, catalog_bc, key = self.bundle_bc, self.catalog_bc, self.key
-        processed = spark.createDataFrame(
-            df.select("value").rdd.mapPartitions(lambda rows: _process_partition(rows, bundle_bc, catalog_bc, key)),
-            PROCESSED_SCHEMA).persist()
-        stages: dict[str, float] = {}
-        last = t0
-
-        def lap(name: str) -> None:
-            nonlocal last
-            now = time.perf_counter()
-            stages[name] = round(now - last, 3)
-            last = now
-
+        store_root, k, version = str(self.out / "profiles"), self.cfg.k, self.model_version
+        experiment, driver = self.cfg.experiment, os.getpid()
+        results = self.spark.createDataFrame(df.select("value").rdd
+            .mapPartitions(lambda lines: _process_partition(lines, bundle_bc, catalog_bc, key))
+            .partitionBy(self.partitions, _user_partition)
+            .mapPartitions(lambda rows: _apply_partition(rows, store_root, catalog_bc, key, k, bid, version,
+                                                         experiment, driver)), RESULT_SCHEMA).persist()
         try:
-            n_events = processed.count()
-            lap("validate_embed")
-            dead = processed.where(F.col("error_type").isNotNull())
-            dead.select("event_id", "user_id", "error_type", "error_field", "error", "raw") \
-                .write.mode("overwrite").json(str(out / "dead_letters" / f"batch={bid}"))
-            lap("dead_letters")
-            valid = processed.where(F.col("error_type").isNull())
-            store_root, k, version, driver = str(out / "profiles"), self.cfg.k, self.model_version, os.getpid()
-            applied = spark.createDataFrame(
-                valid.repartition("user_id").rdd.mapPartitions(
-                    lambda rows: _apply_partition(rows, store_root, catalog_bc, key, k, bid, version, driver)),
-                APPLIED_SCHEMA).persist()
-            try:
-                applied.count()  # the profile store is updated here (a recomputation replays idempotently)
-                lap("profiles")
-                _maybe_kill(bid, "after-profiles")
-                rows = self._sinks(valid, applied, bid)
-                lap("sinks")
-                summary = {**self._summary(n_events, dead, applied, bid, time.perf_counter() - t0), **rows}
-                summary["stage_seconds"] = stages
-            finally:
-                applied.unpersist()
+            # the profile store is updated here (a recomputation of a partition replays idempotently)
+            parts = [json.loads(r.stats) for r in results.where(results.kind == _STATS).select("stats").collect()]
+            stages["validate_embed_profiles"] = round(time.perf_counter() - t0, 3)
+            _maybe_kill(bid, "after-profiles")
+            summary = self._summary(parts, bid)
+            self._sinks(results, bid, {_DEAD: summary["dead_letters"], _FEEDBACK: summary["feedback_rows"],
+                                       _PAIR: summary["pair_rows"]})
         finally:
-            processed.unpersist()
-        (out / "batches").mkdir(parents=True, exist_ok=True)
-        write_atomic(out / "batches" / f"{bid:08d}.json", json.dumps(summary, indent=1))
+            results.unpersist()
+        stages["sinks"] = round(time.perf_counter() - t0 - stages["validate_embed_profiles"], 3)
+        summary["seconds"] = round(time.perf_counter() - t0, 3)
+        summary["stage_seconds"] = stages
+        (self.out / "batches").mkdir(parents=True, exist_ok=True)
+        write_atomic(self.out / "batches" / f"{bid:08d}.json", json.dumps(summary, indent=1))
         _maybe_kill(bid, "after-sinks")
         if self.progress:
             print(f"batch {bid}: {summary['events']} events, {summary['dead_letters']} dead letters, "
                   f"{summary['applied']} applied to {summary['users']} users, {summary['duplicates']} duplicates, "
                   f"{summary['seconds']:.1f} s", file=sys.stderr, flush=True)
 
-    def _sinks(self, valid: Any, applied: Any, bid: int) -> dict[str, int]:
-        """Write the batch's feedback and pairs; the rows written to each (counted while writing: no extra job)."""
-        from pyspark.sql import Observation
-        from pyspark.sql import functions as F
+    def _sinks(self, results: Any, bid: int, counts: dict[str, int]) -> None:
+        """Write the batch's dead letters, feedback and pairs, each whole under the batch id (a replay overwrites),
+        in files of up to ``ROWS_PER_FILE`` rows. The three writes read the cached results in the JVM and run as
+        concurrent Spark jobs: each is small, and mostly scheduling latency."""
+        from concurrent.futures import ThreadPoolExecutor
 
-        out = self.out
-        ids = applied.where(F.col("event_id").isNotNull()).select("event_id")
-        # the events of this batch the store applied (not duplicates); for a replayed batch, the same ones
-        events = valid.dropDuplicates(["event_id"]).join(ids, "event_id")
-        variant = F.coalesce(F.col("variant"), F.lit("none")).alias("variant")
-        shown = events.where(F.col("type").isin("like", "dislike", "skip") & F.col("item_id").isNotNull())
-        rated = events.where((F.col("type") == "tasting") & F.col("feedback").contains('"rating"'))
-        none = F.lit(None).cast("double").alias("value")
-        # the A/B analyzer's events: a reaction to a shown coffee is one 'shown' (and a like also one 'like')
-        fb = shown.select("user_id", "item_id", variant, F.lit("shown").alias("type"), "ts", none) \
-            .unionByName(shown.where(F.col("type") == "like")
-                         .select("user_id", "item_id", variant, F.lit("like").alias("type"), "ts", none)) \
-            .unionByName(rated.select("user_id", "item_id", variant, F.lit("rating").alias("type"), "ts",
-                                      F.get_json_object("feedback", "$.rating").cast("double").alias("value")))
-        seen = {name: Observation(f"{name}-{bid}") for name in ("feedback_rows", "pair_rows")}
-        fb.select("user_id", F.lit(self.cfg.experiment).alias("experiment"), "variant", "type", "item_id", "value",
-                  F.col("ts").alias("time")).observe(seen["feedback_rows"], F.count(F.lit(1)).alias("rows")) \
-            .write.mode("overwrite").json(str(out / "feedback" / f"batch={bid}"))
-        pairs = applied.select("user_id", F.explode(F.from_json("pairs", "array<array<string>>")).alias("p")) \
-            .select("user_id", F.col("p")[0].alias("preferred"), F.col("p")[1].alias("other"))
-        pairs.observe(seen["pair_rows"], F.count(F.lit(1)).alias("rows")) \
-            .write.mode("overwrite").parquet(str(out / "pairs" / f"batch={bid}"))
-        return {name: int(o.get.get("rows") or 0) for name, o in seen.items()}
+        def write(kind: str, folder: str, fmt: str) -> None:
+            files = min(self.partitions, 1 + counts[kind] // ROWS_PER_FILE)
+            rows = results.where(results.kind == kind).select(*SINK_COLUMNS[kind]).coalesce(files)
+            getattr(rows.write.mode("overwrite"), fmt)(str(self.out / folder / f"batch={bid}"))
 
-    def _summary(self, n_events: int, dead: Any, applied: Any, bid: int, seconds: float) -> dict[str, Any]:
-        from pyspark.sql import functions as F
+        sinks = ((_DEAD, "dead_letters", "json"), (_FEEDBACK, "feedback", "json"), (_PAIR, "pairs", "parquet"))
+        with ThreadPoolExecutor(len(sinks), thread_name_prefix="taste2vec-sink") as pool:
+            for done in [pool.submit(write, *sink) for sink in sinks]:
+                done.result()
 
-        by_type = {r["error_type"]: r["count"] for r in dead.groupBy("error_type").count().collect()}
-        a = applied.agg(F.count("event_id").alias("applied"), F.countDistinct("user_id").alias("users"),
-                        F.sum("duplicates").alias("duplicates"),
-                        F.max(F.col("replayed").cast("int")).alias("replayed")).collect()[0]
-        return {"batch": bid, "events": n_events, "dead_letters": sum(by_type.values()), "dead_by_type": by_type,
-                "applied": int(a["applied"] or 0), "users": int(a["users"] or 0),
-                "duplicates": int(a["duplicates"] or 0), "replayed": bool(a["replayed"]), "seconds": round(seconds, 3),
-                "model_version": self.model_version}
+    def _summary(self, parts: list[dict[str, Any]], bid: int) -> dict[str, Any]:
+        dead_by_type: dict[str, int] = {}
+        for p in parts:
+            for name, n in p["dead_by_type"].items():
+                dead_by_type[name] = dead_by_type.get(name, 0) + n
+        total = {name: sum(p[name] for p in parts) for name in ("events", "applied", "users", "duplicates",
+                                                                 "feedback_rows", "pair_rows")}
+        return {"batch": bid, "events": total["events"], "dead_letters": sum(dead_by_type.values()),
+                "dead_by_type": dict(sorted(dead_by_type.items())), "applied": total["applied"],
+                "users": total["users"], "duplicates": total["duplicates"],
+                "replayed": any(p["replayed"] for p in parts),
+                "model_version": self.model_version, "feedback_rows": total["feedback_rows"],
+                "pair_rows": total["pair_rows"]}
 
 
 def start_stream(spark: Any, cfg: StreamConfig, available_now: bool = True, progress: bool = True,

@@ -143,7 +143,7 @@ class ProfileStore:
         p = self.path(user_id)
         if not p.exists():
             return None
-        return StreamProfile.from_dict(read_json(p, StoreError, "stream profile"), str(p))
+        return StreamProfile.from_dict(read_json(p, StoreError, "stream profile", loads=_loads()), str(p))
 
     def users(self) -> Iterator[str]:
         """Every user with a profile (sorted); a writer's temporary file is never one."""
@@ -208,6 +208,16 @@ class ProfileStore:
         rated = {f.item_id for f in profile.buffer if f.item_id}
         return [{"item_id": p.item.id, "score": round(p.score, 4), "because": list(p.because)}
                 for p in recommend(profile, cat, k=self.k, exclude=rated)]
+
+
+def _loads() -> Any:
+    """The JSON parser for profile files: orjson's when installed (several times faster on the vectors; standard
+    JSON only, as the standard library's with constants refused), else None: the standard library's."""
+    try:
+        import orjson
+    except ImportError:
+        return None
+    return orjson.loads
 
 
 def _dumps(doc: dict[str, Any]) -> str:
