@@ -35,7 +35,7 @@ help:
 	@echo "make bench-serve  load test of taste2vec-serve on 127.0.0.1: batching on/off, concurrency 1/8/32,"
 	@echo "              1- and 32-record requests (records/s, p50/p90/p99, errors; runs/bench-serve/serve.png)"
 	@echo "make soak-serve  the server for 10 minutes under mixed load and reloads: RSS per process, 5xx, p99 per minute"
-	@echo "make bench-stream  events/s of the feedback stream at 2,000 and 10,000 events per micro-batch"
+	@echo "make bench-stream  events/s of the feedback stream at 2,000 and 10,000 events per micro-batch (median of 3)"
 	@echo "make mutate   mutation testing (cosmic-ray) of the SDK's records, bundle, signing, profile and curation"
 	@echo "              modules against their fast tests: score and surviving mutants (MODULES=records profile ...;"
 	@echo "              slow: a test run per mutant; runs/mutate/report.md)"
