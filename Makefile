@@ -87,14 +87,16 @@ demo-full: $(STAMP)
 	$(PY) -m taste2vec_reference demo --out $(OUT) --no-resume
 	$(PY) -m taste2vec demo
 
-# The Python suite and the Kotlin libraries' JVM tests side by side (kotlinc is mostly one core): the JVM log is
-# printed after pytest's, and either failing fails the target. pytest runs on two workers, a test file per worker at
-# a time (module fixtures such as a running server stay in one process): much of the suite waits on servers, Spark
-# and subprocesses, so one process used about one core.
-test: $(STAMP)
+# The Python suite and the Kotlin libraries' JVM tests side by side: the JVM log is printed after pytest's, and
+# either failing fails the target. kotlinc (mostly one core) compiles while pip installs the toolkit (one core);
+# pytest runs on three workers, a test file per worker at a time (module fixtures such as a running server stay in
+# one process): much of the suite waits on servers, Spark and subprocesses.
+test:
 	@mkdir -p build
+	@(android_demo/jvm.sh compile > build/jvm-compile.log 2>&1 || true) & \
+	  $(MAKE) --no-print-directory $(STAMP); status=$$?; wait; test $$status -eq 0
 	@($(MAKE) --no-print-directory jvm-test > build/jvm-test.log 2>&1; echo $$? > build/jvm-test.rc) & \
-	  $(PY) -m pytest -q -n 2 --dist loadfile; status=$$?; wait; \
+	  $(PY) -m pytest -q -n 3 --dist loadfile; status=$$?; wait; \
 	  echo "== JVM tests (make jvm-test, run beside pytest)"; cat build/jvm-test.log; \
 	  test $$status -eq 0 && test "$$(cat build/jvm-test.rc)" -eq 0
 

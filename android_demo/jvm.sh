@@ -8,6 +8,7 @@
 #                                       #   consumer program built against it
 #   android_demo/jvm.sh maven [DIR]     # make android-lib: jars + sources jars + POMs into DIR (build/maven)
 #   android_demo/jvm.sh jars            # just build/jvm/taste2vec-{core,jvm}.jar
+#   android_demo/jvm.sh compile         # every jar test compiles (kotlinc only, no Python): a warm-up for test
 #   android_demo/jvm.sh embed [ARGS]    # make kotlin-embed: JSON lines in, one result per line out
 #   android_demo/jvm.sh bench [ARGS]    # the Kotlin side of make bench-kotlin (JSON on stdout)
 #
@@ -101,10 +102,14 @@ android_typecheck() {
     "$BUILD/taste2vec-core.jar" -nowarn
 }
 
-junit() {
+tests_jar() {
   local cp="$PWD/$BUILD/taste2vec-core.jar,$PWD/$BUILD/taste2vec-jvm.jar"
   kotlin_jar "$BUILD/taste2vec-tests.jar" "$CORE/src/test/kotlin $JVM/src/test/kotlin" \
     "$(runtime_cp):$JARS/junit4.jar:$BCPROV" "-Xfriend-paths=$cp"
+}
+
+junit() {
+  tests_jar
   local classes
   classes=$(unzip -Z1 "$BUILD/taste2vec-tests.jar" | grep -E '^com/.*Test\.class$' | sed 's/\.class$//; s#/#.#g' | sort)
   log "JUnit: $(echo $classes | wc -w) test classes"
@@ -223,6 +228,7 @@ case "$cmd" in
     consumer ;;
   maven) MAVEN=${1:-$MAVEN}; maven ;;
   jars) build_libs ;;
+  compile) build_libs; android_typecheck; tests_jar ;;
   embed) build_libs; exec java -cp "$(runtime_cp)" com.taste2vec.edge.jvm.tools.Embed "$@" ;;
   bench) build_libs; exec java -cp "$(runtime_cp)" com.taste2vec.edge.jvm.tools.Bench "$@" ;;
   *) echo "usage: android_demo/jvm.sh test | maven [DIR] | jars | embed [ARGS] | bench [ARGS]" >&2; exit 2 ;;
