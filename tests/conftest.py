@@ -29,20 +29,29 @@ def lexicon():
 
 
 @pytest.fixture(scope="session")
-def tiny_bundle_parts(lexicon):
-    """A random tiny student converted to TFLite, with a tokenizer: enough to build bundles in tests. With
-    ``$TASTE2VEC_TEST_CACHE`` (``make mutate`` sets it: thousands of short test runs) it is made once and kept there."""
+def tiny_bundle_parts(lexicon, tmp_path_factory):
+    """A random tiny student converted to TFLite, with a tokenizer: enough to build bundles in tests. Made once per
+    run: pytest-xdist's workers share it through the run's temporary folder; with ``$TASTE2VEC_TEST_CACHE``
+    (``make mutate`` sets it: thousands of short test runs) it is made once and kept there."""
     import os
     import pickle
     from pathlib import Path
 
+    from taste2vec.fileio import file_lock
+
     cache = os.environ.get("TASTE2VEC_TEST_CACHE")
-    kept = Path(cache) / "tiny_bundle_parts.pkl" if cache else None
-    if kept is not None and kept.exists():
-        return pickle.loads(kept.read_bytes())
-    parts = _tiny_bundle_parts(lexicon)
-    if kept is not None:
-        kept.parent.mkdir(parents=True, exist_ok=True)
+    if cache:
+        folder = Path(cache)
+    elif os.environ.get("PYTEST_XDIST_WORKER"):
+        folder = tmp_path_factory.getbasetemp().parent  # the same for every worker of this run
+    else:
+        return _tiny_bundle_parts(lexicon)
+    folder.mkdir(parents=True, exist_ok=True)
+    kept = folder / "tiny_bundle_parts.pkl"
+    with file_lock(kept):  # the first worker converts, the others wait for its file
+        if kept.exists():
+            return pickle.loads(kept.read_bytes())
+        parts = _tiny_bundle_parts(lexicon)
         kept.write_bytes(pickle.dumps(parts))
     return parts
 
