@@ -296,7 +296,9 @@ def _apply_partition(rows: Iterator[tuple], store_root: str, catalog_bc: Any, ke
         _, event_id, ts, _, item_id, _, feedback, vector, attributes = row
         if feedback is not None and vector is None:  # a catalog coffee (validated in the first step)
             vector, attributes = catalog.embedding(item_id), catalog.item(item_id).attributes
-        by_user.setdefault(user, {}).setdefault(event_id, row)  # the first copy of a duplicate is the one applied
+        seen = by_user.setdefault(user, {})
+        if event_id not in seen or ts < seen[event_id][2]:  # the copy of a duplicate the store applies: the earliest
+            seen[event_id] = row
         updates.setdefault(user, []).append(Update(event_id, ts, feedback, vector, attributes, item_id,
                                                    model_version))
     injecting = KILL_ENV in os.environ  # read once: the per-user loop stays free of fault-injection work
