@@ -147,3 +147,107 @@ def test_cli_refuses_undecodable_notes_and_unwritable_profile_paths(tmp_path):
     p = subprocess.run([sys.executable, "-m", "taste2vec", "recommend", "--liked", "cr-0017e22d08", "--save-profile",
                         "/proc/x/y.json"], capture_output=True, text=True, timeout=120)
     assert p.returncode == 2 and p.stderr.count("\n") == 1 and "cannot save the profile" in p.stderr, p.stderr
+
+
+# --------------------------------------------------------------------------- exact limits
+def _one_step(x: float, integer: bool) -> tuple[float, float]:
+    """The nearest values just below and above ``x`` that the field's type allows."""
+    return (x - 1, x + 1) if integer else (math.nextafter(x, -math.inf), math.nextafter(x, math.inf))
+
+
+def test_every_metric_takes_its_bounds_and_refuses_one_step_beyond():
+    import numpy as np
+
+    for m in default_spec().metrics:
+        for v in (m.min, m.max):
+            for given in (v, int(v) if float(v).is_integer() else v, np.float64(v)):  # fast and full checks
+                got = TastingRecord.from_dict({"metrics": {m.name: given}}).metrics[m.name]
+                assert got == v and type(got) is float, (m.name, given)
+        for v in (_one_step(m.min, False)[0], _one_step(m.max, False)[1]):
+            for given in (v, np.float64(v)):
+                with pytest.raises(OutOfRangeError) as e:
+                    TastingRecord.from_dict({"metrics": {m.name: given}})
+                assert e.value.field == f"metrics.{m.name}"
+
+
+def test_every_numeric_context_field_takes_its_bounds_with_its_type():
+    import numpy as np
+
+    for f in default_spec().context_fields:
+        if f.kind == "categorical":
+            continue
+        lo, hi, integer = f.bounds
+        kind = int if integer else float
+        for v in (lo, hi):
+            for given in (int(v), float(v), np.float64(v)) if integer else (v, np.float64(v)):
+                snap = ContextSnapshot.from_dict({f.name: given}, 3)
+                rec = TastingRecord.from_dict({"context": [{f.name: given}]})
+                for got in (getattr(snap, f.name), getattr(rec.context[0], f.name)):
+                    assert got == v and type(got) is kind, (f.name, given, got)
+        for v in (_one_step(lo, integer)[0], _one_step(hi, integer)[1]):
+            with pytest.raises(OutOfRangeError) as e:
+                ContextSnapshot.from_dict({f.name: v}, 3)
+            assert e.value.field == f"context[3].{f.name}"
+        if integer:
+            for given in (lo + 0.5, np.float64(lo + 0.5)):
+                with pytest.raises(InvalidTypeError, match="expected an integer") as e:
+                    ContextSnapshot.from_dict({f.name: given}, 1)
+                assert e.value.field == f"context[1].{f.name}"
+
+
+def test_a_snapshot_that_is_not_an_object_names_the_fields_it_may_have():
+    with pytest.raises(InvalidTypeError) as e:
+        ContextSnapshot.from_dict(5, 2)
+    names = [f.name for f in default_spec().context_fields]
+    assert e.value.field == "context[2]" and e.value.allowed == "an object with fields " + ", ".join(names)
+    with pytest.raises(InvalidTypeError) as e:
+        TastingRecord.from_dict({"context": [{}, "sunny"]})
+    assert e.value.field == "context[1]"
+
+
+def test_notes_and_context_limits_are_exact():
+    spec = default_spec()
+    at = TastingRecord.from_dict({"notes": "a" * spec.notes_max_chars})
+    assert at.notes_truncated_from is None and at.warnings == ()
+    over = TastingRecord.from_dict({"notes": "a" * (spec.notes_max_chars + 1)})
+    assert over.notes_truncated_from == spec.notes_max_chars + 1 and len(over.notes) == spec.notes_max_chars
+    assert over.warnings == (f"notes: truncated from {spec.notes_max_chars + 1} to {spec.notes_max_chars} "
+                             "characters",)
+    assert TastingRecord.from_dict({"notes": "a" * spec.notes_reject_chars}).notes_truncated_from is not None
+    with pytest.raises(OutOfRangeError) as e:
+        TastingRecord.from_dict({"notes": "a" * (spec.notes_reject_chars + 1)})
+    assert e.value.field == "notes"
+    steps = spec.context_max_steps
+    full = TastingRecord.from_dict({"context": [{"hour": h % 24} for h in range(steps)]})
+    assert full.context_dropped == 0 and full.warnings == ()
+    more = TastingRecord.from_dict({"context": [{"hour": h % 24} for h in range(steps + 2)]})
+    assert more.context_dropped == 2 and [c.hour for c in more.context] == [h % 24 for h in range(2, steps + 2)]
+    assert more.warnings == (f"context: kept the newest {steps} snapshots, dropped 2",)
+
+
+def test_record_json_text_limits_are_exact():
+    from taste2vec.records import MAX_RECORD_JSON_BYTES, MAX_RECORD_JSON_DEPTH, as_record
+
+    text = '{"notes": "bright"}'
+    assert as_record(text + " " * (MAX_RECORD_JSON_BYTES - len(text))).notes == "bright"
+    with pytest.raises(InvalidTypeError, match=f"more than the {MAX_RECORD_JSON_BYTES} allowed"):
+        as_record(text + " " * (MAX_RECORD_JSON_BYTES - len(text) + 1))
+    assert (MAX_RECORD_JSON_BYTES, MAX_RECORD_JSON_DEPTH) == (1024 * 1024, 8)
+
+    def nested(depth: int) -> str:  # record -> context -> snapshot: three levels, then lists around the hour
+        k = depth - 3
+        return '{"context": [{"hour": ' + "[" * k + "1" + "]" * k + "}]}"
+
+    with pytest.raises(InvalidTypeError) as e:  # deep enough to be read, then refused as a value
+        as_record(nested(MAX_RECORD_JSON_DEPTH))
+    assert e.value.field == "context[0].hour"
+    with pytest.raises(InvalidTypeError, match=f"nested deeper than {MAX_RECORD_JSON_DEPTH}"):
+        as_record(nested(MAX_RECORD_JSON_DEPTH + 1))
+
+
+def test_records_and_snapshots_are_immutable():
+    rec = TastingRecord.from_dict({"notes": "jasmine", "context": [{"hour": 7}]})
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        rec.notes = "smoky"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        rec.context[0].hour = 8
