@@ -290,3 +290,73 @@ def test_a_bundle_over_the_whole_bundle_cap_is_refused_before_it_is_read(tmp_pat
     with open(big, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
         with pytest.raises(BundleError, match="more than a bundle may hold"):
             ModelBundle.from_buffer(memoryview(mm), allow_unsigned=True)
+
+
+def test_check_manifest_limits_are_exact():
+    """Each manifest limit (docs/bundle-format.md) holds at its value and refuses one step beyond."""
+    import copy
+    import math
+    from pathlib import Path
+
+    from taste2vec.bundle import MAX_ENTRIES, MAX_FILE_BYTES, check_manifest, default_bundle_path
+
+    shipped = json.loads((Path(default_bundle_path()) / "manifest.json").read_text())
+    first = next(iter(shipped["files"]))
+
+    def check(change, good: bool) -> None:
+        m = copy.deepcopy(shipped)
+        change(m)
+        if good:
+            check_manifest(m, Path("bundle"))
+        else:
+            with pytest.raises(BundleError):
+                check_manifest(m, Path("bundle"))
+
+    for size, good in ((0, True), (MAX_FILE_BYTES, True), (-1, False), (MAX_FILE_BYTES + 1, False)):
+        check(lambda m: m["files"][first].update(size=size), good)
+    extra = {f"extra-{i}.bin": {"sha256": "0" * 64, "size": 1} for i in range(MAX_ENTRIES - len(shipped["files"]))}
+    check(lambda m: m["files"].update(extra), True)
+    check(lambda m: m["files"].update(extra, **{"one-more.bin": {"sha256": "0" * 64, "size": 1}}), False)
+    for key, lo, hi in (("percentile", 0, 100), ("ms", 0, 60_000)):
+        for value, good in ((hi, True), (math.nextafter(lo, math.inf), True), (lo, False),
+                            (math.nextafter(hi, math.inf), False)):
+            check(lambda m: m.update(latency_budget={"percentile": 99.0, "ms": 50.0, key: value}), good)
+    sig = shipped["signatures"][0]
+    inp = sig["inputs"][0]
+    for n, good in ((16, True), (17, False)):
+        check(lambda m: m.update(signatures=[copy.deepcopy(sig)] * n), good)
+        check(lambda m: m["signatures"][0].update(inputs=[copy.deepcopy(inp)] * n), good)
+    for shape, good in (([1], True), ([1, 2, 3, 4], True), ([4096], True), ([], False), ([1, 2, 3, 4, 5], False),
+                        ([0], False), ([4097], False)):
+        check(lambda m: m["signatures"][0]["inputs"][0].update(shape=shape), good)
+    for key in ("name", "version"):
+        value = {"name": "n" * 100, "version": "1.0.0-" + "r" * 94}[key]
+        check(lambda m: m.update({key: value}), True)
+        check(lambda m: m.update({key: value + "x"}), False)
+
+
+def test_a_packed_bundle_is_the_same_bytes_whenever_and_wherever_it_is_packed(make_bundle, tmp_path):
+    """``packed``: members in a fixed order with a fixed time and mode, so equal bundles give equal zips (apps and
+    caches compare them by hash)."""
+    import os
+
+    a = ModelBundle.load(make_bundle(signed=False).path, allow_unsigned=True)
+    folder = make_bundle(root=tmp_path / "later", signed=False).path
+    for p in folder.iterdir():
+        os.utime(p, (1_800_000_000, 1_800_000_000))
+        p.chmod(0o600)
+    b = ModelBundle.load(folder, allow_unsigned=True)
+    assert a.packed() == b.packed()
+    infos = zipfile.ZipFile(io.BytesIO(a.packed())).infolist()
+    assert {i.date_time for i in infos} == {(2020, 1, 1, 0, 0, 0)} and {i.external_attr >> 16 for i in infos} == {0o644}
+    assert [i.filename.split("/", 1)[1] for i in infos][:1] == ["manifest.json"]
+
+
+def test_the_anti_rollback_check_refuses_by_default():
+    from taste2vec.bundle import DowngradeError, check_not_older, version_key
+
+    with pytest.raises(DowngradeError):
+        check_not_older("1.4.0", "1.5.0")
+    check_not_older("1.4.0", "1.5.0", allow_downgrade=True)
+    check_not_older("1.5.0", "1.5.0")
+    assert version_key("1.5.0-rc1") < version_key("1.5.0") < version_key("1.5.1-rc1")
