@@ -251,3 +251,19 @@ def test_records_and_snapshots_are_immutable():
         rec.notes = "smoky"
     with pytest.raises(dataclasses.FrozenInstanceError):
         rec.context[0].hour = 8
+
+
+def test_odd_values_at_the_edges_of_the_number_checks():
+    with pytest.raises(OutOfRangeError) as e:  # beyond float range: out of range, not an OverflowError
+        TastingRecord.from_dict({"metrics": {"acidity": 10 ** 400}})
+    assert e.value.field == "metrics.acidity"
+    with pytest.raises(InvalidTypeError, match="expected a number, got str"):
+        TastingRecord.from_dict({"metrics": {"acidity": "7"}})
+    with pytest.raises(InvalidTypeError, match="expected an integer, got str"):
+        ContextSnapshot.from_dict({"hour": "7"})
+    with pytest.raises(InvalidTypeError) as e:
+        ContextSnapshot.from_dict({"hour": "7"})
+    assert e.value.field == "context[0].hour"  # the default index
+    snap = ContextSnapshot.from_dict({"hour": None, "mood": 5, "weekday": None, "social": "alone"})
+    assert (snap.hour, snap.mood, snap.weekday, snap.social) == (None, 5.0, None, "alone")
+    assert TastingRecord(notes="jasmine").warnings == () and TastingRecord(notes="jasmine").context_dropped == 0
