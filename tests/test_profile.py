@@ -178,3 +178,85 @@ def test_like_and_dislike_move_the_score_in_opposite_directions():
     before = both.score(item[None])[0]
     both.dislike(near, attributes={"Fruity > Berry": 1.0})
     assert both.score(item[None])[0] < before and both.attribute_affinity["Fruity > Berry"] == 0.0
+
+
+# --------------------------------------------------------------------------- the maths, pinned
+def _unit_vectors(n: int, dim: int = 16, seed: int = 0) -> np.ndarray:
+    v = np.random.default_rng(seed).standard_normal((n, dim))
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+def test_stars_map_linearly_onto_targets():
+    from taste2vec.profile import rating_target
+
+    assert [rating_target(r) for r in (1, 2, 3, 4, 5, 4.5)] == [-1.0, -0.5, 0.0, 0.5, 1.0, 0.75]
+
+
+def test_the_fit_reproduces_the_buffer_and_folding_moves_the_prior_towards_what_left():
+    """Kernel ridge around the prior: with a tiny ridge the profile scores each buffered item at its target; an
+    event that leaves the full buffer is folded into the prior, which then scores it closer to its target."""
+    v = _unit_vectors(6)
+    p = TasteProfile(16, buffer_size=3, ridge=1e-6, fold_rate=0.5)
+    targets = [1.0, -1.0, 0.5, -0.5, 1.0, 0.0]
+    for i, t in enumerate(targets[:3]):
+        p.add_feedback(v[i], rating=3 + 2 * t)
+    assert np.allclose(p.score(v[:3].astype(np.float32)), targets[:3], atol=1e-3)
+    p.add_feedback(v[3], rating=3 + 2 * targets[3])  # v[0] (target 1) leaves: the prior takes half of it
+    assert np.any(p.prior) and abs(1.0 - float(p.prior @ v[0])) < 1.0
+    assert float(p.prior @ v[0]) == pytest.approx(0.5 * np.dot(v[0], v[0]), abs=1e-6)
+    p.add_feedback(v[4], rating=3 + 2 * targets[4])
+    assert np.allclose(p.score(v[2:5].astype(np.float32)), targets[2:5], atol=1e-3)  # the fit holds with a prior
+    q = TasteProfile(16, buffer_size=1, fold_rate=0.5)
+    for x in (v[0], v[0], v[1]):  # the same liked item folded twice: half the way to its target, then half again
+        q.like(x)
+    assert float(q.prior @ v[0]) == pytest.approx(0.75, abs=1e-5)
+
+
+def test_attribute_affinity_adds_target_times_weight_and_ranks_positive_ones():
+    p = TasteProfile(16)
+    v = _unit_vectors(4)
+    p.like(v[0], attributes={"floral": 0.5, "citrus": 0.5})
+    p.dislike(v[1], attributes={"smoky": 0.8, "citrus": 0.2})
+    p.rate(v[2], 4, attributes={"berry": 0.5, "zero": 0.0})
+    assert p.attribute_affinity == pytest.approx({"floral": 0.5, "citrus": 0.3, "smoky": -0.8, "berry": 0.25,
+                                                  "zero": 0.0})
+    assert p.top_attributes() == [("floral", 0.5), ("citrus", pytest.approx(0.3)), ("berry", 0.25)]
+    for i in range(8):
+        p.like(v[3], attributes={f"a{i}": 1.0})
+    top = p.top_attributes()
+    assert len(top) == 5 and [a for a, _ in top] == ["a0", "a1", "a2", "a3", "a4"]  # ties: by name
+    assert p.top_attributes(2) == top[:2]
+
+
+def test_liked_items_are_the_positive_targets_with_ids():
+    p = TasteProfile(16)
+    v = _unit_vectors(4)
+    p.like(v[0], item_id="a")
+    p.rate(v[1], 3, item_id="neutral")
+    p.dislike(v[2], item_id="b")
+    p.like(v[3])
+    assert [i for i, _ in p.liked_items()] == ["a"]
+
+
+@pytest.mark.parametrize("kwargs, ok", [
+    ({"dim": 1}, True), ({"dim": 0}, False), ({"buffer_size": 1}, True), ({"buffer_size": 0}, False),
+    ({"ridge": 1e-12}, True), ({"ridge": 0.0}, False), ({"ridge": float("inf")}, False),
+    ({"fold_rate": 0.0}, True), ({"fold_rate": 1.0}, True), ({"fold_rate": -0.01}, False),
+    ({"fold_rate": 1.01}, False)])
+def test_profile_settings_are_checked_at_their_limits(kwargs, ok):
+    if ok:
+        TasteProfile(**{"dim": 8, **kwargs})
+    else:
+        with pytest.raises(OutOfRangeError) as e:
+            TasteProfile(**{"dim": 8, **kwargs})
+        assert e.value.field == next(iter(kwargs))
+
+
+def test_saved_profiles_keep_korean_ids_readable_and_refuse_non_finite_numbers():
+    p = TasteProfile(16)
+    p.like(_unit_vectors(1)[0], item_id="에티오피아-1", attributes={"꽃향": 1.0})
+    text = p.to_json()
+    assert "에티오피아-1" in text and "꽃향" in text
+    p.ridge = float("nan")
+    with pytest.raises(ValueError):
+        p.to_json()
