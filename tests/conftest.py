@@ -5,6 +5,18 @@ from __future__ import annotations
 import pytest
 
 
+# the files that take minutes (the docs' retrain chain, Spark, servers under load, conversions, training) start
+# first: pytest-xdist hands out whole files in collection order, and a long file taken last keeps one worker busy
+# while the others idle
+LONG_FILES_FIRST = ("test_docs.py", "test_stream_job.py", "test_server_hardening.py", "test_conversion.py",
+                    "test_fuzz.py", "test_finetune.py", "test_training.py", "test_hostile_state.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {name: i for i, name in enumerate(LONG_FILES_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: each file stays in one piece
+
+
 @pytest.fixture(scope="session")
 def featurizer():
     from taste2vec_reference.model import TextFeaturizer
