@@ -36,6 +36,12 @@ from taste2vec.errors import Taste2VecError
 from taste2vec.fileio import file_lock, read_json, remove_stale_temporaries, write_atomic
 from taste2vec.profile import ProfileError, TasteProfile
 
+try:  # profile files through orjson when installed (the ``serve`` and ``spark`` extras; several times faster on
+    # the vectors; standard JSON only, constants refused), else the standard library: both read the same numbers
+    import orjson as _orjson
+except ImportError:  # pragma: no cover - the extras install it
+    _orjson = None
+
 STORE_FORMAT = "taste2vec.stream-profile/1"
 MAX_RECENT_IDS = 4096
 MAX_PAIRS = 256  # preference pairs one user's batch may add
@@ -143,7 +149,8 @@ class ProfileStore:
         p = self.path(user_id)
         if not p.exists():
             return None
-        return StreamProfile.from_dict(read_json(p, StoreError, "stream profile", loads=_loads()), str(p))
+        doc = read_json(p, StoreError, "stream profile", loads=_orjson.loads if _orjson else None)
+        return StreamProfile.from_dict(doc, str(p))
 
     def users(self) -> Iterator[str]:
         """Every user with a profile (sorted); a writer's temporary file is never one."""
@@ -210,25 +217,12 @@ class ProfileStore:
                 for p in recommend(profile, cat, k=self.k, exclude=rated)]
 
 
-def _loads() -> Any:
-    """The JSON parser for profile files: orjson's when installed (several times faster on the vectors; standard
-    JSON only, as the standard library's with constants refused), else None: the standard library's."""
-    try:
-        import orjson
-    except ImportError:
-        return None
-    return orjson.loads
-
-
 def _dumps(doc: dict[str, Any]) -> str:
-    """JSON text of a profile file: orjson when installed (the ``serve`` and ``spark`` extras; several times faster
-    on the vectors), else the standard library; both read back to the same numbers. The profile maths keeps every
-    number finite; were one not, orjson would write null, which loading refuses (a StoreError, never a NaN)."""
-    try:
-        import orjson
-    except ImportError:
+    """JSON text of a profile file. The profile maths keeps every number finite; were one not, orjson would write
+    null, which loading refuses (a StoreError, never a NaN)."""
+    if _orjson is None:
         return json.dumps(doc, ensure_ascii=False, allow_nan=False)
-    return orjson.dumps(doc).decode("utf-8")
+    return _orjson.dumps(doc).decode("utf-8")
 
 
 def _pairs(new: Any, history: Sequence[Any], limit: int) -> list[tuple[str, str]]:
