@@ -188,6 +188,51 @@ def test_embed_batch_prefixes_the_failing_record(embedder):
 
 
 # --------------------------------------------------------------- threads
+def _same_result(a, b) -> bool:
+    return (np.array_equal(a.embedding, b.embedding) and a.model_version == b.model_version and a.bucket == b.bucket
+            and a.n_tokens == b.n_tokens and list(a.attributes.items()) == list(b.attributes.items())
+            and a.warnings == b.warnings and a.timing.total_ms >= a.timing.preprocess_ms + a.timing.inference_ms)
+
+
+def test_embed_batch_gives_each_record_what_embed_gives_across_chunks(embedder):
+    from taste2vec.embedder import BATCH_CHUNK
+
+    good = [r for _, r in sample_records()]
+    bad = {"metrics": {"acidity": 11}}
+    records = [good[i % len(good)] for i in range(2 * BATCH_CHUNK + 5)]
+    for i in (0, BATCH_CHUNK - 1, BATCH_CHUNK, len(records) - 1):  # bad records at both edges of a chunk
+        records[i] = bad
+    out = embedder.embed_batch(records, errors="return")
+    assert len(out) == len(records)
+    for r, got in zip(records, out):
+        if r is bad:
+            assert isinstance(got, OutOfRangeError) and got.field == "metrics.acidity"
+        else:
+            assert _same_result(got, embedder.embed(r))
+    assert embedder.embed_batch([]) == [] and embedder.embed_batch([bad], errors="return")[0].field == "metrics.acidity"
+    with pytest.raises(OutOfRangeError) as e:
+        embedder.embed_batch(records)
+    assert e.value.field == "records[0].metrics.acidity"
+    with pytest.raises(OutOfRangeError) as e:
+        embedder.embed_batch(records[1:])
+    assert e.value.field == f"records[{BATCH_CHUNK - 2}].metrics.acidity"  # the index in the whole list
+    with pytest.raises(ValueError, match="errors must be"):
+        embedder.embed_batch(good, errors="skip")
+
+
+def test_attributes_of_many_rows_are_each_rows_own():
+    lex = Embedder.create_default().bundle.lexicon
+    rng = np.random.default_rng(3)
+    rows = ((rng.random((300, lex.dim)) * 2 - 1) * (rng.random((300, lex.dim)) < 0.15)).astype(np.float32)
+    rows[5] = 0.0  # no positive weight: no attributes
+    rows[9, :3] = 0.5  # ties: the more specific node first, then the lower index
+    for k in (1, 3, 8):
+        many = lex.top_attributes_many(rows, k)
+        assert [list(d.items()) for d in many] == [list(lex.top_attributes(r, k).items()) for r in rows]
+        assert many[5] == {} and all(len(d) <= k for d in many)
+        assert all(list(d.values()) == sorted(d.values(), reverse=True) for d in many)
+
+
 def test_eight_threads_give_the_same_vectors_as_one(embedder):
     records = [r for _, r in sample_records()] * 4
     want = [embedder.embed(r).embedding for r in records]

@@ -554,19 +554,30 @@ class SensoryLexicon:
         Strongest first, the more specific node first among equals; a node whose descendant is already kept
         adds nothing (its weight came from that descendant).
         """
-        v = np.asarray(vector, np.float32)
-        positive = np.flatnonzero(v > 0).tolist()
+        return self.top_attributes_many(np.asarray(vector, np.float32).reshape(1, -1), k)[0]
+
+    def top_attributes_many(self, vectors: np.ndarray, k: int = 8) -> list[dict[str, float]]:
+        """:meth:`top_attributes` of each row of float32[n, dim] (one pass of numpy over all the rows)."""
+        m = np.asarray(vectors, np.float32)
+        rows, cols = np.nonzero(m > 0)
+        weights = m[rows, cols].tolist()
+        out: list[dict[str, float]] = [{} for _ in range(len(m))]
         neg_depth, above, paths = self._path_tree()
-        kept: dict[str, float] = {}
-        covered: set[int] = set()  # the nodes above a kept one
-        rounded = self._rounded
-        for neg_w, _, i in sorted([(-w, neg_depth[i], i) for i, w in zip(positive, v[positive].tolist())]):
-            if i not in covered:
-                kept[paths[i]] = rounded.get(neg_w) or _cached(rounded, neg_w, _round4, -neg_w)
-                if len(kept) == k:
-                    break
-                covered.update(above[i])
-        return kept
+        rounded, start, n = self._rounded, 0, len(weights)
+        rows, cols = rows.tolist(), cols.tolist()
+        while start < n:  # the positive entries of one row at a time (np.nonzero lists them row by row)
+            row, end = rows[start], start + 1
+            while end < n and rows[end] == row:
+                end += 1
+            kept, covered = out[row], set()  # covered: the nodes above a kept one
+            for neg_w, _, i in sorted([(-weights[j], neg_depth[cols[j]], cols[j]) for j in range(start, end)]):
+                if i not in covered:
+                    kept[paths[i]] = rounded.get(neg_w) or _cached(rounded, neg_w, _round4, -neg_w)
+                    if len(kept) == k:
+                        break
+                    covered.update(above[i])
+            start = end
+        return out
 
     def _path_tree(self) -> tuple[tuple[int, ...], tuple[tuple[int, ...], ...], tuple[str, ...]]:
         """Per node: minus its path depth (count of " > "), the nodes whose path its own extends, and its path
