@@ -155,42 +155,86 @@ def embed_key(r: Any) -> Any:
 
 
 def compare(old: Any, new: Any, old_err: type, new_err: type, recs: Sequence[Any]) -> dict[str, int]:
-    """Outcome by outcome (``old`` / ``new``: embedders); AssertionError naming the first record that differs."""
+    """Outcome by outcome (``old`` / ``new``: embedders), the new SDK's batch paths (``Preprocessor.many``,
+    ``embed_batch``) included; AssertionError naming the first record that differs."""
     counts = {"records": 0, "errors": 0}
+    keys = []
     for i, rec in enumerate(recs):
+        pair = []
         for key, fo, fn in ((preprocess_key, old.preprocess, new.preprocess), (embed_key, old.embed, new.embed)):
             a, b = key(outcome(fo, rec, (old_err,))), key(outcome(fn, rec, (new_err,)))
-            if a != b:
-                raise AssertionError(f"record {i} differs ({key.__name__}): {json.dumps(rec, ensure_ascii=False)[:300]}"
-                                     f"\n  old: {str(a)[:300]}\n  new: {str(b)[:300]}")
+            _check_same(i, rec, key.__name__, a, b)
+            pair.append(b)
+        keys.append(pair)
         counts["records" if a[0] == "ok" else "errors"] += 1
+    for start in range(0, len(recs), BATCH):
+        chunk = list(recs[start:start + BATCH])
+        for k, (key, got) in enumerate(((preprocess_key, new.preprocessor.many(chunk)),
+                                        (embed_key, new.embed_batch(chunk, errors="return")))):
+            for j, x in enumerate(got):
+                _check_same(start + j, chunk[j], f"{key.__name__}, batch", keys[start + j][k], key(_as_outcome(x)))
     return counts
 
 
-def per_record_us(f: Callable[[Any], Any], recs: Sequence[Any], errors: tuple[type, ...]) -> float:
-    """Microseconds per record of one pass of ``f`` over ``recs`` (errors included, as a server sees them)."""
-    t0 = time.perf_counter()
-    for r in recs:
-        try:
-            f(r)
-        except errors:
-            pass
-    return (time.perf_counter() - t0) / len(recs) * 1e6
+BATCH = 32  # records per call of the new SDK's batch paths (a server's 32-record request)
 
 
-def timed(old: Any, new: Any, errs: tuple[type, type], recs: Sequence[Any], stage: str, seconds: float,
-          rounds: int) -> dict[str, float]:
-    """Best-of-``rounds`` microseconds per record of ``stage``, old and new alternately (each round at least
-    ``seconds / rounds`` per side)."""
-    fo, fn = getattr(old, stage), getattr(new, stage)
+def _as_outcome(x: Any) -> Any:
+    """A batch path's item as :func:`outcome` gives it: an error as ("error", type, field, message)."""
+    from taste2vec.errors import Taste2VecError
+
+    return ("error", type(x).__name__, getattr(x, "field", None), str(x)) if isinstance(x, Taste2VecError) else x
+
+
+def _check_same(i: int, rec: Any, what: str, a: Any, b: Any) -> None:
+    if a != b:
+        raise AssertionError(f"record {i} differs ({what}): {json.dumps(rec, ensure_ascii=False)[:300]}"
+                             f"\n  old: {str(a)[:300]}\n  new: {str(b)[:300]}")
+
+
+def per_record(f: Callable[[Any], Any], errors: tuple[type, ...]) -> Callable[[Sequence[Any]], None]:
+    """One pass of ``f`` over records, record by record (errors included, as a server sees them)."""
+    def run(recs: Sequence[Any]) -> None:
+        for r in recs:
+            try:
+                f(r)
+            except errors:
+                pass
+    return run
+
+
+def in_batches(f: Callable[[list[Any]], Any]) -> Callable[[Sequence[Any]], None]:
+    """One pass of a batch call ``f`` over records, :data:`BATCH` at a time."""
+    def run(recs: Sequence[Any]) -> None:
+        for start in range(0, len(recs), BATCH):
+            f(list(recs[start:start + BATCH]))
+    return run
+
+
+def timed(fo: Callable[[Sequence[Any]], None], fn: Callable[[Sequence[Any]], None], recs: Sequence[Any],
+          seconds: float, rounds: int) -> dict[str, float]:
+    """Best-of-``rounds`` microseconds per record of a pass over ``recs``, old (``fo``) and new (``fn``)
+    alternately (each round at least ``seconds / rounds`` per side)."""
     best = {"old_us": float("inf"), "new_us": float("inf")}
     for _ in range(rounds):
-        for side, f, err in (("old_us", fo, errs[0]), ("new_us", fn, errs[1])):
+        for side, f in (("old_us", fo), ("new_us", fn)):
             t_end, ts = time.perf_counter() + seconds / rounds, []
             while not ts or time.perf_counter() < t_end:
-                ts.append(per_record_us(f, recs, (err,)))
+                t0 = time.perf_counter()
+                f(recs)
+                ts.append((time.perf_counter() - t0) / len(recs) * 1e6)
             best[side] = min(best[side], *ts)
     return {k: round(v, 2) for k, v in best.items()} | {"speedup": round(best["old_us"] / best["new_us"], 2)}
+
+
+def stages(old: Any, new: Any, errs: tuple[type, type]) -> dict[str, tuple[Callable, Callable]]:
+    """What is timed, old against new: each stage record by record, and each stage as the new SDK's batch call
+    against the old one record by record (what c6fb7c0's server did with a request's records)."""
+    o_pre, o_emb = per_record(old.preprocess, (errs[0],)), per_record(old.embed, (errs[0],))
+    return {"preprocess": (o_pre, per_record(new.preprocess, (errs[1],))),
+            "embed": (o_emb, per_record(new.embed, (errs[1],))),
+            "preprocess_batch": (o_pre, in_batches(new.preprocessor.many)),
+            "embed_batch": (o_emb, in_batches(lambda c: new.embed_batch(c, errors="return")))}
 
 
 def embedders(old_pkg: Any) -> tuple[Any, Any]:
@@ -215,21 +259,23 @@ def run(rev: str = BASE_REV, n_good: int = 10_000, seconds: float = 4.0, rounds:
         for name, recs in sets.items():
             res["sets"][name] = compare(old, new, *errs, recs)
         for name, recs in sets.items():
-            for stage in ("preprocess", "embed"):
-                res["sets"][name][stage] = timed(old, new, errs, recs, stage, seconds, rounds)
+            for stage, (fo, fn) in stages(old, new, errs).items():
+                res["sets"][name][stage] = timed(fo, fn, recs, seconds, rounds)
         res["records_compared"] = sum(s["records"] + s["errors"] for s in res["sets"].values())
         return res
 
 
 def table(res: dict[str, Any]) -> str:
     rows = [f"SDK per-record work, {res['rev']} (old) vs this checkout (new), one process, best of rounds: "
-            f"{res['records_compared']:,} records compared, every outcome identical",
-            "", "| set | records (errors) | preprocess old / new us | speedup | embed old / new us | speedup |",
-            "|---|---|---|---|---|---|"]
+            f"{res['records_compared']:,} records compared, every outcome identical (record by record and in "
+            f"batches of {BATCH})", "",
+            "| set | records (errors) | preprocess old / new us | speedup | embed old / new us | speedup | "
+            f"batches of {BATCH}: preprocess | embed |", "|---|---|---|---|---|---|---|---|"]
     for name, s in res["sets"].items():
-        p, e = s["preprocess"], s["embed"]
+        p, e, pb, eb = s["preprocess"], s["embed"], s["preprocess_batch"], s["embed_batch"]
         rows.append(f"| {name} | {s['records']:,} ({s['errors']:,}) | {p['old_us']:.1f} / {p['new_us']:.1f} | "
-                    f"{p['speedup']:.2f}x | {e['old_us']:.1f} / {e['new_us']:.1f} | {e['speedup']:.2f}x |")
+                    f"{p['speedup']:.2f}x | {e['old_us']:.1f} / {e['new_us']:.1f} | {e['speedup']:.2f}x | "
+                    f"{pb['new_us']:.1f} us, {pb['speedup']:.2f}x | {eb['new_us']:.1f} us, {eb['speedup']:.2f}x |")
     return "\n".join(rows)
 
 

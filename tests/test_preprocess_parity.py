@@ -65,3 +65,25 @@ def test_the_comparison_sees_a_difference(ab):
 
     with pytest.raises(AssertionError, match="differs"):
         ab.compare(new, Skewed(), Taste2VecError, Taste2VecError, [{"notes": n} for n in ab.UNSTABLE_NOTES])
+
+
+def test_the_comparison_checks_the_batch_paths(ab):
+    """A batch path (``Preprocessor.many``) that differs from the record-by-record one in one record is caught."""
+    from types import SimpleNamespace
+
+    from taste2vec import Embedder
+    from taste2vec.errors import Taste2VecError
+
+    new = Embedder.create_default()
+
+    def many(records):
+        out = new.preprocessor.many(records)
+        out[-1].tensors["metrics"][0, 0] += 0.5
+        return out
+
+    skewed = SimpleNamespace(preprocess=new.preprocess, embed=new.embed, embed_batch=new.embed_batch,
+                             preprocessor=SimpleNamespace(many=many))
+    recs = [{"notes": n, "metrics": {"acidity": 5}} for n in ab.UNSTABLE_NOTES]
+    assert ab.compare(new, new, Taste2VecError, Taste2VecError, recs) == {"records": len(recs), "errors": 0}
+    with pytest.raises(AssertionError, match="preprocess_key, batch"):
+        ab.compare(new, skewed, Taste2VecError, Taste2VecError, recs)

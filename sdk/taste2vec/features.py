@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping, NamedTuple
+from typing import Any, Iterable, Mapping, NamedTuple, Sequence
 
 import numpy as np
 
@@ -105,6 +105,21 @@ class Assembled(NamedTuple):
     buffer: np.ndarray  # float32[1, N], laid out as FeatureExtractor.layout says
 
 
+class Entries(NamedTuple):
+    """One record's float inputs before they are written: the buffer columns that are not zero (metrics and
+    context, with the Python float values), the context padding and the lexicon's additions (see
+    :meth:`SensoryLexicon.sums`)."""
+
+    record: TastingRecord
+    notes: str
+    chunks: list[str]
+    cols: list[int]
+    vals: list[float]
+    padding: int
+    nodes: list[int]
+    adds: list[float]
+
+
 class FeatureExtractor:
     """Turns records (or spec-following dicts) into model inputs. Stateless and thread-safe."""
 
@@ -126,8 +141,8 @@ class FeatureExtractor:
                               context=v["context"].reshape(self.spec.context_max_steps, self.spec.context_width),
                               context_mask=v["context_mask"], warnings=a.record.warnings)
 
-    def assemble(self, record: TastingRecord | Mapping[str, Any]) -> "Assembled":
-        """Validate a record and write all its float inputs into one float32[1, N] buffer (see :attr:`layout`)."""
+    def entries(self, record: TastingRecord | Mapping[str, Any]) -> Entries:
+        """Validate a record and work out its float inputs (the Python half of :meth:`assemble`)."""
         rec = as_record(record)
         spec, layout = self.spec, self.layout
         notes = normalize_text(rec.notes)
@@ -149,15 +164,49 @@ class FeatureExtractor:
         for snap in rec.context:
             _snapshot_entries(snap, plan, base, cols, vals)
             base += width
-        c0, end = layout["context_mask"]
+        return Entries(rec, notes, chunks, cols, vals, padding, nodes, adds)
+
+    def assemble(self, record: TastingRecord | Mapping[str, Any]) -> Assembled:
+        """Validate a record and write all its float inputs into one float32[1, N] buffer (see :attr:`layout`)."""
+        e = self.entries(record)
+        c0, end = self.layout["context_mask"]
         buf = np.zeros((1, end), dtype=np.float32)
-        buf[0, c0 + padding:] = 1.0
-        if cols:
-            buf[0, cols] = vals
+        buf[0, c0 + e.padding:] = 1.0
+        if e.cols:
+            buf[0, e.cols] = e.vals
+        if e.nodes:
+            l0, l1 = self.layout["lexicon"]
+            buf[0, l0:l1] = self.lexicon.sums(e.nodes, e.adds)  # float64 -> float32 here
+        return Assembled(e.record, e.notes, e.chunks, buf)
+
+    def buffer_many(self, entries: Sequence[Entries]) -> np.ndarray:
+        """float32[n, N]: row i is :meth:`assemble`'s buffer of ``entries[i]``, the same values written by a few
+        numpy calls for all the rows (the lexicon sums add each row's additions in the same order)."""
+        n, (c0, end), (l0, l1), dim = len(entries), self.layout["context_mask"], self.layout["lexicon"], \
+            self.lexicon.dim
+        buf = np.zeros((n, end), dtype=np.float32)
+        padding = np.fromiter((e.padding for e in entries), np.int64, n)
+        buf[:, c0:] = np.arange(end - c0) >= padding[:, None]
+        flat: list[int] = []
+        vals: list[float] = []
+        nodes: list[int] = []
+        adds: list[float] = []
+        for r, e in enumerate(entries):
+            if e.cols:
+                base = r * end
+                flat += [base + c for c in e.cols]
+                vals += e.vals
+            if e.nodes:
+                base = r * dim
+                nodes += [base + k for k in e.nodes]
+                adds += e.adds
+        if flat:
+            buf.reshape(-1)[flat] = vals
         if nodes:
-            l0, l1 = layout["lexicon"]
-            buf[0, l0:l1] = self.lexicon.sums(nodes, adds)  # float64 -> float32 here
-        return Assembled(rec, notes, chunks, buf)
+            clip = self.lexicon.clip
+            acc = np.bincount(nodes, adds, minlength=n * dim).reshape(n, dim)  # adds sequentially, per row
+            buf[:, l0:l1] = np.minimum(np.maximum(acc, -clip, out=acc), clip, out=acc)
+        return buf
 
     def batch(self, records: Iterable[TastingRecord | Mapping[str, Any]]) -> FeatureBatch:
         """Extract and stack features of many records."""

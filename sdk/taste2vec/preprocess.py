@@ -14,10 +14,11 @@ them too (see :mod:`taste2vec.golden`).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 
+from .errors import RecordValidationError
 from .features import FeatureExtractor
 from .lexicon import SensoryLexicon
 from .records import TastingRecord
@@ -69,15 +70,34 @@ class Preprocessor:
 
     def __call__(self, record: TastingRecord | Mapping[str, Any]) -> ModelInputs:
         a = self._features.assemble(record)
-        enc = self.tokenizer.encode_chunks(a.chunks)
+        return self._inputs(a.record, a.chunks, a.buffer)
+
+    def many(self, records: Sequence[TastingRecord | Mapping[str, Any]]) -> list[ModelInputs | RecordValidationError]:
+        """Each record's :class:`ModelInputs` (the tensors ``__call__`` gives, value for value), or its validation
+        error in its place. The float inputs of all the records are written into one buffer by a few numpy calls
+        (a row each; every record's tensors are views of its row)."""
+        fe, out = self._features, []
+        for r in records:
+            try:
+                out.append(fe.entries(r))
+            except RecordValidationError as e:
+                out.append(e)
+        ok = [e for e in out if not isinstance(e, RecordValidationError)]
+        buf = fe.buffer_many(ok)
+        rows = iter(range(len(ok)))
+        return [e if isinstance(e, RecordValidationError) else
+                self._inputs(e.record, e.chunks, buf[(i := next(rows)):i + 1]) for e in out]
+
+    def _inputs(self, record: TastingRecord, chunks: list[str], buf: np.ndarray) -> ModelInputs:
+        """The model inputs of a validated record from its chunks and its float32[1, N] buffer row."""
+        enc = self.tokenizer.encode_chunks(chunks)
         n = len(enc.ids)
         bucket = self.tokenizer.bucket_for(n)
         ids = np.zeros((1, bucket), dtype=np.int32)
         ids[0, :n] = enc.ids
-        warnings = a.record.warnings
+        warnings = record.warnings
         if enc.truncated:
             warnings += (f"notes: tokenized text cut to the model's {self.tokenizer.max_tokens} tokens",)
-        buf = a.buffer
         tensors = {"token_ids": ids, **{k: buf[:, s:e] for k, (s, e) in self._features.layout.items()}}
         tensors["context"] = tensors["context"].reshape(1, self.spec.context_max_steps, self.spec.context_width)
         return ModelInputs(tensors, bucket, enc.tokens, enc.truncated, warnings)
