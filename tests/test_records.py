@@ -91,6 +91,19 @@ def test_direct_snapshot_construction_is_validated():
     assert ContextSnapshot(weekday=" MON ").weekday == "mon"
 
 
+def test_categories_are_stripped_and_lower_cased_from_dicts_as_by_the_constructor():
+    rec = TastingRecord.from_dict({"context": [{"weekday": " MON ", "location": "Office", "social": "alone"}]})
+    snap = rec.context[0]
+    assert (snap.weekday, snap.location, snap.social) == ("mon", "office", "alone")
+    assert snap == ContextSnapshot(weekday=" MON ", location="Office", social="alone")
+    with pytest.raises(UnknownCategoryError) as exc:
+        TastingRecord.from_dict({"context": [{"weekday": " Funday "}]})
+    assert exc.value.field == "context[0].weekday" and "' Funday '" in str(exc.value)
+    with pytest.raises(InvalidTypeError) as exc:  # a string for a number is refused, however it is spelled
+        TastingRecord.from_dict({"context": [{"mood": " 5 "}]})
+    assert exc.value.field == "context[0].mood"
+
+
 def test_wrong_container_types():
     with pytest.raises(InvalidTypeError, match="notes"):
         TastingRecord(notes=42)

@@ -187,24 +187,23 @@ class FeatureExtractor:
         buf = np.zeros((n, end), dtype=np.float32)
         padding = np.fromiter((e.padding for e in entries), np.int64, n)
         buf[:, c0:] = np.arange(end - c0) >= padding[:, None]
-        flat: list[int] = []
+        cols: list[int] = []
         vals: list[float] = []
         nodes: list[int] = []
         adds: list[float] = []
-        for r, e in enumerate(entries):
-            if e.cols:
-                base = r * end
-                flat += [base + c for c in e.cols]
-                vals += e.vals
-            if e.nodes:
-                base = r * dim
-                nodes += [base + k for k in e.nodes]
-                adds += e.adds
-        if flat:
+        for e in entries:
+            cols += e.cols
+            vals += e.vals
+            nodes += e.nodes
+            adds += e.adds
+        rows = np.arange(n)
+        if cols:  # each row's columns, offset to its row in the flat buffer
+            flat = np.repeat(rows * end, [len(e.cols) for e in entries]) + cols
             buf.reshape(-1)[flat] = vals
         if nodes:
             clip = self.lexicon.clip
-            acc = np.bincount(nodes, adds, minlength=n * dim).reshape(n, dim)  # adds sequentially, per row
+            at = np.repeat(rows * dim, [len(e.nodes) for e in entries]) + nodes
+            acc = np.bincount(at, adds, minlength=n * dim).reshape(n, dim)  # adds sequentially, per row
             buf[:, l0:l1] = np.minimum(np.maximum(acc, -clip, out=acc), clip, out=acc)
         return buf
 

@@ -118,6 +118,8 @@ class ContextSnapshot:
                 continue  # not recorded: the field's default
             if t is str and value in check[0]:
                 values[key] = value  # a listed category is already stripped and lower-case
+            elif t is str and (v := value.strip().lower()) in check[0]:
+                values[key] = v  # validate_context_value's normalization, without building the error path
             elif (t is float or t is int) and not check[0] and check[1] <= value <= check[2] \
                     and (t is int or not check[3] or value.is_integer()):
                 values[key] = int(value) if check[3] else float(value)
