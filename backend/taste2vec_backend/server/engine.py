@@ -6,8 +6,8 @@ The engine is the SDK embedder, unchanged: the server's vectors are the SDK's, b
 same preprocessing code, same LiteRT kernels, one batch-1 interpreter per engine). The shipped graph has batch
 size 1 (one signature per token-length bucket, as the phone runs it), so a micro-batch is one
 ``Embedder.embed_batch`` call: every record's preprocessing, then every model run, then the results (staged so
-the interpreter and the Python code stay in the CPU caches: 1.7x c6fb7c0's records/s with 32-record requests
-at concurrency 8, against 1.3x record by record). Batching saves the per-request hand-off to the
+the interpreter and the Python code stay in the CPU caches: 1.80x c6fb7c0's records/s with 32-record requests
+at concurrency 8, the median of five same-sitting pairs, against 1.3x record by record). Batching saves the per-request hand-off to the
 engine (a thread switch, or a round trip to a worker process) and lets the stages run over many records; each
 vector is still the one ``embed`` gives. Batch-N signatures are not used: with dynamic int8 weights a record's
 vector would depend on the other records of its batch (activations are quantized per batch; measured up to
