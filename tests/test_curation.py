@@ -130,3 +130,116 @@ def test_from_embeddings_needs_one_known_model(embedder):
         Catalog.from_embeddings([{"id": "a", "price": 3}], results[:1])
     with pytest.raises(CatalogError, match="2 items but embeddings of shape"):
         Catalog.from_embeddings([{"id": "a"}, {"id": "b"}], results[:1])
+
+
+# --------------------------------------------------------------- exact semantics (each pins a rule a mutant broke)
+def _reference_mmr(rel: np.ndarray, emb: np.ndarray, k: int, lam: float) -> list[int]:
+    """Maximal marginal relevance written out: relevance min-max scaled, redundancy the largest cosine to a pick."""
+    span = rel.max() - rel.min()
+    scaled = (rel - rel.min()) / span if span > 0 else np.zeros_like(rel)
+    picks: list[int] = []
+    for _ in range(min(k, len(rel))):
+        best, best_v = -1, -np.inf
+        for j in range(len(rel)):
+            if j in picks:
+                continue
+            red = max(float(emb[j] @ emb[p]) for p in picks) if picks else 0.0
+            v = (1 - lam) * scaled[j] - lam * red
+            if v > best_v:
+                best, best_v = j, v
+        picks.append(best)
+    return picks
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("lam", [0.0, 0.3, 0.7, 1.0])
+def test_diverse_picks_follow_maximal_marginal_relevance(seed, lam):
+    cat = _catalog(n=25, seed=seed)
+    p = TasteProfile(dim=16, model_version="m-1.0.0")
+    p.like(cat.embedding("c3"), item_id="c3")
+    p.add_feedback(cat.embedding("c8"), rating=2, item_id="c8")
+    picks = recommend(p, cat, k=6, exclude={"c3"}, diversity=lam)
+    cand = [i for i, it in enumerate(cat.items) if it.id != "c3"]
+    rel = p.score(cat.embeddings[cand]).astype(np.float64)
+    expected = [cat.items[cand[j]].id for j in _reference_mmr(rel, cat.embeddings[cand].astype(np.float64), 6, lam)]
+    assert [r.item.id for r in picks] == expected
+    assert len(set(expected)) == 6  # no coffee twice
+    assert [r.score for r in picks] == pytest.approx([float(rel[cand.index(cat._index[i])]) for i in expected])
+
+
+def test_everything_excluded_gives_nothing_and_arguments_are_checked_exactly():
+    cat = _catalog(n=4)
+    p = TasteProfile(dim=16)
+    assert recommend(p, cat, exclude=[it.id for it in cat.items]) == []
+    assert len(recommend(p, cat, k=1, diversity=1.0)) == 1 and len(recommend(p, cat, k=9, diversity=0)) == 4
+    for k in (0, -1, True, 2.0, "3"):
+        with pytest.raises(OutOfRangeError, match="k"):
+            recommend(p, cat, k=k)
+    for d in (-0.01, 1.01, True, "0.5", float("nan")):
+        with pytest.raises(OutOfRangeError, match="diversity"):
+            recommend(p, cat, diversity=d)
+    with pytest.raises(CatalogError, match="profile dim 8 != catalog dim 16"):
+        recommend(TasteProfile(dim=8), cat)
+
+
+def test_explanations_rank_flavours_by_affinity_times_weight_and_name_the_closest_liked_coffee():
+    x = np.eye(6, 16)
+    x[5] = 0.9 * x[0] + 0.1 * x[1]  # close to c0, far from c1
+    items = [CatalogItem(f"c{i}", f"Coffee {i}") for i in range(5)]
+    items.append(CatalogItem("c5", "Coffee 5", attributes={"Floral > Floral > Jasmine": 0.9, "Fruity > Berry": 0.2,
+                                                            "Roasted > Smoky": 0.5, "Nutty > Cocoa": 0.0}))
+    cat = Catalog(items, x, "m-1.0.0")
+    p = TasteProfile(dim=16)
+    p.like(cat.embedding("c1"), item_id="c1")
+    p.like(cat.embedding("c0"), item_id="c0")
+    p.attribute_affinity = {"Floral > Floral > Jasmine": 0.3, "Fruity > Berry": 1.0, "Roasted > Smoky": -1.0,
+                            "Nutty > Cocoa": 2.0}
+    rec = next(r for r in recommend(p, cat, k=6) if r.item.id == "c5")
+    # 0.3 x 0.9 = 0.27 before 1.0 x 0.2 = 0.2; a disliked flavour and a zero weight are not reasons
+    assert rec.because == ("Floral > Floral > Jasmine", "Fruity > Berry") and rec.similar_to == "c0"
+    assert rec.explanation == "matches flavours you liked: Jasmine, Berry; close to Coffee 0, which you liked"
+    d = rec.to_dict()
+    assert d["score"] == round(rec.score, 4) and d["because"] == list(rec.because) and d["similar_to"] == "c0"
+    fresh = next(r for r in recommend(TasteProfile(dim=16), cat, k=6) if r.item.id == "c5")
+    assert fresh.explanation == "no feedback to match yet; its profile: Jasmine, Smoky, Berry"
+    disliked = TasteProfile(dim=16)
+    disliked.dislike(cat.embedding("c2"))
+    only = next(r for r in recommend(disliked, cat, k=6) if r.item.id == "c5")
+    assert only.explanation == "predicted from your ratings; its profile: Jasmine, Smoky, Berry"
+
+
+def test_unit_rows_stay_bit_exact_and_others_are_normalized():
+    rng = np.random.default_rng(7)
+    unit = rng.normal(size=(64, 16)).astype(np.float32)
+    unit /= np.linalg.norm(unit, axis=1, keepdims=True)  # float32 unit rows: norms 1 +- a few 1e-8
+    items = [CatalogItem(f"u{i}", f"U{i}") for i in range(64)]
+    assert np.array_equal(Catalog(items, unit, "m").embeddings, unit)
+    scaled = unit * 3.0
+    got = Catalog(items, scaled, "m").embeddings
+    assert np.allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-6) and np.allclose(got, unit, atol=1e-6)
+    zero = unit.copy()
+    zero[5] = 0.0
+    with pytest.raises(CatalogError, match="zero embedding"):
+        Catalog(items, zero, "m")
+
+
+def test_similar_scores_are_cosines_and_bad_queries_are_refused():
+    cat = _catalog(n=10)
+    q = 3.0 * cat.embedding("c2").astype(np.float64)  # scale does not matter: a cosine
+    top = cat.similar(q, k=3, exclude={"c7"})
+    assert top[0][0].id == "c2" and top[0][1] == pytest.approx(1.0, abs=1e-6)
+    assert [s for _, s in top] == sorted((s for _, s in top), reverse=True) and "c7" not in [i.id for i, _ in top]
+    assert len(cat.similar(q, k=1)) == 1
+    for bad in (np.zeros(16), np.full(16, np.nan), np.ones(15)):
+        with pytest.raises(CatalogError, match="finite non-zero vector of 16"):
+            cat.similar(bad)
+
+
+def test_from_embeddings_refuses_vectors_of_two_models(embedder):
+    from dataclasses import replace
+
+    a = embedder.embed({"notes": "jasmine"})
+    b = replace(embedder.embed({"notes": "cocoa"}), model_version="taste2vec-edge-0.9.0")
+    with pytest.raises(CatalogError, match="several models"):
+        Catalog.from_embeddings([{"id": "a"}, {"id": "b"}], [a, b])
+    assert len(Catalog.from_embeddings([{"id": "a"}, {"id": "b"}], iter([a, a]))) == 2  # any iterable
