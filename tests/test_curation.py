@@ -167,11 +167,21 @@ def test_diverse_picks_follow_maximal_marginal_relevance(seed, lam):
     assert [r.score for r in picks] == pytest.approx([float(rel[cand.index(cat._index[i])]) for i in expected])
 
 
+@pytest.mark.parametrize("lam", [0.5, 1.0])
+def test_an_empty_profile_with_diversity_picks_by_redundancy_alone(lam):
+    cat = _catalog(n=12, seed=9)
+    picks = recommend(TasteProfile(dim=16), cat, k=5, diversity=lam)
+    emb = cat.embeddings.astype(np.float64)
+    assert [r.item.id for r in picks] == [cat.items[j].id for j in _reference_mmr(np.zeros(12), emb, 5, lam)]
+    assert all(r.score == 0.0 for r in picks)
+
+
 def test_everything_excluded_gives_nothing_and_arguments_are_checked_exactly():
     cat = _catalog(n=4)
     p = TasteProfile(dim=16)
     assert recommend(p, cat, exclude=[it.id for it in cat.items]) == []
     assert len(recommend(p, cat, k=1, diversity=1.0)) == 1 and len(recommend(p, cat, k=9, diversity=0)) == 4
+    assert len(recommend(p, cat, k=2)) == 2 and len(recommend(p, cat, k=3, diversity=0.5)) == 3
     for k in (0, -1, True, 2.0, "3"):
         with pytest.raises(OutOfRangeError, match="k"):
             recommend(p, cat, k=k)
