@@ -11,7 +11,7 @@ BUNDLE_NAME := taste2vec-edge-1.5.0
 BUNDLE_CREATED := 2026-12-06T00:00:00Z
 SHIPPED := sdk/taste2vec/models
 
-.PHONY: demo demo-full test jvm-test kotlin-embed bench-kotlin android-lib model bench bench-arm bench-preprocess bench-serve \
+.PHONY: demo demo-full test jvm-test kotlin-embed bench-kotlin android-lib model bench bench-arm bench-preprocess bench-serve bench-serve-ab \
 	soak-serve bench-stream mutate \
 	stream-demo \
 	lexicon onnx-tf-check clean help
@@ -34,6 +34,8 @@ help:
 	@echo "              15,000+ records, preprocess and embed speed-ups per record set (runs/bench-preprocess/)"
 	@echo "make bench-serve  load test of taste2vec-serve on 127.0.0.1: batching on/off, concurrency 1/8/32,"
 	@echo "              1- and 32-record requests (records/s, p50/p90/p99, errors; runs/bench-serve/serve.png)"
+	@echo "make bench-serve-ab  this server against c6fb7c0's (REV=...), PAIRS=3 pairs in one sitting: records/s ratio"
+	@echo "              of 32-record requests at concurrency 8, single-record p50 (runs/bench-serve-ab/)"
 	@echo "make soak-serve  the server for 10 minutes under mixed load and reloads: RSS per process, 5xx, p99 per minute"
 	@echo "make bench-stream  events/s of the feedback stream at 2,000 and 10,000 events per micro-batch (median of 3)"
 	@echo "make mutate   mutation testing (cosmic-ray) of the SDK's records, bundle, signing, profile and curation"
@@ -189,6 +191,12 @@ bench-preprocess: $(STAMP)
 SERVE_WORKERS ?= $(shell nproc)
 bench-serve: $(STAMP)
 	$(PY) -m taste2vec_backend.server.loadtest --out runs/bench-serve --server-arg=--workers=$(SERVE_WORKERS)
+
+# The server against another revision's (REV, default c6fb7c0), pair by pair in one sitting: 32-record requests from 8
+# clients and single records from one, each pair's ratio and the median (runs/bench-serve-ab/).
+PAIRS ?= 3
+bench-serve-ab: $(STAMP)
+	$(PY) benchmarks/serve_ab.py --rev $(REV) --pairs $(PAIRS) --workers $(SERVE_WORKERS) --out runs/bench-serve-ab
 
 # The server soaked for 10 minutes on 127.0.0.1: mixed load, bad bodies and reloads; RSS of every process every 30 s,
 # 5xx and p99 per minute; exit 1 on a 5xx, RSS growth over 10 % or a minute's p99 over twice the first's.
