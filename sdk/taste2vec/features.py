@@ -142,7 +142,11 @@ class FeatureExtractor:
                               context_mask=v["context_mask"], warnings=a.record.warnings)
 
     def entries(self, record: TastingRecord | Mapping[str, Any]) -> Entries:
-        """Validate a record and work out its float inputs (the Python half of :meth:`assemble`)."""
+        """Validate a record and work out its float inputs (the Python half of :meth:`assemble`).
+
+        Raises:
+            RecordValidationError: a subclass naming the field, on bad input.
+        """
         rec = as_record(record)
         spec, layout = self.spec, self.layout
         notes = normalize_text(rec.notes)
@@ -181,7 +185,11 @@ class FeatureExtractor:
 
     def buffer_many(self, entries: Sequence[Entries]) -> np.ndarray:
         """float32[n, N]: row i is :meth:`assemble`'s buffer of ``entries[i]``, the same values written by a few
-        numpy calls for all the rows (the lexicon sums add each row's additions in the same order)."""
+        numpy calls for all the rows (the lexicon sums add each row's additions in the same order).
+
+        Raises:
+            Nothing: the entries are validated already (:meth:`entries`).
+        """
         n, (c0, end), (l0, l1), dim = len(entries), self.layout["context_mask"], self.layout["lexicon"], \
             self.lexicon.dim
         buf = np.zeros((n, end), dtype=np.float32)

@@ -557,7 +557,11 @@ class SensoryLexicon:
         return self.top_attributes_many(np.asarray(vector, np.float32).reshape(1, -1), k)[0]
 
     def top_attributes_many(self, vectors: np.ndarray, k: int = 8) -> list[dict[str, float]]:
-        """:meth:`top_attributes` of each row of float32[n, dim] (one pass of numpy over all the rows)."""
+        """:meth:`top_attributes` of each row of float32[n, dim] (one pass of numpy over all the rows).
+
+        Raises:
+            IndexError: a row longer than the lexicon's nodes.
+        """
         m = np.asarray(vectors, np.float32)
         rows, cols = np.nonzero(m > 0)
         weights = m[rows, cols].tolist()

@@ -75,7 +75,11 @@ class Preprocessor:
     def many(self, records: Sequence[TastingRecord | Mapping[str, Any]]) -> list[ModelInputs | RecordValidationError]:
         """Each record's :class:`ModelInputs` (the tensors ``__call__`` gives, value for value), or its validation
         error in its place. The float inputs of all the records are written into one buffer by a few numpy calls
-        (a row each; every record's tensors are views of its row)."""
+        (a row each; every record's tensors are views of its row).
+
+        Raises:
+            Nothing for a bad record: its :class:`~taste2vec.errors.RecordValidationError` is returned in its place.
+        """
         fe, out = self._features, []
         for r in records:
             try:
