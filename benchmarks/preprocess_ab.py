@@ -25,19 +25,16 @@ from __future__ import annotations
 import contextlib
 import csv
 import importlib
-import io
 import json
 import re
-import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
-ROOT = Path(__file__).resolve().parent.parent
-BASE_REV = "c6fb7c0"
+from revisions import BASE_REV, extract, save  # benchmarks/revisions.py
+
 OLD_NAME = "taste2vec_old"
 # notes where NFKC + lower-case applied twice differs from once: every component normalizes what it is given, so
 # a shortcut that skips a pass shows here
@@ -49,10 +46,8 @@ UNSTABLE_NOTES = ("ϔ́ bright", "갓Ờ菉ϔ́ 초콜릿", "𝞨͂ jasmine", "�
 def old_sdk(rev: str) -> Iterator[Any]:
     """The SDK package as it was at ``rev``, imported as ``taste2vec_old`` (its imports are relative) for the
     duration; CalledProcessError when git cannot produce it."""
-    data = subprocess.run(["git", "archive", rev, "sdk/taste2vec"], cwd=ROOT, capture_output=True, check=True).stdout
     with tempfile.TemporaryDirectory() as tmp:
-        with tarfile.open(fileobj=io.BytesIO(data)) as tar:
-            tar.extractall(tmp, filter="data")
+        extract(rev, ["sdk/taste2vec"], Path(tmp))
         (Path(tmp) / "sdk" / "taste2vec").rename(Path(tmp) / OLD_NAME)
         sys.path.insert(0, tmp)
         try:
@@ -292,10 +287,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     md = table(res)
     print(md)
     if a.out:
-        out = Path(a.out)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "ab.json").write_text(json.dumps(res, indent=1) + "\n")
-        (out / "ab.md").write_text(md + "\n")
+        save(a.out, res, md)
     return 0
 
 

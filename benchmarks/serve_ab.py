@@ -15,27 +15,22 @@ and their median.
 from __future__ import annotations
 
 import asyncio
-import io
-import json
 import statistics
-import subprocess
 import sys
-import tarfile
 import tempfile
 from pathlib import Path
 from typing import Any, Sequence
 
-ROOT = Path(__file__).resolve().parent.parent
+from revisions import BASE_REV, extract, save  # benchmarks/revisions.py
+
 CELLS = ((8, 32), (1, 1))  # (clients, records per request)
 PACKAGES = ("sdk/taste2vec", "backend/taste2vec_backend")
 
 
 def extract_rev(rev: str, dest: Path) -> dict[str, str]:
-    """``rev``'s SDK and backend under ``dest``; the environment that makes a server run them. CalledProcessError
-    when git cannot produce them (no git, a shallow clone without ``rev``)."""
-    data = subprocess.run(["git", "archive", rev, *PACKAGES], cwd=ROOT, capture_output=True, check=True).stdout
-    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
-        tar.extractall(dest, filter="data")
+    """``rev``'s SDK and backend under ``dest``; the environment that makes a server run them (see
+    :func:`revisions.extract`)."""
+    extract(rev, PACKAGES, dest)
     return {"PYTHONPATH": f"{dest / 'sdk'}:{dest / 'backend'}"}
 
 
@@ -99,7 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from taste2vec.helpformat import Parser
 
     p = Parser(description="This checkout's server against another revision's, pair by pair in one sitting.")
-    p.add_argument("--rev", default="c6fb7c0", help="the other revision")
+    p.add_argument("--rev", default=BASE_REV, help="the other revision")
     p.add_argument("--pairs", type=int, default=3, help="server pairs (each runs every cell on both)")
     p.add_argument("--seconds", type=float, default=8.0, help="per cell and side")
     p.add_argument("--workers", type=int, default=2, help="engine worker processes of each server")
@@ -111,10 +106,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     md = table(res)
     print(md)
     if a.out:
-        out = Path(a.out)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "ab.json").write_text(json.dumps(res, indent=1) + "\n")
-        (out / "ab.md").write_text(md + "\n")
+        save(a.out, res, md)
     return 0
 
 

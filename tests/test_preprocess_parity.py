@@ -6,7 +6,6 @@ is skipped, saying so."""
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
 import subprocess
 from pathlib import Path
@@ -16,16 +15,9 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _ab():
-    spec = importlib.util.spec_from_file_location("preprocess_ab", ROOT / "benchmarks" / "preprocess_ab.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
 @pytest.fixture(scope="module")
-def ab():
-    mod = _ab()
+def ab(benchmark_script):
+    mod = benchmark_script("preprocess_ab")
     if shutil.which("git") is None:
         pytest.skip("git is not installed: the old SDK cannot be taken from history")
     probe = subprocess.run(["git", "cat-file", "-e", f"{mod.BASE_REV}^{{commit}}"], cwd=ROOT, capture_output=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
 import subprocess
 from pathlib import Path
@@ -12,15 +11,12 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _ab():
-    spec = importlib.util.spec_from_file_location("serve_ab", ROOT / "benchmarks" / "serve_ab.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+@pytest.fixture(scope="module")
+def ab(benchmark_script):
+    return benchmark_script("serve_ab")
 
 
-def test_summary_gives_each_pairs_ratio_and_the_median():
-    ab = _ab()
+def test_summary_gives_each_pairs_ratio_and_the_median(ab):
 
     def side(rps, p50):
         return {"8x32": {"records_per_s": rps, "p50_ms": p50, "p99_ms": 2 * p50, "errors": 0}}
@@ -35,11 +31,11 @@ def test_summary_gives_each_pairs_ratio_and_the_median():
     assert "| 2 | 8x32 | 120 | 150 | 1.25x | 5.00 / 3.00 |" in md and "median ratio 1.80x (range 1.25-2.50x)" in md
 
 
-def test_the_other_revision_runs_from_its_own_packages(tmp_path):
+def test_the_other_revision_runs_from_its_own_packages(ab, tmp_path):
     if shutil.which("git") is None or subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT,
                                                      capture_output=True).returncode != 0:
         pytest.skip("not a git checkout")
-    env = _ab().extract_rev("HEAD", tmp_path)
+    env = ab.extract_rev("HEAD", tmp_path)
     assert env["PYTHONPATH"].split(":") == [str(tmp_path / "sdk"), str(tmp_path / "backend")]
     for pkg in ("sdk/taste2vec/embedder.py", "backend/taste2vec_backend/server/cli.py"):
         assert (tmp_path / pkg).is_file()
