@@ -327,7 +327,12 @@ class Embedder:
         items = list(records)
         out: list[Any] = []
         for start in range(0, len(items), BATCH_CHUNK):
-            out += self._embed_chunk(items[start:start + BATCH_CHUNK], start, errors == "raise")
+            chunk = self._embed_chunk(items[start:start + BATCH_CHUNK])
+            if errors == "raise":
+                for i, r in enumerate(chunk):
+                    if isinstance(r, RecordValidationError):
+                        raise r.nest_under(f"records[{start + i}]")
+            out += chunk
             if progress:
                 import sys
 
@@ -335,35 +340,31 @@ class Embedder:
                 print(f"\rembedded {len(out)}/{len(items)}", end=end, file=sys.stderr)
         return out
 
-    def _embed_or_error(self, record: Record, index: int, raise_errors: bool) -> Any:
+    def _embed_or_error(self, record: Record) -> Any:
         try:
             return self.embed(record)
         except RecordValidationError as e:
-            if raise_errors:
-                raise e.nest_under(f"records[{index}]")
             return e
 
-    def _embed_chunk(self, records: list[Record], offset: int, raise_errors: bool) -> list[Any]:
+    def _embed_chunk(self, records: list[Record]) -> list[Any]:
         """:meth:`embed` of each record, stage by stage: every record's preprocessing (its float inputs written by
         a few numpy calls for all of them, :meth:`Preprocessor.many`), then every model run, then the results.
         The interpreter and the Python code each stay in the CPU caches for a whole stage instead of evicting each
-        other per record. A record's ``timing.preprocess_ms`` is its share of the chunk's preprocessing."""
+        other per record. A record's ``timing.preprocess_ms`` is its share of the chunk's preprocessing. A bad
+        record's validation error takes its place."""
         if len(records) < STAGED_MIN:  # too few to repay the stages' own cost
-            return [self._embed_or_error(r, offset + i, raise_errors) for i, r in enumerate(records)]
+            return [self._embed_or_error(r) for r in records]
         model, clock = self._model(), time.perf_counter
         t0 = clock()
         staged = self.preprocessor.many(records)
-        pre_s = (clock() - t0) / max(1, len(records))
+        pre_s = (clock() - t0) / len(records)
         run, ran = model.run, []
-        for i, s in enumerate(staged):
-            if isinstance(s, RecordValidationError):
-                if raise_errors:
-                    raise s.nest_under(f"records[{offset + i}]")
-                ran.append(s)
-                continue
-            t1 = clock()
-            ran.append((s, run(s.tensors)[0], pre_s, clock() - t1))
-        ok = [s[0] for s in ran if not isinstance(s, RecordValidationError)]
+        for s in staged:
+            if not isinstance(s, RecordValidationError):
+                t1 = clock()
+                s = (s, run(s.tensors)[0], pre_s, clock() - t1)
+            ran.append(s)
+        ok = [s for s in staged if not isinstance(s, RecordValidationError)]
         t2 = clock()
         attributes = iter(self.bundle.lexicon.top_attributes_many(
             np.concatenate([x.tensors["lexicon"] for x in ok]))) if ok else iter(())
