@@ -93,7 +93,7 @@ def _tiny_bundle_parts(lexicon):
     import torch
 
     from taste2vec_convert.student import Student, StudentConfig, input_signature
-    from taste2vec_convert.tflite import to_tflite
+    from taste2vec_convert.tflite import signature_name, to_tflite
     from taste2vec_convert.vocab import train_wordpiece
 
     tok = train_wordpiece(["bright jasmine", "밝은 산미"], vocab_size=5500, buckets=(8, 16))
@@ -101,9 +101,9 @@ def _tiny_bundle_parts(lexicon):
     cfg = StudentConfig(vocab_size=tok.vocab_size, buckets=(8, 16), d_model=32, n_layers=1, ff_dim=64,
                         lexicon_dim=lexicon.dim)
     student = Student(cfg).eval()
-    meta = {"signatures": [{"name": f"embed_{b}", "inputs": input_signature(cfg, b),
+    meta = {"signatures": [{"name": signature_name(b, c), "inputs": input_signature(cfg, b, context=c),
                             "outputs": [{"name": "embedding", "shape": [1, 128], "dtype": "float32"}]}
-                           for b in cfg.buckets],
+                           for b in cfg.buckets for c in (True, False)],
             "quantization": {"variant": "float32", "description": "test"}}
     return to_tflite(student), tok, meta
 

@@ -10,7 +10,8 @@ import torch
 from taste2vec.features import FeatureExtractor
 from taste2vec.runtime import TasteModel
 from taste2vec_convert.distill import DistillConfig, TransferSet, distill, load_student
-from taste2vec_convert.parity import ParitySet, Thresholds, embed_with, pick, reference_embeddings, summarize
+from taste2vec_convert.parity import (ParitySet, Thresholds, context_free_parity, embed_with, pick, record_inputs,
+                                     reference_embeddings, summarize)
 from taste2vec_convert.student import INPUT_NAMES, Student, StudentConfig
 from taste2vec_convert.tflite import (VARIANTS, ConversionError, OpReport, calibration_inputs, check_builtin_only,
                                      drop_tensor_names, list_ops, quantize_variants, to_tflite)
@@ -119,6 +120,33 @@ def test_every_quantization_variant_runs_in_ai_edge_litert(tiny):
     chosen = pick(results)
     assert chosen is not None and chosen.passed
     assert chosen.size_bytes == min(r.size_bytes for r in results if r.passed)
+
+
+def test_records_without_context_run_the_context_free_signatures_bit_for_bit(tiny):
+    from ai_edge_litert.interpreter import Interpreter
+
+    variants = quantize_variants(tiny["f32"], tiny["calib"], ("dynamic_int8",))
+    data = variants["dynamic_int8"]
+    sigs = Interpreter(model_content=data).get_signature_list()
+    assert sorted(sigs) == sorted(f"embed_{b}{s}" for b in BUCKETS for s in ("", "_c0"))
+    assert set(sigs["embed_8_c0"]["inputs"]) == set(INPUT_NAMES) - {"context", "context_mask"}
+    fast, full = TasteModel(data), TasteModel(data, context_free=False)
+    assert fast.context_free and not full.context_free
+    calls = {b: 0 for b in BUCKETS}
+    for b in BUCKETS:  # count the context-free signature's calls
+        sig = fast._bare[b]
+        fast._bare[b] = sig._replace(call=lambda arrays, sig=sig, b=b: calls.__setitem__(b, calls[b] + 1)
+                                     or sig.call(arrays))
+    bare = 0
+    for pool in tiny["ps"].pools.values():
+        for i in range(len(pool)):
+            x = record_inputs(pool, i, full.bucket_for)
+            bare += not x["context_mask"].any()
+            assert np.array_equal(fast.run(x), full.run(x))
+    assert 0 < bare == sum(calls.values()) < len(tiny["ps"])  # records with context still run the full graph
+    assert context_free_parity(data, tiny["ps"]) == (bare, 0)
+    gone = fast.run({**x, "context_mask": np.zeros_like(x["context_mask"])})  # context under a zero mask: ignored
+    assert np.array_equal(gone, full.run({**x, "context_mask": np.zeros_like(x["context_mask"])}))
 
 
 def test_gate_refuses_a_variant_that_misses_a_threshold(tiny):

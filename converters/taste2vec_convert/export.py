@@ -34,8 +34,8 @@ from .bundle_writer import write_bundle
 from .distill import DistillConfig, build_transfer_set, distill
 from .golden import GOLDEN_FILE, golden_bytes, toolkit_golden
 from .onnx_export import check_onnx_tf, onnx_session, run_onnx, to_onnx
-from .parity import (ParitySet, Thresholds, embed_with, explain_failures, latency, pick, reference_embeddings,
-                     summarize)
+from .parity import (ParitySet, Thresholds, context_free_parity, embed_with, explain_failures, latency, pick,
+                     reference_embeddings, summarize)
 from .report import variant_table, write_report
 from .signing import load_private_key, public_pem
 from .student import INPUT_NAMES, OUTPUT_NAME, input_signature
@@ -50,7 +50,7 @@ class ExportError(ToolkitError):
 @dataclass
 class ExportConfig:
     name: str = "taste2vec-edge"
-    version: str = "1.5.0"
+    version: str = "1.5.1"
     distill: DistillConfig = field(default_factory=DistillConfig)
     variants: tuple[str, ...] = VARIANTS
     thresholds: Thresholds = field(default_factory=Thresholds)
@@ -295,6 +295,12 @@ def _bundle(run: _Run, src: _Sources, student: Any, ev: _Evaluation, chosen: Any
             report: dict[str, Any]) -> ModelBundle:
     """Write the chosen variant as a (signed) bundle, then load it with the SDK and check the golden outputs."""
     cfg, tok = run.cfg, src.transfer.tokenizer
+    n, differ = context_free_parity(model, ev.parity)
+    if not n or differ:
+        raise ExportError(f"the signatures for records without context give {differ} of {n} such parity records "
+                          "another vector than the full graph")
+    report["context_free"] = {"records": n, "identical": n - differ}
+    run.log(f"   records without context: {n} parity records, embed_<bucket>_c0 = embed_<bucket> bit for bit")
     golden = toolkit_golden(model, bundle_dirname(cfg.name, cfg.version), tok, src.lexicon)
     metadata = _manifest_metadata(cfg, src, student, ev, chosen, golden)
     created = cfg.created or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
@@ -318,15 +324,17 @@ def _manifest_metadata(cfg: ExportConfig, src: _Sources, student: Any, ev: _Eval
     """What the bundle manifest says about the model beyond its files."""
     return {
         "description": "Taste2Vec Edge student: tasting record -> 128-d L2-normalized taste vector",
-        "signatures": [{"name": signature_name(b), "inputs": input_signature(student.cfg, b),
+        "signatures": [{"name": signature_name(b, c), "inputs": input_signature(student.cfg, b, context=c),
                         "outputs": [{"name": OUTPUT_NAME, "shape": [1, student.cfg.embed_dim], "dtype": "float32"}]}
-                       for b in student.cfg.buckets],
+                       for b in student.cfg.buckets for c in (True, False)],
         "input_names": list(INPUT_NAMES),
         "embedding": {"dim": student.cfg.embed_dim, "normalized": "L2 (in the graph)"},
         "preprocessing": {"version": "1.0.0", "notes": "NFKC + lower-case, then tokenizer.json (WordPiece) and "
                           "sensory_lexicon.json (lexicon vector); metrics raw in spec order with a 0/1 mask (log1p and "
                           "scaling are in the graph); context snapshots encoded per record_spec.json, left-padded to "
-                          f"{student.cfg.context_steps} steps with a mask", "bucket_rule": "smallest bucket >= tokens"},
+                          f"{student.cfg.context_steps} steps with a mask", "bucket_rule": "smallest bucket >= tokens",
+                          "context_rule": "a record without context snapshots may run embed_<bucket>_c0: the same "
+                          "vector, without the context branch"},
         "quantization": {"variant": chosen.name, "description": VARIANT_DOC[chosen.name]},
         # measured with XNNPACK on this CPU: rounded so last-bit kernel differences between CPUs rarely show
         "parity": {k: round(v, 5) if isinstance(v, float) else v

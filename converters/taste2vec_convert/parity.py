@@ -63,6 +63,21 @@ def embed_with(run: Callable[[Mapping[str, np.ndarray]], np.ndarray], pool: Pool
         np.zeros((0, 128), np.float32)
 
 
+def context_free_parity(model_bytes: bytes, ps: "ParitySet") -> tuple[int, int]:
+    """The parity records without context snapshots, and how many of them get from their bucket's
+    ``embed_<bucket>_c0`` signature a vector that is not bit for bit the full graph's (the runtime uses that
+    signature for such records: it must not change a vector)."""
+    bare, full = TasteModel(model_bytes), TasteModel(model_bytes, context_free=False)
+    n = differ = 0
+    for pool in ps.pools.values():
+        for i in range(len(pool)):
+            x = record_inputs(pool, i, full.bucket_for)
+            if not np.any(x["context_mask"]):
+                n += 1
+                differ += not np.array_equal(bare.run(x), full.run(x))
+    return n, differ
+
+
 @dataclass
 class VariantResult:
     name: str

@@ -32,6 +32,7 @@ from taste2vec_reference.model import ContextEncoder, NumericEncoder, Taste2Vec,
 MODALITIES = Taste2Vec.MODALITIES
 # the graph's input names are the SDK preprocessing's tensor names (one definition)
 OUTPUT_NAME = "embedding"
+CONTEXT_INPUTS = ("context", "context_mask")  # what a signature for records without context leaves out
 
 
 @dataclass
@@ -253,15 +254,17 @@ class Student(nn.Module):
             "text": (ids > 0).float().amax(-1, keepdim=True),
             "sensory": (batch["lexicon"].abs().sum(-1, keepdim=True) > 0).float(),
             "numeric": (batch["metrics_mask"].sum(-1, keepdim=True) > 0).float(),
-            "context": (batch["context_mask"].sum(-1, keepdim=True) > 0).float(),
         }
+        if "context" in batch:  # without it: the graph of records without context (see SignatureModule)
+            pres["context"] = (batch["context_mask"].sum(-1, keepdim=True) > 0).float()
         if keep is not None:
             pres = {k: pres[k] * keep[k] for k in pres}
         return {
             "text": self.text(ids) * pres["text"],
             "sensory": self.sensory(batch["lexicon"]) * pres["sensory"],
             "numeric": self.numeric(batch["metrics"], batch["metrics_mask"] * pres["numeric"]) * pres["numeric"],
-            "context": self.context(batch["context"], batch["context_mask"] * pres["context"]),
+            "context": self.context(batch["context"], batch["context_mask"] * pres["context"]) if "context" in pres
+            else ids.new_zeros((ids.shape[0], self.context.hidden), dtype=torch.float32),
         }
 
     def raw(self, batch: dict[str, torch.Tensor], keep: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
@@ -282,24 +285,30 @@ class Student(nn.Module):
 
 
 class SignatureModule(nn.Module):
-    """The graph that is exported: named positional inputs (see ``INPUT_NAMES``) -> {"embedding": [B, 128]}."""
+    """The graph that is exported: named positional inputs (see ``INPUT_NAMES``) -> {"embedding": [B, 128]}.
+
+    Called without ``context`` and ``context_mask`` it is the graph of a record without context snapshots: the
+    context block is zeros, which is what the context encoder gives for an all-zero mask (its state is never
+    updated), so such a record gets the same vector from both graphs without running the LSTM."""
 
     def __init__(self, student: Student) -> None:
         super().__init__()
         self.student = student
 
-    def forward(self, token_ids, lexicon, metrics, metrics_mask, context, context_mask):
-        batch = {"token_ids": token_ids, "lexicon": lexicon, "metrics": metrics, "metrics_mask": metrics_mask,
-                 "context": context, "context_mask": context_mask}
+    def forward(self, token_ids, lexicon, metrics, metrics_mask, context=None, context_mask=None):
+        batch = {"token_ids": token_ids, "lexicon": lexicon, "metrics": metrics, "metrics_mask": metrics_mask}
+        if context is not None:
+            batch.update(context=context, context_mask=context_mask)
         return {OUTPUT_NAME: self.student(batch)}
 
 
-def sample_inputs(cfg: StudentConfig, length: int, batch: int = 1) -> dict[str, torch.Tensor]:
-    """Example inputs of one signature (token ids are int32, as LiteRT requires)."""
+def sample_inputs(cfg: StudentConfig, length: int, batch: int = 1, context: bool = True) -> dict[str, torch.Tensor]:
+    """Example inputs of one signature (token ids are int32, as LiteRT requires); ``context=False``: of the
+    signature for records without context (no context inputs)."""
     g = torch.Generator().manual_seed(length)
     ids = torch.randint(1, cfg.vocab_size, (batch, length), generator=g, dtype=torch.int32)
     ids[:, length // 2:] = 0
-    return {
+    out = {
         "token_ids": ids,
         "lexicon": torch.rand(batch, cfg.lexicon_dim, generator=g),
         "metrics": torch.rand(batch, cfg.num_metrics, generator=g) * 5,
@@ -307,9 +316,10 @@ def sample_inputs(cfg: StudentConfig, length: int, batch: int = 1) -> dict[str, 
         "context": torch.rand(batch, cfg.context_steps, cfg.context_width, generator=g),
         "context_mask": torch.ones(batch, cfg.context_steps),
     }
+    return out if context else {k: v for k, v in out.items() if k not in CONTEXT_INPUTS}
 
 
-def input_signature(cfg: StudentConfig, length: int) -> list[dict[str, Any]]:
+def input_signature(cfg: StudentConfig, length: int, context: bool = True) -> list[dict[str, Any]]:
     """Names, shapes and dtypes of one signature's inputs (what the manifest and the Kotlin code read)."""
     return [{"name": k, "shape": list(v.shape), "dtype": "int32" if v.dtype == torch.int32 else "float32"}
-            for k, v in sample_inputs(cfg, length).items()]
+            for k, v in sample_inputs(cfg, length, context=context).items()]

@@ -2,7 +2,7 @@
 
 Each step is a function from artefact to artefact (bytes in, bytes out):
 
-    f32 = to_tflite(student)                        # one signature per length bucket: embed_16, embed_32, ...
+    f32 = to_tflite(student)                        # per length bucket: embed_16 and embed_16_c0, ...
     variants = quantize_variants(f32, calibration)  # float32 / float16 / dynamic_int8 / int8
     ops = list_ops(variants["int8"])                # refuse anything that is not a builtin op
 
@@ -27,7 +27,7 @@ import torch
 from taste2vec_reference.errors import ToolkitError
 from taste2vec_reference.noise import verbose_requested
 
-from .student import SignatureModule, Student, sample_inputs
+from .student import CONTEXT_INPUTS, SignatureModule, Student, sample_inputs
 from .variants import VARIANT_DOC, VARIANTS  # noqa: F401  (re-exported)
 
 
@@ -36,8 +36,14 @@ class ConversionError(ToolkitError):
     """A model cannot be converted, or converts into something the phone cannot run."""
 
 
-def signature_name(length: int) -> str:
-    return f"embed_{length}"
+def signature_name(length: int, context: bool = True) -> str:
+    """``embed_<length>``, or ``embed_<length>_c0``: the bucket's graph for records without context snapshots."""
+    return f"embed_{length}" if context else f"embed_{length}_c0"
+
+
+def signature_names(buckets: Sequence[int]) -> list[str]:
+    """Every signature of a model, in file order: per bucket the full graph, then the one without context."""
+    return [signature_name(b, c) for b in buckets for c in (True, False)]
 
 
 @contextlib.contextmanager
@@ -70,7 +76,8 @@ def _quiet():
 
 
 def to_tflite(student: Student, buckets: Sequence[int] | None = None, strip_names: bool = True) -> bytes:
-    """Convert the student to a float32 TFLite flatbuffer with one signature per token-length bucket."""
+    """Convert the student to a float32 TFLite flatbuffer with two signatures per token-length bucket: the full
+    graph, and the one for records without context snapshots (no context inputs, no LSTM: half the work)."""
     with _quiet():  # the first import loads TensorFlow, which prints native notices
         import litert_torch
 
@@ -78,7 +85,9 @@ def to_tflite(student: Student, buckets: Sequence[int] | None = None, strip_name
     module = SignatureModule(student).eval()
     conv = litert_torch.Converter()
     for length in buckets or student.cfg.buckets:
-        conv.signature(signature_name(length), module, sample_kwargs=sample_inputs(student.cfg, length))
+        for context in (True, False):
+            conv.signature(signature_name(length, context), module,
+                           sample_kwargs=sample_inputs(student.cfg, length, context=context))
     with _quiet():
         model = bytes(conv.convert().model_content())
     check_builtin_only(model)
@@ -204,8 +213,9 @@ def quantize_variants(model: bytes, calibration: CalibrationData | None,
 
 def calibration_inputs(student_inputs: Iterable[Mapping[str, torch.Tensor | np.ndarray]],
                        buckets: Sequence[int]) -> dict[str, list[dict[str, np.ndarray]]]:
-    """Group single-record input dicts by the bucket their token ids fit (each bucket gets some records)."""
-    out: dict[str, list[dict[str, np.ndarray]]] = {signature_name(b): [] for b in buckets}
+    """Group single-record input dicts by the bucket their token ids fit (each bucket gets some records); the
+    signatures without context get the same records without their context."""
+    out: dict[str, list[dict[str, np.ndarray]]] = {k: [] for k in signature_names(buckets)}
     for rec in student_inputs:
         arrays = {k: np.asarray(v) for k, v in rec.items()}
         ids = arrays["token_ids"].reshape(-1)
@@ -215,6 +225,8 @@ def calibration_inputs(student_inputs: Iterable[Mapping[str, torch.Tensor | np.n
                 padded = np.zeros((1, b), np.int32)
                 padded[0, :min(b, ids.size)] = ids[:b]
                 out[signature_name(b)].append({**arrays, "token_ids": padded})
+                out[signature_name(b, False)].append({k: v for k, v in arrays.items() if k not in CONTEXT_INPUTS}
+                                                     | {"token_ids": padded})
     empty = [k for k, v in out.items() if not v]
     if empty:
         raise ConversionError(f"no calibration records for signatures {empty}")

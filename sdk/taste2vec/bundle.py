@@ -5,7 +5,8 @@ A bundle is a folder ``<name>-<version>/``::
     manifest.json          format, name, semantic version, files with sha256 + size, signatures,
                            record-spec / tokenizer / lexicon versions, quantization, parity and quality
                            metrics, source checkpoint hash, creation time
-    model.tflite           the on-device model (one signature per token-length bucket)
+    model.tflite           the on-device model (one signature per token-length bucket, and one per bucket for
+                           records without context)
     model.onnx             optional: the same student for cloud inference
     tokenizer.json         the WordPiece vocabulary and rules (taste2vec/tokenizer.py)
     sensory_lexicon.json   the lexicon the model's ``lexicon`` input was computed with

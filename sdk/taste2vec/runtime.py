@@ -6,7 +6,9 @@ LiteRT package is installed; with the SDK's own dependency (ai-edge-litert) it n
 
 A Taste2Vec model has one signature per token-length bucket (``embed_16``, ``embed_32``, ...), each taking
 ``token_ids`` int32[1, T], ``lexicon``, ``metrics``, ``metrics_mask``, ``context``, ``context_mask`` and returning
-``embedding`` float[1, 128]. Full-integer models take int8 tensors: float inputs are quantized with each
+``embedding`` float[1, 128]. A bucket may also have ``embed_<T>_c0``, the same graph for records without context
+snapshots (no context inputs, no LSTM): it gives those records the same vector in half the time, and is used
+for them when present. Full-integer models take int8 tensors: float inputs are quantized with each
 tensor's scale / zero point and the output is dequantized, so callers always pass and get floats.
 """
 
@@ -151,6 +153,8 @@ def _dequantize(y: np.ndarray, detail: Mapping[str, Any]) -> np.ndarray:
 
 
 _FEATURE_INPUTS = ("lexicon", "metrics", "metrics_mask", "context", "context_mask")
+_BARE_INPUTS = _FEATURE_INPUTS[:3]  # embed_<bucket>_c0: a record without context snapshots
+CONTEXT_FREE_SUFFIX = "_c0"
 _DIRECT = ("SetTensor", "Invoke", "GetTensor", "AllocateTensors")
 
 
@@ -182,25 +186,50 @@ def _direct_call(runner: Any, inputs: Mapping[str, Any], outputs: Mapping[str, A
     return call
 
 
-def _check_signature(bucket: int, inputs: Mapping[str, Any], outputs: Mapping[str, Any]) -> None:
-    """A Taste2Vec signature: token_ids int32[1, bucket], the five feature inputs with batch 1, one output
-    [1, D]. Checked at load, so a damaged model is refused before its first record rather than on it."""
-    missing = {"token_ids", *_FEATURE_INPUTS} - set(inputs)
-    if missing:
-        raise ModelRuntimeError(f"signature embed_{bucket} lacks inputs {sorted(missing)}")
+def _check_signature(name: str, bucket: int, inputs: Mapping[str, Any], outputs: Mapping[str, Any],
+                     features: tuple[str, ...] = _FEATURE_INPUTS) -> None:
+    """A Taste2Vec signature: token_ids int32[1, bucket], the feature inputs with batch 1, one output [1, D].
+    Checked at load, so a damaged model is refused before its first record rather than on it."""
+    missing = {"token_ids", *features} - set(inputs)
+    if missing or len(inputs) != 1 + len(features):
+        raise ModelRuntimeError(f"signature {name} has inputs {sorted(inputs)}, expected "
+                                f"{sorted({'token_ids', *features})}")
     tok = inputs["token_ids"]
     if list(tok["shape"]) != [1, bucket] or tok["dtype"] != np.int32:
-        raise ModelRuntimeError(f"signature embed_{bucket}: token_ids is {list(tok['shape'])} "
+        raise ModelRuntimeError(f"signature {name}: token_ids is {list(tok['shape'])} "
                                 f"{np.dtype(tok['dtype']).name}, expected [1, {bucket}] int32")
-    for k in _FEATURE_INPUTS:
+    for k in features:
         shape = list(inputs[k]["shape"])
         if not shape or shape[0] != 1 or any(d <= 0 or d > 4096 for d in shape):
-            raise ModelRuntimeError(f"signature embed_{bucket}: input {k} has shape {shape}")
+            raise ModelRuntimeError(f"signature {name}: input {k} has shape {shape}")
     if len(outputs) != 1:
-        raise ModelRuntimeError(f"signature embed_{bucket} has {len(outputs)} outputs, expected 1")
+        raise ModelRuntimeError(f"signature {name} has {len(outputs)} outputs, expected 1")
     out = next(iter(outputs.values()))
     if len(out["shape"]) != 2 or out["shape"][0] != 1 or not 0 < out["shape"][1] <= 4096:
-        raise ModelRuntimeError(f"signature embed_{bucket}: output shape {list(out['shape'])}, expected [1, D]")
+        raise ModelRuntimeError(f"signature {name}: output shape {list(out['shape'])}, expected [1, D]")
+
+
+def _all_zero(mask: Any) -> bool:
+    """Whether a float32 mask is all +0.0, by its bytes (a tenth of ``np.any``'s time). -0.0 or another type says
+    False: the full graph then runs, which is right for any mask."""
+    return type(mask) is np.ndarray and mask.dtype == np.float32 and mask.tobytes() == bytes(mask.nbytes)
+
+
+class _Signature(NamedTuple):
+    """One loaded signature: its inputs' details and feeds (in the runner's order), its call and its output."""
+
+    inputs: Mapping[str, Any]
+    feeds: tuple[_Feed, ...]
+    call: Callable[[list[np.ndarray]], np.ndarray]
+    output: Mapping[str, Any]
+
+    @classmethod
+    def load(cls, interp: Any, name: str, bucket: int, features: tuple[str, ...]) -> "_Signature":
+        r = interp.get_signature_runner(name)
+        inputs, outputs = r.get_input_details(), r.get_output_details()
+        _check_signature(name, bucket, inputs, outputs, features)
+        return cls(inputs, tuple(_Feed.of(k, d) for k, d in inputs.items()),
+                   _direct_call(r, inputs, outputs) or _runner_call(r, outputs), next(iter(outputs.values())))
 
 
 DELEGATES = ("xnnpack", "none")  # what may be asked for: LiteRT's default CPU delegate, or its builtin kernels only
@@ -237,12 +266,11 @@ class TasteModel:
     what the runtime actually applied (see :func:`applied_delegate`).
     """
 
-    def __init__(self, model_content: bytes, num_threads: int = 1, delegate: str = "xnnpack") -> None:
+    def __init__(self, model_content: bytes, num_threads: int = 1, delegate: str = "xnnpack",
+                 context_free: bool = True) -> None:
         cls, self.runtime = interpreter_class()
-        self._runners = {}
-        self._in: dict[int, dict[str, Any]] = {}
-        self._out: dict[int, dict[str, Any]] = {}
-        self._feeds: dict[int, tuple[_Feed, ...]] = {}
+        self._full: dict[int, _Signature] = {}  # bucket -> embed_<bucket>
+        self._bare: dict[int, _Signature] = {}  # bucket -> embed_<bucket>_c0, for records without context
         try:  # any interpreter failure while loading is this model's fault: one typed error
             with _quiet_native_notices():  # the delegate is applied (and announces itself) at allocation
                 self._interp = _interpreter(cls, model_content, num_threads, delegate)
@@ -253,12 +281,14 @@ class TasteModel:
             if not self.buckets or len(self.buckets) > 16:
                 raise ModelRuntimeError(f"model has no embed_<length> signatures, or too many (has {sorted(sigs)})")
             for b in self.buckets:
-                r = self._interp.get_signature_runner(f"embed_{b}")
-                self._in[b] = r.get_input_details()
-                self._out[b] = r.get_output_details()
-                _check_signature(b, self._in[b], self._out[b])
-                self._feeds[b] = tuple(_Feed.of(k, d) for k, d in self._in[b].items())
-                self._runners[b] = _direct_call(r, self._in[b], self._out[b]) or _runner_call(r, self._out[b])
+                self._full[b] = _Signature.load(self._interp, f"embed_{b}", b, _FEATURE_INPUTS)
+                if context_free and f"embed_{b}{CONTEXT_FREE_SUFFIX}" in sigs:
+                    bare = _Signature.load(self._interp, f"embed_{b}{CONTEXT_FREE_SUFFIX}", b, _BARE_INPUTS)
+                    if list(bare.output["shape"]) != list(self._full[b].output["shape"]):
+                        raise ModelRuntimeError(f"signature embed_{b}{CONTEXT_FREE_SUFFIX}: output shape "
+                                                f"{list(bare.output['shape'])}, embed_{b} has "
+                                                f"{list(self._full[b].output['shape'])}")
+                    self._bare[b] = bare
         except ModelRuntimeError:
             raise
         except (ValueError, RuntimeError, KeyError, TypeError, IndexError, AttributeError, OverflowError) as e:
@@ -270,7 +300,12 @@ class TasteModel:
         return cls(Path(path).read_bytes(), num_threads, delegate)
 
     def input_details(self, bucket: int) -> dict[str, Any]:
-        return self._in[bucket]
+        return self._full[bucket].inputs
+
+    @property
+    def context_free(self) -> bool:
+        """Records without context snapshots run each bucket's ``embed_<bucket>_c0`` signature (same vector)."""
+        return bool(self._bare)
 
     def bucket_for(self, n_tokens: int) -> int:
         """The smallest bucket that holds ``n_tokens`` (the largest if none does)."""
@@ -280,19 +315,21 @@ class TasteModel:
         return self.buckets[-1]
 
     def run(self, inputs: Mapping[str, np.ndarray]) -> np.ndarray:
-        """Embed one record's arrays (leading batch dim 1; token_ids already padded to a bucket length)."""
+        """Embed one record's arrays (leading batch dim 1; token_ids already padded to a bucket length). A record
+        whose ``context_mask`` is all zero runs the bucket's signature without context where the model has one."""
         length = int(np.shape(inputs["token_ids"])[-1])
-        feeds = self._feeds.get(length)
-        if feeds is None:
+        sig = self._full.get(length)
+        if sig is None:
             raise ModelRuntimeError(f"token_ids length {length} is not one of the model's buckets {self.buckets}")
         try:
-            arrays = [f.array(inputs[f.name]) for f in feeds]
+            if length in self._bare and _all_zero(inputs["context_mask"]):
+                sig = self._bare[length]  # the full graph ignores context under an all-zero mask
+            arrays = [f.array(inputs[f.name]) for f in sig.feeds]
         except KeyError:
-            raise ModelRuntimeError(f"missing model inputs {sorted(set(self._in[length]) - set(inputs))}") from None
-        out_detail = next(iter(self._out[length].values()))
+            raise ModelRuntimeError(f"missing model inputs {sorted(set(sig.inputs) - set(inputs))}") from None
         try:
             with self._lock:
-                out = self._runners[length](arrays)
-            return _dequantize(out, out_detail)
+                out = sig.call(arrays)
+            return _dequantize(out, sig.output)
         except (ValueError, RuntimeError, KeyError, TypeError, IndexError) as e:
             raise ModelRuntimeError(f"the model failed on bucket {length}: {type(e).__name__}: {e}") from e

@@ -67,11 +67,14 @@ class LiteRtEngine(bundle: ModelBundle, numThreads: Int = 1) : InferenceEngine {
         }
         feeds = try {
             val keys = interpreter.getSignatureKeys().toSet()
-            bundle.tokenizer.buckets.associate { b ->
+            bundle.tokenizer.buckets.flatMap { b ->
                 val key = "embed_$b"
                 if (key !in keys) throw BundleException("${bundle.origin}/model.tflite: no signature $key (has $keys)")
-                key to Feed(interpreter, key, bundle.inputShapes(b), bundle.embeddingDim)
-            }
+                val bare = key + ModelInputs.CONTEXT_FREE_SUFFIX  // optional: records without context
+                listOfNotNull(key to Feed(interpreter, key, bundle.inputShapes(b), bundle.embeddingDim),
+                              if (bare in keys) bare to Feed(interpreter, bare, bundle.inputShapes(b, false),
+                                                             bundle.embeddingDim) else null)
+            }.toMap()
         } catch (e: Throwable) {
             interpreter.close()
             throw e
@@ -79,7 +82,7 @@ class LiteRtEngine(bundle: ModelBundle, numThreads: Int = 1) : InferenceEngine {
     }
 
     override fun run(inputs: ModelInputs): FloatArray {
-        val feed = feeds[inputs.signature]
+        val feed = (if (inputs.hasContext) null else feeds[inputs.contextFreeSignature]) ?: feeds[inputs.signature]
             ?: throw ModelRuntimeException("$modelId: no signature ${inputs.signature} (the model has ${feeds.keys})")
         return try {
             feed.run(inputs)
@@ -126,8 +129,10 @@ private class Feed(private val interpreter: Interpreter, private val key: String
         floats("lexicon", x.lexicon)
         floats("metrics", x.metrics)
         floats("metrics_mask", x.metricsMask)
-        floats("context", x.context)
-        floats("context_mask", x.contextMask)
+        if ("context" in inputs) {  // the signature for records without context has no context inputs
+            floats("context", x.context)
+            floats("context_mask", x.contextMask)
+        }
         output.clear()
         interpreter.runSignature(feed, outputs, key)
         output.rewind()

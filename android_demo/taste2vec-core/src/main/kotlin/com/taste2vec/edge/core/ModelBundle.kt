@@ -154,14 +154,16 @@ class ModelBundle private constructor(val origin: String, val manifest: Map<Stri
 
     /**
      * The inputs this bundle's files make for signature `embed_<bucket>`, in [ModelInputs.INPUT_NAMES] order: name ->
-     * shape with the batch dimension (`token_ids` int32, the others float32). Every engine checks its model
-     * against this contract when it is created.
+     * shape with the batch dimension (`token_ids` int32, the others float32); with [context] false, for
+     * `embed_<bucket>_c0` (without [ModelInputs.CONTEXT_INPUTS]). Every engine checks its model against this contract
+     * when it is created.
      */
-    fun inputShapes(bucket: Int): Map<String, IntArray> = linkedMapOf(
+    @JvmOverloads
+    fun inputShapes(bucket: Int, context: Boolean = true): Map<String, IntArray> = linkedMapOf(
         "token_ids" to intArrayOf(1, bucket), "lexicon" to intArrayOf(1, lexicon.dim),
         "metrics" to intArrayOf(1, spec.numMetrics), "metrics_mask" to intArrayOf(1, spec.numMetrics),
         "context" to intArrayOf(1, spec.contextMaxSteps, spec.contextWidth),
-        "context_mask" to intArrayOf(1, spec.contextMaxSteps))
+        "context_mask" to intArrayOf(1, spec.contextMaxSteps)).filterKeys { context || it !in ModelInputs.CONTEXT_INPUTS }
 
     /** The latency the model was built for (manifest `latency_budget`; older bundles: p99 50 ms). */
     val latencyBudgetMs: Double

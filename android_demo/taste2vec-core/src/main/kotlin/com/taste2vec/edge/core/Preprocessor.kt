@@ -12,6 +12,15 @@ class ModelInputs(val tokenIds: IntArray, val lexicon: FloatArray, val metrics: 
                   val warnings: List<String>) {
     val signature: String get() = "embed_$bucket"
 
+    /** Whether a context snapshot is recorded (a mask entry is set). */
+    val hasContext: Boolean get() = contextMask.any { it != 0f }
+
+    /**
+     * The bucket's signature for records without context snapshots, `embed_<bucket>_c0`: no context inputs, and the
+     * same vector as [signature] for such a record, without the context branch. Optional in a model.
+     */
+    val contextFreeSignature: String get() = "embed_$bucket$CONTEXT_FREE_SUFFIX"
+
     /** Shapes with the batch dimension, as in the bundle manifest. */
     fun shapes(): Map<String, IntArray> = linkedMapOf(
         "token_ids" to intArrayOf(1, tokenIds.size), "lexicon" to intArrayOf(1, lexicon.size),
@@ -21,6 +30,12 @@ class ModelInputs(val tokenIds: IntArray, val lexicon: FloatArray, val metrics: 
     companion object {
         @JvmField
         val INPUT_NAMES = listOf("token_ids", "lexicon", "metrics", "metrics_mask", "context", "context_mask")
+
+        /** What a [contextFreeSignature] leaves out of [INPUT_NAMES]. */
+        @JvmField
+        val CONTEXT_INPUTS = setOf("context", "context_mask")
+
+        const val CONTEXT_FREE_SUFFIX = "_c0"
     }
 }
 

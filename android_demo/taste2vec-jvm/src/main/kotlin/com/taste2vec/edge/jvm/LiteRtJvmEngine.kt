@@ -45,19 +45,32 @@ class LiteRtJvmEngine private constructor(private val bundle: ModelBundle, optio
         LiteRtLibrary.load(options.library)
         try {
             NativeNotices.quiet { compile(options.numThreads) }
-            signatures = bundle.tokenizer.buckets.associate { b -> "embed_$b" to signature("embed_$b", b) }
+            signatures = bundle.tokenizer.buckets.flatMap { b ->
+                listOfNotNull(signature("embed_$b", b, true), signature("embed_$b$CONTEXT_FREE", b, false))
+            }.associateBy { it.key }
         } catch (e: Throwable) {
             NativeNotices.quiet { handles.free() }
             throw e
         }
     }
 
-    /** Runs the signature [ModelInputs.signature] names; returns the `embedding` output (float32[dim]). */
+    /**
+     * Runs the signature [ModelInputs.signature] names, or for a record without context its
+     * [ModelInputs.contextFreeSignature] where the model has one (the same vector); returns the `embedding` output
+     * (float32[dim]).
+     */
+    override fun run(inputs: ModelInputs): FloatArray = run(inputs, signatureFor(inputs))
+
+    /** The signature [run] runs for [inputs]. */
+    internal fun signatureFor(inputs: ModelInputs): String =
+        if (!inputs.hasContext && inputs.contextFreeSignature in signatures) inputs.contextFreeSignature else inputs.signature
+
+    /** Runs signature [key] on [inputs]. */
     @Synchronized
-    override fun run(inputs: ModelInputs): FloatArray {
+    internal fun run(inputs: ModelInputs, key: String): FloatArray {
         if (closed) throw ModelRuntimeException("${bundle.modelId}: this engine is closed")
-        val sig = signatures[inputs.signature]
-            ?: throw ModelRuntimeException("${bundle.modelId}: no signature ${inputs.signature} (the model has " +
+        val sig = signatures[key]
+            ?: throw ModelRuntimeException("${bundle.modelId}: no signature $key (the model has " +
                                            "${signatures.keys.joinToString()})")
         for (t in sig.inputs) t.write(inputs)
         check(LiteRtC.LiteRtRunCompiledModel(handles.compiled, sig.index, sig.inputs.size.toLong(), sig.inputBuffers, 1,
@@ -108,24 +121,34 @@ class LiteRtJvmEngine private constructor(private val bundle: ModelBundle, optio
         check(added, "LiteRtAddOpaqueOptions")
     }
 
-    private fun signature(key: String, bucket: Int): Signature {
+    /**
+     * Binds signature [key] of a bucket: the full graph ([context], required) or the one for records without context
+     * (null when the model has none).
+     */
+    private fun signature(key: String, bucket: Int, context: Boolean): Signature? {
         val out = LongArray(1)
         check(LiteRtC.LiteRtGetNumModelSignatures(handles.model, out), "LiteRtGetNumModelSignatures")
         for (i in 0 until out[0]) {
             check(LiteRtC.LiteRtGetModelSignature(handles.model, i, out), "LiteRtGetModelSignature")
             val sig = out[0]
             check(LiteRtC.LiteRtGetSignatureKey(sig, out), "LiteRtGetSignatureKey")
-            if (Pointer(out[0]).getString(0) == key) return Signature.bind(handles, i, key, sig, expected(bucket), dim)
+            if (Pointer(out[0]).getString(0) == key) {
+                return Signature.bind(handles, i, key, sig, expected(bucket, context), dim)
+            }
         }
+        if (!context) return null
         throw BundleException("${bundle.origin}/model.tflite: no signature $key for the tokenizer's bucket $bucket")
     }
 
-    /** The inputs the bundle promises for a bucket ([ModelBundle.inputShapes]), with their element types. */
-    private fun expected(bucket: Int): Map<String, RankedType> = bundle.inputShapes(bucket).mapValues { (name, shape) ->
-        RankedType(if (name == "token_ids") LiteRtC.ELEMENT_INT32 else LiteRtC.ELEMENT_FLOAT32, shape)
-    }
+    /** The inputs the bundle promises for a signature ([ModelBundle.inputShapes]), with their element types. */
+    private fun expected(bucket: Int, context: Boolean): Map<String, RankedType> =
+        bundle.inputShapes(bucket, context).mapValues { (name, shape) ->
+            RankedType(if (name == "token_ids") LiteRtC.ELEMENT_INT32 else LiteRtC.ELEMENT_FLOAT32, shape)
+        }
 
     companion object {
+        private const val CONTEXT_FREE = ModelInputs.CONTEXT_FREE_SUFFIX
+
         /** `free` from the C library: the destructor LiteRT calls on the CPU options' payload (malloc'ed here). */
         private val FREE: Pointer by lazy { NativeLibrary.getInstance("c").getFunction("free") }
 

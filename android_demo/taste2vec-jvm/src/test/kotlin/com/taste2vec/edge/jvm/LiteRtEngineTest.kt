@@ -50,6 +50,23 @@ class LiteRtEngineTest {
     }
 
     @Test
+    fun aRecordWithoutContextRunsTheContextFreeSignatureWithTheSameVector() {
+        val withContext = bundle.preprocessor().fromJson(Json.parse(
+            """{"notes": "밝은 산미, jasmine", "context": [{"hour": 8, "weekday": "mon"}]}"""))
+        LiteRtJvmEngine.create(bundle).use { engine ->
+            for (b in bundle.tokenizer.buckets) {
+                val x = ModelInputs(IntArray(b), inputs.lexicon, inputs.metrics, inputs.metricsMask, inputs.context,
+                                    inputs.contextMask, inputs.contextSteps, b, emptyList(), false, emptyList())
+                assertEquals("embed_${b}_c0", engine.signatureFor(x))
+                assertArrayEquals("bucket $b", engine.run(x, "embed_$b"), engine.run(x), 0f)
+            }
+            assertEquals(withContext.signature, engine.signatureFor(withContext))
+            assertTrue(withContext.hasContext && !inputs.hasContext)
+            assertArrayEquals(engine.run(inputs, inputs.signature), engine.run(inputs), 0f)
+        }
+    }
+
+    @Test
     fun aClosedEngineRefusesToRunAndClosingTwiceIsHarmless() {
         val engine = LiteRtJvmEngine.create(bundle)
         assertEquals(bundle.embeddingDim, engine.run(inputs).size)
