@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-toolkit-dev
 OUT ?= runs/demo
 MODEL_DIR ?= runs/model
-BUNDLE_NAME := taste2vec-edge-1.5.0
+BUNDLE_NAME := taste2vec-edge-1.5.1
 # the manifest's creation time: fixed per release, so a rebuild writes the same bytes
 BUNDLE_CREATED := 2026-12-06T00:00:00Z
 SHIPPED := sdk/taste2vec/models

@@ -62,7 +62,7 @@ def test_health_info_and_the_api_key(server):
     info = client.get("/info").json()
     assert info["model"]["model_version"] == version
     assert info["model"]["record_spec"]["version"] == "1.1.0"
-    assert [s["name"] for s in info["model"]["signatures"]] == ["embed_16", "embed_32", "embed_64", "embed_128"]
+    assert [s["name"] for s in info["model"]["signatures"]] == [f"embed_{b}{c}" for b in (16, 32, 64, 128) for c in ("", "_c0")]
     assert info["server"]["api_key"] is True and KEY not in json.dumps(info)
     assert info["server"]["max_records"] == MAX_RECORDS and info["catalog"]["items"] > 0
     assert client.get("/nope").status_code == 404
