@@ -4,10 +4,11 @@ server process, or a pool of worker processes).
 
 The engine is the SDK embedder, unchanged: the server's vectors are the SDK's, bit for bit (same bundle bytes,
 same preprocessing code, same LiteRT kernels, one batch-1 interpreter per engine). The shipped graph has batch
-size 1 (one signature per token-length bucket, as the phone runs it), so a micro-batch is one
-``Embedder.embed_batch`` call: every record's preprocessing, then every model run, then the results (staged so
-the interpreter and the Python code stay in the CPU caches: 1.80x c6fb7c0's records/s with 32-record requests
-at concurrency 8, the median of five same-sitting pairs, against 1.3x record by record). Batching saves the per-request hand-off to the
+size 1 (per token-length bucket one signature, and one for records without context, as the phone runs them), so
+a micro-batch is one ``Embedder.embed_batch`` call: every record's preprocessing, then every model run, then the
+results (staged so the interpreter and the Python code stay in the CPU caches: with the faster preprocessing and
+the context-free signatures, 1.90x c6fb7c0's records/s with 32-record requests at concurrency 8, the median of
+nine same-sitting pairs). Batching saves the per-request hand-off to the
 engine (a thread switch, or a round trip to a worker process) and lets the stages run over many records; each
 vector is still the one ``embed`` gives. Batch-N signatures are not used: with dynamic int8 weights a record's
 vector would depend on the other records of its batch (activations are quantized per batch; measured up to
