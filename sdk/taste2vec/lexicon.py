@@ -273,6 +273,7 @@ class SensoryLexicon:
         self._words: dict[str, _Word] = {}  # per token text (see _Word)
         self._chunks: dict[str, _Chunk] = {}  # per text chunk (see _chunk)
         self._rounded: dict[float, float] = {}  # -w -> round(w, 4): attribute weights repeat (float32 sums)
+        self._rests: dict[str, tuple[bool, float | None]] = {}  # per Hangul ending (see _rest)
         self._after_window = max(self.neg_window, self.mod_window)
         self._del_index: dict[str, tuple[int, ...]] | None = None
         self._tree: tuple[tuple[int, ...], tuple[tuple[int, ...], ...], tuple[str, ...]] | None = None
@@ -484,14 +485,16 @@ class SensoryLexicon:
         adds: list[float] = []
         for s, e, term, fuzzy, rest in spans:
             to, shares = self._node_shares[term.node]
-            if rest or (n_near and (j := bisect_left(near, s - reach)) < n_near and near[j] < e + reach):
+            if n_near and (j := bisect_left(near, s - reach)) < n_near and near[j] < e + reach:
                 in_match = in_match or _in_match(spans, len(texts))
                 negated, intensity = self._polarity(clauses, words, in_match, s, e, rest, explain)
-                w = -1.0 if negated else intensity
-                adds += [w * share for share in shares]
+            elif rest:  # no word within reach of either window: only the term's own ending can negate or scale it
+                negated, mod = self._rest(rest)
+                intensity = 1.0 if mod is None else mod
             else:
-                negated, intensity, w = False, 1.0, 1.0  # nothing within reach of either window
-                adds += shares
+                negated, intensity = False, 1.0
+            w = -1.0 if negated else intensity
+            adds += shares if w == 1.0 else [w * share for share in shares]
             nodes += to
             if explain:
                 matches.append(Match(term.text, term.node, s, e, w, negated, intensity, fuzzy))
@@ -515,7 +518,7 @@ class SensoryLexicon:
                 break
             k -= 1
         if not negated and rest:
-            negated = any(n in rest for n in self.neg_after)
+            negated = self._rest(rest)[0]
         if not negated:
             k, hi = e, min(end, e + self.neg_window)
             while k < hi:
@@ -538,15 +541,18 @@ class SensoryLexicon:
             if w is not None:
                 return w
             k -= 1
-        if rest:
-            for text, w in self.mod_after:
-                if text in rest:
-                    return w
+        if rest and (w := self._rest(rest)[1]) is not None:
+            return w
         for k in range(e, min(end, e + self.mod_window)):
             w = words[k].mod_after
             if w is not None:
                 return w
         return 1.0
+
+    def _rest(self, rest: str) -> tuple[bool, float | None]:
+        """What a Hangul ending after a term does to it: whether a negator is in it (rule 4), and the weight of the
+        first modifier in it (rule 5; None when there is none). Memoized: endings repeat."""
+        return _cached(self._rests, rest, _rest_rule, self.neg_after, self.mod_after, rest)
 
     def top_attributes(self, vector: np.ndarray, k: int = 8) -> dict[str, float]:
         """The ``k`` strongest positive attributes of a lexicon vector (path -> weight rounded to 4 places).
@@ -629,6 +635,11 @@ def _round4(w: float) -> float:
 def _term_order(t: Term) -> tuple:
     """Longest first: most tokens, then most characters, then the text (rule 3)."""
     return -len(t.tokens), -len(t.text), t.text
+
+
+def _rest_rule(neg_after: Sequence[str], mod_after: Sequence[tuple[str, float]], rest: str
+               ) -> tuple[bool, float | None]:
+    return any(n in rest for n in neg_after), next((w for text, w in mod_after if text in rest), None)
 
 
 def _first_weight(table: Sequence[tuple[str, float]], token: str, hangul: bool) -> float | None:
