@@ -263,7 +263,13 @@ class TasteModel:
 
     Use one instance per thread for parallel throughput; a single instance serializes calls. ``delegate``:
     ``"xnnpack"`` (LiteRT's default, as on a phone) or ``"none"`` (the builtin kernels); :attr:`delegate` then says
-    what the runtime actually applied (see :func:`applied_delegate`).
+    what the runtime actually applied (see :func:`applied_delegate`). ``context_free``: run a record without context
+    snapshots through its bucket's ``embed_<bucket>_c0`` where the model has one (the same vector; False runs the
+    full graph for every record).
+
+    Raises:
+        RuntimeUnavailableError: no LiteRT interpreter is installed.
+        ModelRuntimeError: the model cannot be loaded, or its signatures are not Taste2Vec's.
     """
 
     def __init__(self, model_content: bytes, num_threads: int = 1, delegate: str = "xnnpack",
@@ -316,7 +322,11 @@ class TasteModel:
 
     def run(self, inputs: Mapping[str, np.ndarray]) -> np.ndarray:
         """Embed one record's arrays (leading batch dim 1; token_ids already padded to a bucket length). A record
-        whose ``context_mask`` is all zero runs the bucket's signature without context where the model has one."""
+        whose ``context_mask`` is all zero runs the bucket's signature without context where the model has one.
+
+        Raises:
+            ModelRuntimeError: the length is not a bucket, an input is missing, or the interpreter failed.
+        """
         length = int(np.shape(inputs["token_ids"])[-1])
         sig = self._full.get(length)
         if sig is None:
