@@ -27,12 +27,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from taste2vec.preprocess import INPUT_NAMES
+from taste2vec.runtime import CONTEXT_INPUTS
 from taste2vec_reference.model import ContextEncoder, NumericEncoder, Taste2Vec, Taste2VecConfig, fuse
 
 MODALITIES = Taste2Vec.MODALITIES
 # the graph's input names are the SDK preprocessing's tensor names (one definition)
 OUTPUT_NAME = "embedding"
-CONTEXT_INPUTS = ("context", "context_mask")  # what a signature for records without context leaves out
 
 
 @dataclass

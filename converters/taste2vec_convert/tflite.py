@@ -24,10 +24,11 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 import torch
 
+from taste2vec.runtime import CONTEXT_FREE_SUFFIX, CONTEXT_INPUTS
 from taste2vec_reference.errors import ToolkitError
 from taste2vec_reference.noise import verbose_requested
 
-from .student import CONTEXT_INPUTS, SignatureModule, Student, sample_inputs
+from .student import SignatureModule, Student, sample_inputs
 from .variants import VARIANT_DOC, VARIANTS  # noqa: F401  (re-exported)
 
 
@@ -38,7 +39,7 @@ class ConversionError(ToolkitError):
 
 def signature_name(length: int, context: bool = True) -> str:
     """``embed_<length>``, or ``embed_<length>_c0``: the bucket's graph for records without context snapshots."""
-    return f"embed_{length}" if context else f"embed_{length}_c0"
+    return f"embed_{length}" if context else f"embed_{length}{CONTEXT_FREE_SUFFIX}"
 
 
 def signature_names(buckets: Sequence[int]) -> list[str]:

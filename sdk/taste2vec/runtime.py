@@ -153,8 +153,9 @@ def _dequantize(y: np.ndarray, detail: Mapping[str, Any]) -> np.ndarray:
 
 
 _FEATURE_INPUTS = ("lexicon", "metrics", "metrics_mask", "context", "context_mask")
-_BARE_INPUTS = _FEATURE_INPUTS[:3]  # embed_<bucket>_c0: a record without context snapshots
+CONTEXT_INPUTS = ("context", "context_mask")  # what embed_<bucket>_c0 (records without context) leaves out
 CONTEXT_FREE_SUFFIX = "_c0"
+_BARE_INPUTS = tuple(k for k in _FEATURE_INPUTS if k not in CONTEXT_INPUTS)
 _DIRECT = ("SetTensor", "Invoke", "GetTensor", "AllocateTensors")
 
 
