@@ -33,7 +33,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
-from revisions import BASE_REV, extract, save  # benchmarks/revisions.py
+from revisions import BASE_REV, extract, report  # benchmarks/revisions.py
 
 OLD_NAME = "taste2vec_old"
 # notes where NFKC + lower-case applied twice differs from once: every component normalizes what it is given, so
@@ -284,10 +284,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--out", help="folder for ab.json and ab.md")
     a = p.parse_args(argv)
     res = run(a.rev, a.records, a.seconds)
-    md = table(res)
-    print(md)
-    if a.out:
-        save(a.out, res, md)
+    report(a.out, res, table(res))
     return 0
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 ROOT = Path(__file__).resolve().parent.parent
-BASE_REV = "c6fb7c0"  # the revision before the SDK and the server were made faster (issue 26)
+BASE_REV = "c6fb7c0"  # main before the SDK's and the server's speed work: what the speed-ups are measured against
 
 
 def extract(rev: str, paths: Sequence[str], dest: Path) -> None:
@@ -25,8 +25,11 @@ def extract(rev: str, paths: Sequence[str], dest: Path) -> None:
         tar.extractall(dest, filter="data")
 
 
-def save(out: str | Path, res: dict[str, Any], md: str) -> None:
-    """An A/B's results as ``ab.json`` and its table as ``ab.md`` in ``out``."""
+def report(out: str | Path | None, res: dict[str, Any], md: str) -> None:
+    """Print an A/B's table; with ``out``, also write its results as ``ab.json`` and the table as ``ab.md`` there."""
+    print(md)
+    if out is None:
+        return
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "ab.json").write_text(json.dumps(res, indent=1) + "\n")

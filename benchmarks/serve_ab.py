@@ -21,7 +21,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Sequence
 
-from revisions import BASE_REV, extract, save  # benchmarks/revisions.py
+from revisions import BASE_REV, extract, report  # benchmarks/revisions.py
 
 CELLS = ((8, 32), (1, 1))  # (clients, records per request)
 PACKAGES = ("sdk/taste2vec", "backend/taste2vec_backend")
@@ -103,10 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not 1 <= a.pairs <= 20 or not 0.5 <= a.seconds <= 60 or not 1 <= a.workers <= 64:
         p.error("pairs in 1..20, seconds in 0.5..60, workers in 1..64")
     res = run(a.rev, a.pairs, a.seconds, a.workers)
-    md = table(res)
-    print(md)
-    if a.out:
-        save(a.out, res, md)
+    report(a.out, res, table(res))
     return 0
 
 
