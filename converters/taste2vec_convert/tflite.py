@@ -24,7 +24,7 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 import torch
 
-from taste2vec.runtime import CONTEXT_FREE_SUFFIX, CONTEXT_INPUTS
+from taste2vec.runtime import CONTEXT_INPUTS, signature_name  # noqa: F401  (signature_name re-exported)
 from taste2vec_reference.errors import ToolkitError
 from taste2vec_reference.noise import verbose_requested
 
@@ -35,11 +35,6 @@ from .variants import VARIANT_DOC, VARIANTS  # noqa: F401  (re-exported)
 
 class ConversionError(ToolkitError):
     """A model cannot be converted, or converts into something the phone cannot run."""
-
-
-def signature_name(length: int, context: bool = True) -> str:
-    """``embed_<length>``, or ``embed_<length>_c0``: the bucket's graph for records without context snapshots."""
-    return f"embed_{length}" if context else f"embed_{length}{CONTEXT_FREE_SUFFIX}"
 
 
 def signature_names(buckets: Sequence[int]) -> list[str]:

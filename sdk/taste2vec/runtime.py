@@ -154,7 +154,6 @@ def _dequantize(y: np.ndarray, detail: Mapping[str, Any]) -> np.ndarray:
 
 _FEATURE_INPUTS = ("lexicon", "metrics", "metrics_mask", "context", "context_mask")
 CONTEXT_INPUTS = ("context", "context_mask")  # what embed_<bucket>_c0 (records without context) leaves out
-CONTEXT_FREE_SUFFIX = "_c0"
 _BARE_INPUTS = tuple(k for k in _FEATURE_INPUTS if k not in CONTEXT_INPUTS)
 _DIRECT = ("SetTensor", "Invoke", "GetTensor", "AllocateTensors")
 
@@ -185,6 +184,11 @@ def _direct_call(runner: Any, inputs: Mapping[str, Any], outputs: Mapping[str, A
         return get_tensor(out, sub)
 
     return call
+
+
+def signature_name(bucket: int, context: bool = True) -> str:
+    """``embed_<bucket>``, or ``embed_<bucket>_c0``: the bucket's graph for records without context snapshots."""
+    return f"embed_{bucket}" if context else f"embed_{bucket}_c0"
 
 
 def _check_signature(name: str, bucket: int, inputs: Mapping[str, Any], outputs: Mapping[str, Any],
@@ -288,13 +292,13 @@ class TasteModel:
             if not self.buckets or len(self.buckets) > 16:
                 raise ModelRuntimeError(f"model has no embed_<length> signatures, or too many (has {sorted(sigs)})")
             for b in self.buckets:
-                self._full[b] = _Signature.load(self._interp, f"embed_{b}", b, _FEATURE_INPUTS)
-                if context_free and f"embed_{b}{CONTEXT_FREE_SUFFIX}" in sigs:
-                    bare = _Signature.load(self._interp, f"embed_{b}{CONTEXT_FREE_SUFFIX}", b, _BARE_INPUTS)
+                full, name = signature_name(b), signature_name(b, context=False)
+                self._full[b] = _Signature.load(self._interp, full, b, _FEATURE_INPUTS)
+                if context_free and name in sigs:
+                    bare = _Signature.load(self._interp, name, b, _BARE_INPUTS)
                     if list(bare.output["shape"]) != list(self._full[b].output["shape"]):
-                        raise ModelRuntimeError(f"signature embed_{b}{CONTEXT_FREE_SUFFIX}: output shape "
-                                                f"{list(bare.output['shape'])}, embed_{b} has "
-                                                f"{list(self._full[b].output['shape'])}")
+                        raise ModelRuntimeError(f"signature {name}: output shape {list(bare.output['shape'])}, "
+                                                f"{full} has {list(self._full[b].output['shape'])}")
                     self._bare[b] = bare
         except ModelRuntimeError:
             raise

@@ -68,9 +68,9 @@ class LiteRtEngine(bundle: ModelBundle, numThreads: Int = 1) : InferenceEngine {
         feeds = try {
             val keys = interpreter.getSignatureKeys().toSet()
             bundle.tokenizer.buckets.flatMap { b ->
-                val key = "embed_$b"
+                val key = ModelInputs.signatureName(b)
                 if (key !in keys) throw BundleException("${bundle.origin}/model.tflite: no signature $key (has $keys)")
-                val bare = key + ModelInputs.CONTEXT_FREE_SUFFIX  // optional: records without context
+                val bare = ModelInputs.signatureName(b, context = false)  // optional: records without context
                 listOfNotNull(key to Feed(interpreter, key, bundle.inputShapes(b), bundle.embeddingDim),
                               if (bare in keys) bare to Feed(interpreter, bare, bundle.inputShapes(b, false),
                                                              bundle.embeddingDim) else null)

@@ -10,7 +10,7 @@ class ModelInputs(val tokenIds: IntArray, val lexicon: FloatArray, val metrics: 
                   val metricsMask: FloatArray, val context: FloatArray, val contextMask: FloatArray,
                   val contextSteps: Int, val bucket: Int, val tokens: List<String>, val tokensTruncated: Boolean,
                   val warnings: List<String>) {
-    val signature: String get() = "embed_$bucket"
+    val signature: String get() = signatureName(bucket)
 
     /** Whether a context snapshot is recorded (a mask entry is set). */
     val hasContext: Boolean get() = contextMask.any { it != 0f }
@@ -19,7 +19,7 @@ class ModelInputs(val tokenIds: IntArray, val lexicon: FloatArray, val metrics: 
      * The bucket's signature for records without context snapshots, `embed_<bucket>_c0`: no context inputs, and the
      * same vector as [signature] for such a record, without the context branch. Optional in a model.
      */
-    val contextFreeSignature: String get() = "embed_$bucket$CONTEXT_FREE_SUFFIX"
+    val contextFreeSignature: String get() = signatureName(bucket, context = false)
 
     /** Shapes with the batch dimension, as in the bundle manifest. */
     fun shapes(): Map<String, IntArray> = linkedMapOf(
@@ -35,7 +35,10 @@ class ModelInputs(val tokenIds: IntArray, val lexicon: FloatArray, val metrics: 
         @JvmField
         val CONTEXT_INPUTS = setOf("context", "context_mask")
 
-        const val CONTEXT_FREE_SUFFIX = "_c0"
+        /** `embed_<bucket>`, or with [context] false `embed_<bucket>_c0` (see [contextFreeSignature]). */
+        @JvmStatic
+        @JvmOverloads
+        fun signatureName(bucket: Int, context: Boolean = true): String = if (context) "embed_$bucket" else "embed_${bucket}_c0"
     }
 }
 

@@ -46,7 +46,8 @@ class LiteRtJvmEngine private constructor(private val bundle: ModelBundle, optio
         try {
             NativeNotices.quiet { compile(options.numThreads) }
             signatures = bundle.tokenizer.buckets.flatMap { b ->
-                listOfNotNull(signature("embed_$b", b, true), signature("embed_$b$CONTEXT_FREE", b, false))
+                listOfNotNull(signature(ModelInputs.signatureName(b), b, true),
+                              signature(ModelInputs.signatureName(b, context = false), b, false))
             }.associateBy { it.key }
         } catch (e: Throwable) {
             NativeNotices.quiet { handles.free() }
@@ -147,8 +148,6 @@ class LiteRtJvmEngine private constructor(private val bundle: ModelBundle, optio
         }
 
     companion object {
-        private const val CONTEXT_FREE = ModelInputs.CONTEXT_FREE_SUFFIX
-
         /** `free` from the C library: the destructor LiteRT calls on the CPU options' payload (malloc'ed here). */
         private val FREE: Pointer by lazy { NativeLibrary.getInstance("c").getFunction("free") }
 
