@@ -20,7 +20,7 @@ from typing import Any, Iterable, Mapping, NamedTuple, Sequence
 import numpy as np
 
 from .lexicon import SensoryLexicon, normalize_text, text_chunks
-from .records import ContextSnapshot, TastingRecord, as_record
+from .records import ContextSnapshot, TastingRecord, record_parts
 from .spec import RecordSpec, default_spec
 
 
@@ -68,17 +68,18 @@ def encode_snapshot(snap: ContextSnapshot, spec: RecordSpec) -> np.ndarray:
     out = np.zeros(spec.context_width, dtype=np.float32)
     cols: list[int] = []
     vals: list[float] = []
-    _snapshot_entries(snap, spec.context_plan_by_name, 0, cols, vals)
+    _snapshot_entries(vars(snap), spec.context_plan_by_name, 0, cols, vals)
     out[cols] = vals
     return out
 
 
-def _snapshot_entries(snap: ContextSnapshot, plan: Mapping[str, tuple[str, int, Any, Any]], base: int,
+def _snapshot_entries(values: Mapping[str, Any], plan: Mapping[str, tuple[str, int, Any, Any]], base: int,
                       cols: list[int], vals: list[float]) -> None:
-    """Append the non-zero columns of one encoded snapshot to ``cols`` (offset by ``base``) and their values, as
-    Python floats, to ``vals`` (float32 at the end, in one assignment: per-element numpy writes are slow)."""
+    """Append the non-zero columns of one encoded snapshot (``values``: its validated fields, None = not recorded)
+    to ``cols`` (offset by ``base``) and their values, as Python floats, to ``vals`` (float32 at the end, in one
+    assignment: per-element numpy writes are slow)."""
     get = plan.get
-    for name, v in vars(snap).items():
+    for name, v in values.items():
         if v is None or (p := get(name)) is None:
             continue
         kind, col, a, b = p
@@ -96,9 +97,9 @@ def _snapshot_entries(snap: ContextSnapshot, plan: Mapping[str, tuple[str, int, 
 
 
 class Assembled(NamedTuple):
-    """One record's validated form, its normalized notes and its float inputs in one buffer."""
+    """What validation changed in one record, its normalized notes and its float inputs in one buffer."""
 
-    record: TastingRecord
+    warnings: tuple[str, ...]  # RecordParts.warnings
     notes: str  # normalized once (RecordFeatures.notes)
     chunks: list[str]  # ``notes`` normalized again (as the lexicon and the tokenizer normalize what they are
     # given), as lexicon.text_chunks
@@ -110,7 +111,7 @@ class Entries(NamedTuple):
     context, with the Python float values), the context padding and the lexicon's additions (see
     :meth:`SensoryLexicon.sums`)."""
 
-    record: TastingRecord
+    warnings: tuple[str, ...]  # RecordParts.warnings
     notes: str
     chunks: list[str]
     cols: list[int]
@@ -139,7 +140,7 @@ class FeatureExtractor:
         return RecordFeatures(notes=a.notes, lexicon=v["lexicon"], metrics=v["metrics"],
                               metrics_mask=v["metrics_mask"],
                               context=v["context"].reshape(self.spec.context_max_steps, self.spec.context_width),
-                              context_mask=v["context_mask"], warnings=a.record.warnings)
+                              context_mask=v["context_mask"], warnings=a.warnings)
 
     def entries(self, record: TastingRecord | Mapping[str, Any]) -> Entries:
         """Validate a record and work out its float inputs (the Python half of :meth:`assemble`).
@@ -147,7 +148,7 @@ class FeatureExtractor:
         Raises:
             RecordValidationError: a subclass naming the field, on bad input.
         """
-        rec = as_record(record)
+        rec = record_parts(record)
         spec, layout = self.spec, self.layout
         notes = normalize_text(rec.notes)
         text = notes if notes.isascii() else normalize_text(notes)  # what the lexicon and the tokenizer read
@@ -165,10 +166,10 @@ class FeatureExtractor:
         steps, width = spec.context_max_steps, spec.context_width
         padding = steps - len(rec.context)  # left padding: the newest snapshot is always in the last slot
         base, plan = layout["context"][0] + padding * width, spec.context_plan_by_name
-        for snap in rec.context:
-            _snapshot_entries(snap, plan, base, cols, vals)
+        for values in rec.context:
+            _snapshot_entries(values, plan, base, cols, vals)
             base += width
-        return Entries(rec, notes, chunks, cols, vals, padding, nodes, adds)
+        return Entries(rec.warnings, notes, chunks, cols, vals, padding, nodes, adds)
 
     def assemble(self, record: TastingRecord | Mapping[str, Any]) -> Assembled:
         """Validate a record and write all its float inputs into one float32[1, N] buffer (see :attr:`layout`)."""
@@ -181,7 +182,7 @@ class FeatureExtractor:
         if e.nodes:
             l0, l1 = self.layout["lexicon"]
             buf[0, l0:l1] = self.lexicon.sums(e.nodes, e.adds)  # float64 -> float32 here
-        return Assembled(e.record, e.notes, e.chunks, buf)
+        return Assembled(e.warnings, e.notes, e.chunks, buf)
 
     def buffer_many(self, entries: Sequence[Entries]) -> np.ndarray:
         """float32[n, N]: row i is :meth:`assemble`'s buffer of ``entries[i]``, the same values written by a few

@@ -35,6 +35,8 @@ import json
 import re
 import unicodedata
 from bisect import bisect_left
+from itertools import compress
+from operator import attrgetter
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -127,6 +129,9 @@ class _Word(NamedTuple):
     neg_after: bool
     mod_before: float | None
     mod_after: float | None
+
+
+_ACTIVE, _NEAR = attrgetter("active"), attrgetter("near")
 
 
 def tokenize(normalized: str, clause_breaks: frozenset[str] = frozenset()) -> list[Token]:
@@ -453,7 +458,7 @@ class SensoryLexicon:
         """The matched terms, left to right, longest first (rule 3)."""
         spans: list[_Span] = []
         end = 0
-        for i in [i for i, w in enumerate(words) if w.active]:
+        for i in compress(range(len(words)), map(_ACTIVE, words)):
             if i < end:
                 continue  # inside the previous match
             w = words[i]
@@ -479,7 +484,7 @@ class SensoryLexicon:
         matches: list[Match] = []
         if not spans:
             return [], [], matches
-        near = [k for k, w in enumerate(words) if w.near]  # the tokens that can negate or scale a match
+        near = list(compress(range(len(words)), map(_NEAR, words)))  # the tokens that can negate or scale a match
         n_near, reach, in_match = len(near), self._after_window, None
         nodes: list[int] = []  # where each match's weight goes (rule 6), in match order
         adds: list[float] = []

@@ -70,7 +70,7 @@ class Preprocessor:
 
     def __call__(self, record: TastingRecord | Mapping[str, Any]) -> ModelInputs:
         a = self._features.assemble(record)
-        return self._inputs(a.record, a.chunks, a.buffer)
+        return self._inputs(a.warnings, a.chunks, a.buffer)
 
     def many(self, records: Sequence[TastingRecord | Mapping[str, Any]]) -> list[ModelInputs | RecordValidationError]:
         """Each record's :class:`ModelInputs` (the tensors ``__call__`` gives, value for value), or its validation
@@ -90,16 +90,16 @@ class Preprocessor:
         buf = fe.buffer_many(ok)
         rows = iter(range(len(ok)))
         return [e if isinstance(e, RecordValidationError) else
-                self._inputs(e.record, e.chunks, buf[(i := next(rows)):i + 1]) for e in out]
+                self._inputs(e.warnings, e.chunks, buf[(i := next(rows)):i + 1]) for e in out]
 
-    def _inputs(self, record: TastingRecord, chunks: list[str], buf: np.ndarray) -> ModelInputs:
-        """The model inputs of a validated record from its chunks and its float32[1, N] buffer row."""
+    def _inputs(self, warnings: tuple[str, ...], chunks: list[str], buf: np.ndarray) -> ModelInputs:
+        """The model inputs of a validated record from what validation changed (``warnings``), its chunks and its
+        float32[1, N] buffer row."""
         enc = self.tokenizer.encode_chunks(chunks)
         n = len(enc.ids)
         bucket = self.tokenizer.bucket_for(n)
         ids = np.zeros((1, bucket), dtype=np.int32)
         ids[0, :n] = enc.ids
-        warnings = record.warnings
         if enc.truncated:
             warnings += (f"notes: tokenized text cut to the model's {self.tokenizer.max_tokens} tokens",)
         tensors = {"token_ids": ids, **{k: buf[:, s:e] for k, (s, e) in self._features.layout.items()}}

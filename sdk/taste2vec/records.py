@@ -17,7 +17,7 @@ import numbers
 from dataclasses import dataclass, field, fields
 from types import MappingProxyType
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from .errors import (
     InvalidTypeError,
@@ -101,45 +101,52 @@ class ContextSnapshot:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], index: int = 0, spec: RecordSpec | None = None) -> "ContextSnapshot":
         """Build and validate a snapshot from a JSON-like mapping (errors name ``context[index].field``)."""
-        spec = spec or default_spec()
-        path = f"context[{index}]"
-        if type(data) is not dict and not isinstance(data, Mapping):
-            raise InvalidTypeError(path, f"expected an object, got {type(data).__name__}",
-                                   "an object with fields " + ", ".join(f.name for f in spec.context_fields), data)
-        known, checks = spec.context_fields_by_name, spec.context_checks
-        values = {}
-        for key, value in data.items():
-            check = checks.get(key)
-            if check is None:
-                raise UnknownFieldError(f"{path}.{key}", "unknown context field",
-                                        "one of " + ", ".join(known), key)
-            t = type(value)
-            if value is None:
-                continue  # not recorded: the field's default
-            if t is str and value in check[0]:
-                values[key] = value  # a listed category is already stripped and lower-case
-            elif t is str and (v := value.strip().lower()) in check[0]:
-                values[key] = v  # validate_context_value's normalization, without building the error path
-            elif (t is float or t is int) and not check[0] and check[1] <= value <= check[2] \
-                    and (t is int or not check[3] or value.is_integer()):
-                values[key] = int(value) if check[3] else float(value)
-            else:  # anything else: the full check (it raises, or normalizes a category, or takes another number)
-                values[key] = validate_context_value(known[key], value, f"{path}.{key}")
-        # every value is validated above (errors name context[index]); skip __post_init__'s second pass
-        names = _SNAPSHOT_FIELDS
-        if not names.issuperset(values):
-            return cls(**values)  # a spec with fields this class lacks: let the constructor say so
-        snap = cls.__new__(cls)
-        # the recorded values only: a field not in the instance reads the class's default, None (so the features
-        # walk only what was recorded)
-        snap.__dict__.update(values)
-        return snap
+        return _snapshot(_snapshot_values(data, index, spec or default_spec()))
 
     def to_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
 
 
 _SNAPSHOT_FIELDS = frozenset(f.name for f in fields(ContextSnapshot))
+
+
+def _snapshot_values(data: Any, index: int, spec: RecordSpec) -> dict[str, Any]:
+    """The recorded fields of one snapshot given as a JSON-like mapping, validated and normalized (errors name
+    ``context[index].field``)."""
+    path = f"context[{index}]"
+    if type(data) is not dict and not isinstance(data, Mapping):
+        raise InvalidTypeError(path, f"expected an object, got {type(data).__name__}",
+                               "an object with fields " + ", ".join(f.name for f in spec.context_fields), data)
+    known, checks = spec.context_fields_by_name, spec.context_checks
+    values = {}
+    for key, value in data.items():
+        check = checks.get(key)
+        if check is None:
+            raise UnknownFieldError(f"{path}.{key}", "unknown context field", "one of " + ", ".join(known), key)
+        t = type(value)
+        if value is None:
+            continue  # not recorded: the field's default
+        if t is str and value in check[0]:
+            values[key] = value  # a listed category is already stripped and lower-case
+        elif t is str and (v := value.strip().lower()) in check[0]:
+            values[key] = v  # validate_context_value's normalization, without building the error path
+        elif (t is float or t is int) and not check[0] and check[1] <= value <= check[2] \
+                and (t is int or not check[3] or value.is_integer()):
+            values[key] = int(value) if check[3] else float(value)
+        else:  # anything else: the full check (it raises, or normalizes a category, or takes another number)
+            values[key] = validate_context_value(known[key], value, f"{path}.{key}")
+    return values
+
+
+def _snapshot(values: Mapping[str, Any]) -> ContextSnapshot:
+    """A snapshot of validated values (:func:`_snapshot_values`) without validating them again."""
+    if not _SNAPSHOT_FIELDS.issuperset(values):
+        return ContextSnapshot(**values)  # a spec with fields this class lacks: let the constructor say so
+    snap = ContextSnapshot.__new__(ContextSnapshot)
+    # the recorded values only: a field not in the instance reads the class's default, None (so the features walk
+    # only what was recorded)
+    snap.__dict__.update(values)
+    return snap
 
 
 def _check_unicode(notes: str, spec: RecordSpec) -> None:
@@ -151,6 +158,29 @@ def _check_unicode(notes: str, spec: RecordSpec) -> None:
         raise InvalidTypeError("notes", f"not Unicode text: a lone surrogate U+{ord(notes[e.start]):04X} at "
                                f"character {e.start}", f"text of at most {spec.notes_max_chars} characters",
                                None) from None
+
+
+class RecordParts(NamedTuple):
+    """One record as validation leaves it (see :class:`TastingRecord`), before it is made a record: what the
+    features read (:func:`record_parts`)."""
+
+    notes: str  # truncated to the spec's notes.max_chars
+    metrics: Mapping[str, float]  # the measured metrics, as floats
+    context: list[Mapping[str, Any]]  # the kept snapshots' fields (None or absent: not recorded), oldest first
+    notes_truncated_from: int | None
+    context_dropped: int
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """Human-readable notes on what validation changed (truncation, dropped snapshots)."""
+        if self.notes_truncated_from is None and not self.context_dropped:
+            return ()
+        out = []
+        if self.notes_truncated_from is not None:
+            out.append(f"notes: truncated from {self.notes_truncated_from} to {len(self.notes)} characters")
+        if self.context_dropped:
+            out.append(f"context: kept the newest {len(self.context)} snapshots, dropped {self.context_dropped}")
+        return tuple(out)
 
 
 @dataclass(frozen=True)
@@ -170,40 +200,60 @@ class TastingRecord:
     context_dropped: int = field(default=0, compare=False)
 
     def __post_init__(self) -> None:
-        for name, value in _validated(self.notes, self.metrics, self.context, self.notes_truncated_from,
-                                      self.context_dropped).items():
+        parts = _validated(self.notes, self.metrics, self.context, self.notes_truncated_from, self.context_dropped)
+        for name, value in _record_fields(parts).items():
             object.__setattr__(self, name, value)
 
     @property
     def warnings(self) -> tuple[str, ...]:
         """Human-readable notes on what validation changed (truncation, dropped snapshots)."""
-        out = []
-        if self.notes_truncated_from is not None:
-            out.append(f"notes: truncated from {self.notes_truncated_from} to {len(self.notes)} characters")
-        if self.context_dropped:
-            out.append(f"context: kept the newest {len(self.context)} snapshots, dropped {self.context_dropped}")
-        return tuple(out)
+        return _parts_of(self).warnings
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "TastingRecord":
         """Build a record from a JSON-like mapping with keys ``notes``, ``metrics``, ``context``."""
-        if type(data) is not dict and not isinstance(data, Mapping):
-            raise InvalidTypeError("record", f"expected an object, got {type(data).__name__}",
-                                   "an object with keys notes, metrics, context", data)
-        for key in data:
-            if key not in ("notes", "metrics", "context"):
-                raise UnknownFieldError(key, "unknown record field", "notes, metrics, context", key)
-        # only a missing key or null means "not given"; a falsy value of the wrong type ([], false, 0) is refused
-        rec = cls.__new__(cls)  # what the frozen dataclass's __init__ and __post_init__ would set
-        rec.__dict__.update(_validated(data.get("notes"), data.get("metrics"), data.get("context"), None, 0))
-        return rec
+        return _record(_mapping_parts(data))
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready mapping that :meth:`from_dict` reads back to an equal record."""
         return {"notes": self.notes, "metrics": dict(self.metrics), "context": [c.to_dict() for c in self.context]}
 
 
-def _validated(notes: Any, metrics: Any, context: Any, truncated_from: int | None, dropped: int) -> dict[str, Any]:
+def _record_fields(parts: RecordParts) -> dict[str, Any]:
+    """A :class:`TastingRecord`'s attributes from its validated parts: metrics in spec order, snapshots as
+    :class:`ContextSnapshot`."""
+    names = default_spec().metric_names
+    metrics = parts.metrics
+    return {"notes": parts.notes, "metrics": MappingProxyType({k: metrics[k] for k in names if k in metrics}),
+            "context": tuple(_snapshot(v) for v in parts.context),
+            "notes_truncated_from": parts.notes_truncated_from, "context_dropped": parts.context_dropped}
+
+
+def _record(parts: RecordParts) -> TastingRecord:
+    rec = TastingRecord.__new__(TastingRecord)  # what the frozen dataclass's __init__ and __post_init__ would set
+    rec.__dict__.update(_record_fields(parts))
+    return rec
+
+
+def _parts_of(rec: TastingRecord) -> RecordParts:
+    """The parts of a record validated at construction."""
+    return RecordParts(rec.notes, rec.metrics, [vars(s) for s in rec.context], rec.notes_truncated_from,
+                       rec.context_dropped)
+
+
+def _mapping_parts(data: Any) -> RecordParts:
+    """A record given as a JSON-like mapping with keys ``notes``, ``metrics``, ``context``, validated."""
+    if type(data) is not dict and not isinstance(data, Mapping):
+        raise InvalidTypeError("record", f"expected an object, got {type(data).__name__}",
+                               "an object with keys notes, metrics, context", data)
+    for key in data:
+        if key not in ("notes", "metrics", "context"):
+            raise UnknownFieldError(key, "unknown record field", "notes, metrics, context", key)
+    # only a missing key or null means "not given"; a falsy value of the wrong type ([], false, 0) is refused
+    return _validated(data.get("notes"), data.get("metrics"), data.get("context"), None, 0)
+
+
+def _validated(notes: Any, metrics: Any, context: Any, truncated_from: int | None, dropped: int) -> RecordParts:
     """A record's fields, validated against the record spec and normalized (see :class:`TastingRecord`)."""
     spec = default_spec()
     # notes
@@ -220,13 +270,14 @@ def _validated(notes: Any, metrics: Any, context: Any, truncated_from: int | Non
         _check_unicode(notes, spec)
     if len(notes) > spec.notes_max_chars:
         truncated_from, notes = len(notes), notes[: spec.notes_max_chars]
-    return {"notes": notes, "metrics": _validated_metrics(metrics, spec),
-            **_validated_context(context, spec, dropped), "notes_truncated_from": truncated_from}
+    metrics = _validated_metrics(metrics, spec)
+    context, dropped = _validated_context(context, spec, dropped)
+    return RecordParts(notes, metrics, context, truncated_from, dropped)
 
 
-def _validated_metrics(metrics: Any, spec: RecordSpec) -> Mapping[str, float]:
+def _validated_metrics(metrics: Any, spec: RecordSpec) -> dict[str, float]:
     if metrics is None:
-        metrics = {}
+        return {}
     if type(metrics) is not dict and not isinstance(metrics, Mapping):
         raise InvalidTypeError("metrics", f"expected an object, got {type(metrics).__name__}",
                                "an object keyed by metric name", metrics)
@@ -241,31 +292,32 @@ def _validated_metrics(metrics: Any, spec: RecordSpec) -> Mapping[str, float]:
             clean[key] = float(value)  # the common case; anything else gets the full check
         elif value is not None:  # None: explicitly "not measured"
             clean[key] = validate_metric(spec.metric(key), value)
-    return MappingProxyType({k: clean[k] for k in names if k in clean})  # spec order
+    return clean
 
 
-def _validated_context(ctx: Any, spec: RecordSpec, dropped: int) -> dict[str, Any]:
+def _validated_context(ctx: Any, spec: RecordSpec, dropped: int) -> tuple[list[Mapping[str, Any]], int]:
+    """The kept snapshots' fields (a :class:`ContextSnapshot` is validated already) and how many were dropped."""
     if ctx is None:
-        ctx = ()
+        return [], dropped
     if type(ctx) is not list and (isinstance(ctx, (str, bytes, Mapping)) or not isinstance(ctx, Iterable)):
         raise InvalidTypeError("context", f"expected a list of snapshots, got {type(ctx).__name__}",
                                f"a list of at most {spec.context_max_steps} snapshots, newest last", ctx)
-    snaps = []
-    for i, s in enumerate(ctx):
-        if type(s) is not dict and isinstance(s, ContextSnapshot):
-            snaps.append(s)  # validated at construction
-        else:
-            snaps.append(ContextSnapshot.from_dict(s, i, spec))
+    snaps = [vars(s) if type(s) is not dict and isinstance(s, ContextSnapshot) else _snapshot_values(s, i, spec)
+             for i, s in enumerate(ctx)]
     n = max(0, len(snaps) - spec.context_max_steps)
-    return {"context": tuple(snaps[n:]), "context_dropped": dropped + n}
+    return (snaps[n:] if n else snaps), dropped + n
 
 
-def as_record(obj: TastingRecord | Mapping[str, Any] | str | bytes) -> TastingRecord:
-    """Accept a :class:`TastingRecord`, a plain mapping following the record spec, or that mapping as JSON text."""
+def record_parts(obj: TastingRecord | Mapping[str, Any] | str | bytes) -> RecordParts:
+    """What :func:`as_record` validates, as :class:`RecordParts` (without building the record).
+
+    Raises:
+        RecordValidationError: a subclass naming the field, on bad input.
+    """
     if type(obj) is dict:
-        return TastingRecord.from_dict(obj)
+        return _mapping_parts(obj)
     if isinstance(obj, TastingRecord):
-        return obj
+        return _parts_of(obj)
     if isinstance(obj, (str, bytes)):
         def refuse(msg: str) -> InvalidTypeError:
             return InvalidTypeError("record", f"{msg}; a string is read as a record's JSON text: for tasting notes "
@@ -277,7 +329,18 @@ def as_record(obj: TastingRecord | Mapping[str, Any] | str | bytes) -> TastingRe
         raise InvalidTypeError("record", f"expected one record (an object), got a {type(obj).__name__} of "
                                f"{len(obj)} items", "one object with keys notes, metrics, context; for several "
                                "records use Embedder.embed_batch(records)", None)
-    return TastingRecord.from_dict(obj)
+    return _mapping_parts(obj)
+
+
+def as_record(obj: TastingRecord | Mapping[str, Any] | str | bytes) -> TastingRecord:
+    """Accept a :class:`TastingRecord`, a plain mapping following the record spec, or that mapping as JSON text.
+
+    Raises:
+        RecordValidationError: a subclass naming the field, on bad input.
+    """
+    if type(obj) is not dict and isinstance(obj, TastingRecord):
+        return obj
+    return _record(record_parts(obj))
 
 
 MAX_RECORD_JSON_BYTES = 1024 * 1024  # notes are refused past spec.notes_reject_chars long before this
