@@ -63,6 +63,9 @@ class Preprocessor:
         self.tokenizer = tokenizer
         self.lexicon = lexicon
         self._features = FeatureExtractor(lexicon, spec)
+        # each float input's columns in an assembled buffer row (FeatureExtractor.layout), and the context's shape
+        self._cuts = tuple((k, slice(s, e)) for k, (s, e) in self._features.layout.items())
+        self._context_shape = (1, spec.context_max_steps, spec.context_width)
 
     @classmethod
     def from_bundle(cls, bundle: "ModelBundle") -> "Preprocessor":
@@ -102,6 +105,8 @@ class Preprocessor:
         ids[0, :n] = enc.ids
         if enc.truncated:
             warnings += (f"notes: tokenized text cut to the model's {self.tokenizer.max_tokens} tokens",)
-        tensors = {"token_ids": ids, **{k: buf[:, s:e] for k, (s, e) in self._features.layout.items()}}
-        tensors["context"] = tensors["context"].reshape(1, self.spec.context_max_steps, self.spec.context_width)
+        tensors = {"token_ids": ids}
+        for name, cut in self._cuts:
+            tensors[name] = buf[:, cut]
+        tensors["context"] = tensors["context"].reshape(self._context_shape)
         return ModelInputs(tensors, bucket, enc.tokens, enc.truncated, warnings)

@@ -157,13 +157,16 @@ class WordPieceTokenizer:
         """:meth:`encode` of normalized text given as ``text_chunks`` (whitespace separates words: each chunk's
         pieces are memoized)."""
         get, chunk = self._chunks.get, self._chunk
-        entries = [get(c) or chunk(c) for c in chunks]
-        toks = tuple(chain.from_iterable(map(_first, entries)))
-        ids = tuple(chain.from_iterable(map(_second, entries)))
+        pieces: list[str] = []
+        ids: list[int] = []
+        for c in chunks:  # one loop of list extends: faster than joining the chunks' tuples with chain
+            p, i = get(c) or chunk(c)
+            pieces += p
+            ids += i
         limit = self.max_tokens
-        if len(toks) <= limit:
-            return Encoding(ids, toks, False)
-        return Encoding(ids[:limit], toks[:limit], True)
+        if len(ids) <= limit:
+            return Encoding(tuple(ids), tuple(pieces), False)
+        return Encoding(tuple(ids[:limit]), tuple(pieces[:limit]), True)
 
     def bucket_for(self, n_tokens: int) -> int:
         """The smallest bucket length that holds ``n_tokens`` tokens (the largest if none does)."""
