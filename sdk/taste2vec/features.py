@@ -14,6 +14,7 @@ Per record:
 from __future__ import annotations
 
 import math
+from array import array
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, NamedTuple, Sequence
 
@@ -117,8 +118,8 @@ class Entries(NamedTuple):
     cols: list[int]
     vals: list[float]
     padding: int
-    nodes: list[int]
-    adds: list[float]
+    nodes: array  # int64
+    adds: array  # float64
 
 
 class FeatureExtractor:
@@ -133,6 +134,10 @@ class FeatureExtractor:
         ends = np.cumsum(list(sizes.values())).tolist()
         # where each input lives in an assembled record's buffer: name -> (start, end)
         self.layout = {k: (e - n, e) for (k, n), e in zip(sizes.items(), ends)}
+        # per context padding, an empty buffer with its context mask set: a record's buffer starts as a copy
+        c0, end = self.layout["context_mask"]
+        self._empty = tuple(np.concatenate([np.zeros((1, c0 + p), np.float32), np.ones((1, end - c0 - p), np.float32)],
+                                           axis=1) for p in range(self.spec.context_max_steps + 1))
 
     def __call__(self, record: TastingRecord | Mapping[str, Any]) -> RecordFeatures:
         a = self.assemble(record)
@@ -174,9 +179,7 @@ class FeatureExtractor:
     def assemble(self, record: TastingRecord | Mapping[str, Any]) -> Assembled:
         """Validate a record and write all its float inputs into one float32[1, N] buffer (see :attr:`layout`)."""
         e = self.entries(record)
-        c0, end = self.layout["context_mask"]
-        buf = np.zeros((1, end), dtype=np.float32)
-        buf[0, c0 + e.padding:] = 1.0
+        buf = self._empty[e.padding].copy()
         if e.cols:
             buf[0, e.cols] = e.vals
         if e.nodes:
@@ -198,8 +201,7 @@ class FeatureExtractor:
         buf[:, c0:] = np.arange(end - c0) >= padding[:, None]
         cols: list[int] = []
         vals: list[float] = []
-        nodes: list[int] = []
-        adds: list[float] = []
+        nodes, adds = array("q"), array("d")
         for e in entries:
             cols += e.cols
             vals += e.vals

@@ -34,6 +34,7 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
+from array import array
 from bisect import bisect_left
 from itertools import compress
 from operator import attrgetter
@@ -284,14 +285,14 @@ class SensoryLexicon:
         self._tree: tuple[tuple[int, ...], tuple[tuple[int, ...], ...], tuple[str, ...]] | None = None
         self._deletion_index()  # ~2 ms now rather than on the first unknown word of a user's first record
         # per node: the node and its ancestors up the chain, and the share of a match's weight each gets: 1, then
-        # decay ** depth (rule 6)
+        # decay ** depth (rule 6); typed arrays, so numpy reads a record's additions without converting each item
         shares = []
         for n in self.nodes:
             chain, p = [n.index], n.parent
             while p is not None:
                 chain.append(p)
                 p = self.nodes[p].parent
-            shares.append((tuple(chain), tuple(self.decay ** k for k in range(len(chain)))))
+            shares.append((array("q", chain), array("d", (self.decay ** k for k in range(len(chain))))))
         self._node_shares = tuple(shares)
 
     # ------------------------------------------------------------------ loading
@@ -399,12 +400,12 @@ class SensoryLexicon:
         """Just the float32 attribute-weight vector of :meth:`match` (without building the match records)."""
         return self.sums(*self.additions(text_chunks(normalize_text(notes)))).astype(np.float32)
 
-    def additions(self, chunks: list[str]) -> tuple[list[int], list[float]]:
+    def additions(self, chunks: list[str]) -> tuple[array, array]:
         """What the matches in already normalized notes (as :func:`text_chunks`) add to which node, in order (see
-        :meth:`sums`)."""
+        :meth:`sums`): int64 node indices and float64 additions, as typed arrays."""
         return self._weigh(*self._token_texts(chunks), explain=False)[:2]
 
-    def sums(self, nodes: list[int], adds: list[float]) -> np.ndarray:
+    def sums(self, nodes: Sequence[int], adds: Sequence[float]) -> np.ndarray:
         """float64[dim]: per node, the sum of its additions in their order, clipped to [-clip, clip] (rule 6)."""
         acc = np.bincount(nodes, adds, minlength=self.dim) if nodes else np.zeros(self.dim)  # adds sequentially
         return np.minimum(np.maximum(acc, -self.clip, out=acc), self.clip, out=acc)
@@ -474,7 +475,7 @@ class SensoryLexicon:
         return spans
 
     def _weigh(self, texts: list[str], clauses: list[int], words: list[_Word] | None, explain: bool
-               ) -> tuple[list[int], list[float], list[Match]]:
+               ) -> tuple[array, array, list[Match]]:
         """What the matches of a tokenized text add to which node (rules 3-6), in order, and, when ``explain``,
         the matches (``words``: the tokens' :class:`_Word`, looked up here when None)."""
         if words is None:
@@ -482,12 +483,12 @@ class SensoryLexicon:
             words = [cache.get(t) or word(t) for t in texts]
         spans = self._spans(texts, clauses, words)
         matches: list[Match] = []
+        nodes = array("q")  # where each match's weight goes (rule 6), in match order
+        adds = array("d")
         if not spans:
-            return [], [], matches
+            return nodes, adds, matches
         near = list(compress(range(len(words)), map(_NEAR, words)))  # the tokens that can negate or scale a match
         n_near, reach, in_match = len(near), self._after_window, None
-        nodes: list[int] = []  # where each match's weight goes (rule 6), in match order
-        adds: list[float] = []
         for s, e, term, fuzzy, rest in spans:
             to, shares = self._node_shares[term.node]
             if n_near and (j := bisect_left(near, s - reach)) < n_near and near[j] < e + reach:
@@ -499,7 +500,7 @@ class SensoryLexicon:
             else:
                 negated, intensity = False, 1.0
             w = -1.0 if negated else intensity
-            adds += shares if w == 1.0 else [w * share for share in shares]
+            adds += shares if w == 1.0 else array("d", [w * share for share in shares])
             nodes += to
             if explain:
                 matches.append(Match(term.text, term.node, s, e, w, negated, intensity, fuzzy))
