@@ -86,7 +86,7 @@ def _snapshot_entries(values: Mapping[str, Any], plan: Mapping[str, tuple[str, i
         kind, col, a, b = p
         col += base
         if kind == "cyclic":  # a = period
-            angle = 2.0 * math.pi * float(v) / a
+            angle = 2.0 * math.pi * v / a
             cols += (col, col + 1, col + 2)
             vals += (math.sin(angle), math.cos(angle), 1.0)
         elif kind == "categorical":  # a = {category: column}
@@ -94,7 +94,7 @@ def _snapshot_entries(values: Mapping[str, Any], plan: Mapping[str, tuple[str, i
             vals.append(1.0)
         else:  # a = midpoint, b = half range
             cols += (col, col + 1)
-            vals += ((float(v) - a) / b, 1.0)
+            vals += ((v - a) / b, 1.0)
 
 
 class Assembled(NamedTuple):

@@ -113,16 +113,16 @@ _SNAPSHOT_FIELDS = frozenset(f.name for f in fields(ContextSnapshot))
 def _snapshot_values(data: Any, index: int, spec: RecordSpec) -> dict[str, Any]:
     """The recorded fields of one snapshot given as a JSON-like mapping, validated and normalized (errors name
     ``context[index].field``)."""
-    path = f"context[{index}]"
     if type(data) is not dict and not isinstance(data, Mapping):
-        raise InvalidTypeError(path, f"expected an object, got {type(data).__name__}",
+        raise InvalidTypeError(f"context[{index}]", f"expected an object, got {type(data).__name__}",
                                "an object with fields " + ", ".join(f.name for f in spec.context_fields), data)
-    known, checks = spec.context_fields_by_name, spec.context_checks
+    checks = spec.context_checks
     values = {}
     for key, value in data.items():
         check = checks.get(key)
         if check is None:
-            raise UnknownFieldError(f"{path}.{key}", "unknown context field", "one of " + ", ".join(known), key)
+            raise UnknownFieldError(f"context[{index}].{key}", "unknown context field",
+                                    "one of " + ", ".join(spec.context_fields_by_name), key)
         t = type(value)
         if value is None:
             continue  # not recorded: the field's default
@@ -134,7 +134,7 @@ def _snapshot_values(data: Any, index: int, spec: RecordSpec) -> dict[str, Any]:
                 and (t is int or not check[3] or value.is_integer()):
             values[key] = int(value) if check[3] else float(value)
         else:  # anything else: the full check (it raises, or normalizes a category, or takes another number)
-            values[key] = validate_context_value(known[key], value, f"{path}.{key}")
+            values[key] = validate_context_value(spec.context_fields_by_name[key], value, f"context[{index}].{key}")
     return values
 
 
