@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from taste2vec.lexicon import normalize_text, text_chunks
 from taste2vec.tokenizer import PAD, UNK, TokenizerError, WordPieceTokenizer, pre_tokenize
 
 VOCAB = [PAD, UNK, "bright", "jas", "##mine", "자스민", "##향", "##이", "산미", "##가", ".", ",", "!", "a", "##b",
@@ -126,6 +127,8 @@ def test_chunked_encode_equals_the_whole_text_rules(text):
     whole = shipped.tokenize(text)
     assert enc.tokens == tuple(whole[:shipped.max_tokens]) and enc.truncated == (len(whole) > shipped.max_tokens)
     assert enc.ids == tuple(index[t] for t in enc.tokens)
+    ids, truncated = shipped.chunk_ids(text_chunks(normalize_text(text)))  # what the preprocessor feeds the model
+    assert (tuple(ids), truncated) == (enc.ids, enc.truncated)
 
 
 @functools.cache

@@ -13,8 +13,9 @@ them too (see :mod:`taste2vec.golden`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -39,20 +40,23 @@ class ModelInputs:
         tensors: ``token_ids`` int32[1, bucket], ``lexicon`` float32[1, L], ``metrics`` / ``metrics_mask``
             float32[1, M], ``context`` float32[1, S, C], ``context_mask`` float32[1, S].
         bucket: the token-length signature these tensors are for.
-        tokens: the WordPiece tokens (after truncation).
+        n_tokens: how many WordPiece tokens the notes have (after truncation).
         tokens_truncated: the notes had more tokens than the largest bucket holds.
         warnings: what validation and tokenization changed (truncated notes, dropped snapshots, tokens).
+        tokens: the WordPiece tokens themselves (after truncation), worked out when read: the model reads only
+            their ids.
     """
 
     tensors: dict[str, np.ndarray]
     bucket: int
-    tokens: tuple[str, ...]
+    n_tokens: int
     tokens_truncated: bool
     warnings: tuple[str, ...]
+    _pieces: Callable[[], tuple[str, ...]] = field(repr=False, compare=False)
 
     @property
-    def n_tokens(self) -> int:
-        return len(self.tokens)
+    def tokens(self) -> tuple[str, ...]:
+        return self._pieces()
 
 
 class Preprocessor:
@@ -98,15 +102,19 @@ class Preprocessor:
     def _inputs(self, warnings: tuple[str, ...], chunks: list[str], buf: np.ndarray) -> ModelInputs:
         """The model inputs of a validated record from what validation changed (``warnings``), its chunks and its
         float32[1, N] buffer row."""
-        enc = self.tokenizer.encode_chunks(chunks)
-        n = len(enc.ids)
+        token_ids, truncated = self.tokenizer.chunk_ids(chunks)
+        n = len(token_ids)
         bucket = self.tokenizer.bucket_for(n)
         ids = np.zeros((1, bucket), dtype=np.int32)
-        ids[0, :n] = enc.ids
-        if enc.truncated:
+        ids[0, :n] = token_ids
+        if truncated:
             warnings += (f"notes: tokenized text cut to the model's {self.tokenizer.max_tokens} tokens",)
         tensors = {"token_ids": ids}
         for name, cut in self._cuts:
             tensors[name] = buf[:, cut]
         tensors["context"] = tensors["context"].reshape(self._context_shape)
-        return ModelInputs(tensors, bucket, enc.tokens, enc.truncated, warnings)
+        return ModelInputs(tensors, bucket, n, truncated, warnings, partial(_tokens, self.tokenizer, chunks))
+
+
+def _tokens(tokenizer: WordPieceTokenizer, chunks: list[str]) -> tuple[str, ...]:
+    return tokenizer.encode_chunks(chunks).tokens

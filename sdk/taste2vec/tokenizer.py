@@ -168,6 +168,17 @@ class WordPieceTokenizer:
             return Encoding(tuple(ids), tuple(pieces), False)
         return Encoding(tuple(ids[:limit]), tuple(pieces[:limit]), True)
 
+    def chunk_ids(self, chunks: list[str]) -> tuple[list[int], bool]:
+        """Just the ids of :meth:`encode_chunks` (truncated to ``max_tokens``) and whether they were truncated: what
+        a model reads, without the token strings."""
+        get, chunk = self._chunks.get, self._chunk
+        ids: list[int] = []
+        for c in chunks:
+            ids += (get(c) or chunk(c))[1]
+        if len(ids) <= self.max_tokens:
+            return ids, False
+        return ids[:self.max_tokens], True
+
     def bucket_for(self, n_tokens: int) -> int:
         """The smallest bucket length that holds ``n_tokens`` tokens (the largest if none does)."""
         for b in self.buckets:
