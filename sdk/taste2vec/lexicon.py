@@ -630,7 +630,10 @@ def _in_match(spans: Sequence[_Span], n: int) -> list[bool]:
     """Per token: whether it is part of a match."""
     out = [False] * n
     for s, e, _, _, _ in spans:
-        out[s:e] = [True] * (e - s)
+        if e - s == 1:
+            out[s] = True  # most matches are one token
+        else:
+            out[s:e] = [True] * (e - s)
     return out
 
 
