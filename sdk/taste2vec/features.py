@@ -134,10 +134,10 @@ class FeatureExtractor:
         ends = np.cumsum(list(sizes.values())).tolist()
         # where each input lives in an assembled record's buffer: name -> (start, end)
         self.layout = {k: (e - n, e) for (k, n), e in zip(sizes.items(), ends)}
-        # per context padding, an empty buffer with its context mask set: a record's buffer starts as a copy
+        # [p]: an empty float32[1, N] buffer with the context mask of p padding steps (a record's starts as a copy)
         c0, end = self.layout["context_mask"]
-        self._empty = tuple(np.concatenate([np.zeros((1, c0 + p), np.float32), np.ones((1, end - c0 - p), np.float32)],
-                                           axis=1) for p in range(self.spec.context_max_steps + 1))
+        pads = np.arange(self.spec.context_max_steps + 1)[:, None, None]
+        self._empty = (np.arange(end) >= c0 + pads).astype(np.float32)
 
     def __call__(self, record: TastingRecord | Mapping[str, Any]) -> RecordFeatures:
         a = self.assemble(record)
@@ -194,11 +194,8 @@ class FeatureExtractor:
         Raises:
             Nothing: the entries are validated already (:meth:`entries`).
         """
-        n, (c0, end), (l0, l1), dim = len(entries), self.layout["context_mask"], self.layout["lexicon"], \
-            self.lexicon.dim
-        buf = np.zeros((n, end), dtype=np.float32)
-        padding = np.fromiter((e.padding for e in entries), np.int64, n)
-        buf[:, c0:] = np.arange(end - c0) >= padding[:, None]
+        n, end, (l0, l1), dim = len(entries), self._empty.shape[2], self.layout["lexicon"], self.lexicon.dim
+        buf = self._empty[np.fromiter((e.padding for e in entries), np.int64, n), 0]  # a copy of each row's empty one
         cols: list[int] = []
         vals: list[float] = []
         nodes, adds = array("q"), array("d")

@@ -173,14 +173,18 @@ class RecordParts(NamedTuple):
     @property
     def warnings(self) -> tuple[str, ...]:
         """Human-readable notes on what validation changed (truncation, dropped snapshots)."""
-        if self.notes_truncated_from is None and not self.context_dropped:
-            return ()
-        out = []
-        if self.notes_truncated_from is not None:
-            out.append(f"notes: truncated from {self.notes_truncated_from} to {len(self.notes)} characters")
-        if self.context_dropped:
-            out.append(f"context: kept the newest {len(self.context)} snapshots, dropped {self.context_dropped}")
-        return tuple(out)
+        return _warnings(self.notes, self.notes_truncated_from, len(self.context), self.context_dropped)
+
+
+def _warnings(notes: str, truncated_from: int | None, kept: int, dropped: int) -> tuple[str, ...]:
+    if truncated_from is None and not dropped:
+        return ()
+    out = []
+    if truncated_from is not None:
+        out.append(f"notes: truncated from {truncated_from} to {len(notes)} characters")
+    if dropped:
+        out.append(f"context: kept the newest {kept} snapshots, dropped {dropped}")
+    return tuple(out)
 
 
 @dataclass(frozen=True)
@@ -207,7 +211,7 @@ class TastingRecord:
     @property
     def warnings(self) -> tuple[str, ...]:
         """Human-readable notes on what validation changed (truncation, dropped snapshots)."""
-        return _parts_of(self).warnings
+        return _warnings(self.notes, self.notes_truncated_from, len(self.context), self.context_dropped)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "TastingRecord":

@@ -156,28 +156,25 @@ class WordPieceTokenizer:
     def encode_chunks(self, chunks: list[str]) -> Encoding:
         """:meth:`encode` of normalized text given as ``text_chunks`` (whitespace separates words: each chunk's
         pieces are memoized)."""
-        get, chunk = self._chunks.get, self._chunk
-        pieces: list[str] = []
-        ids: list[int] = []
-        for c in chunks:  # one loop of list extends: faster than joining the chunks' tuples with chain
-            p, i = get(c) or chunk(c)
-            pieces += p
-            ids += i
-        limit = self.max_tokens
-        if len(ids) <= limit:
-            return Encoding(tuple(ids), tuple(pieces), False)
-        return Encoding(tuple(ids[:limit]), tuple(pieces[:limit]), True)
+        ids, truncated = self.chunk_ids(chunks)
+        return Encoding(tuple(ids), tuple(self._joined(chunks, 0)[:len(ids)]), truncated)
 
     def chunk_ids(self, chunks: list[str]) -> tuple[list[int], bool]:
         """Just the ids of :meth:`encode_chunks` (truncated to ``max_tokens``) and whether they were truncated: what
         a model reads, without the token strings."""
-        get, chunk = self._chunks.get, self._chunk
-        ids: list[int] = []
-        for c in chunks:
-            ids += (get(c) or chunk(c))[1]
+        ids = self._joined(chunks, 1)
         if len(ids) <= self.max_tokens:
             return ids, False
         return ids[:self.max_tokens], True
+
+    def _joined(self, chunks: list[str], part: int) -> list[Any]:
+        """The chunks' memoized pieces (``part`` 0) or ids (1), in order, joined by list extends (faster than
+        chaining the chunks' tuples)."""
+        get, chunk = self._chunks.get, self._chunk
+        out: list[Any] = []
+        for c in chunks:
+            out += (get(c) or chunk(c))[part]
+        return out
 
     def bucket_for(self, n_tokens: int) -> int:
         """The smallest bucket length that holds ``n_tokens`` tokens (the largest if none does)."""
