@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-toolkit-dev
 OUT ?= runs/demo
 MODEL_DIR ?= runs/model
-BUNDLE_NAME := taste2vec-edge-1.5.1
+BUNDLE_NAME := taste2vec-edge-1.6.0
 # the manifest's creation time: fixed per release, so a rebuild writes the same bytes
 BUNDLE_CREATED := 2026-12-06T00:00:00Z
 SHIPPED := sdk/taste2vec/models
@@ -22,7 +22,7 @@ help:
 	@echo "              in small: a teacher (synthetic + real reviews) -> evaluation -> distill -> TFLite -> gate"
 	@echo "              (90 % of the teacher's recall; make model: 97 %) -> a bundle in $(OUT)/ that the SDK then"
 	@echo "              embeds with; about 5-8 min from a fresh clone"
-	@echo "make demo-full  the same with the full demo teacher (text encoder tuned on real reviews, 1,500 steps)"
+	@echo "make demo-full  the same with the full demo teacher (text encoder tuned on real reviews, 1,000 steps)"
 	@echo "make test     the test suite: Python, and beside it the Kotlin libraries' JVM tests against fresh goldens"
 	@echo "make model    rebuild the shipped bundle: train teacher -> distill -> TFLite -> quantize -> gate -> bundle"
 	@echo "              (RECORDS=FILE.jsonl: the teacher also learns from your own labelled records)"

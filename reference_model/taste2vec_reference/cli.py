@@ -71,7 +71,8 @@ def _train_config(args):
     from .train import TrainConfig
 
     layers = 0 if args.no_real else args.text_layers
-    return TrainConfig(seed=args.seed, world=_world(args), steps=args.steps, pool_per_coffee=args.pool,
+    steps = TrainConfig.steps if args.steps is None else args.steps
+    return TrainConfig(seed=args.seed, world=_world(args), steps=steps, pool_per_coffee=args.pool,
                        use_real_reviews=not args.no_real, records=args.records, skip_invalid=args.skip_invalid,
                        text=TextTuneConfig(seed=args.seed, layers=layers, epochs=args.text_epochs))
 
@@ -234,7 +235,8 @@ def build_parser() -> argparse.ArgumentParser:
         _add_world(p)
         p.add_argument("--out", default="runs/demo" if name == "demo" else "runs/reference",
                        help="run folder: the checkpoint goes to OUT/checkpoint (what taste2vec-convert export reads)")
-        p.add_argument("--steps", type=int_at_least(1), default=1500, help="training steps (at least 1)")
+        p.add_argument("--steps", type=int_at_least(1),
+                       help="training steps (at least 1; default: TrainConfig's, 1,000)")
         p.add_argument("--pool", type=int_at_least(1), default=6, help="tastings per training coffee")
         p.add_argument("--no-real", action="store_true", help="skip the real review / CQI data (and text tuning)")
         p.add_argument("--no-resume", action="store_true", help="start from scratch even if a checkpoint exists")
