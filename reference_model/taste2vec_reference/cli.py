@@ -236,7 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--out", default="runs/demo" if name == "demo" else "runs/reference",
                        help="run folder: the checkpoint goes to OUT/checkpoint (what taste2vec-convert export reads)")
         p.add_argument("--steps", type=int_at_least(1),
-                       help="training steps (at least 1; default: TrainConfig's, 1,000)")
+                       help="training steps (at least 1; default: the training recipe's, TrainConfig.steps)")
         p.add_argument("--pool", type=int_at_least(1), default=6, help="tastings per training coffee")
         p.add_argument("--no-real", action="store_true", help="skip the real review / CQI data (and text tuning)")
         p.add_argument("--no-resume", action="store_true", help="start from scratch even if a checkpoint exists")
