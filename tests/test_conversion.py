@@ -9,7 +9,7 @@ import torch
 
 from taste2vec.features import FeatureExtractor
 from taste2vec.runtime import TasteModel
-from taste2vec_convert.distill import DistillConfig, TransferSet, distill, load_student
+from taste2vec_convert.distill import DistillConfig, TransferSet, distill, drop_tokens, load_student
 from taste2vec_convert.parity import (ParitySet, Thresholds, context_free_parity, embed_with, pick, record_inputs,
                                      reference_embeddings, summarize)
 from taste2vec_convert.student import INPUT_NAMES, Student, StudentConfig
@@ -284,3 +284,14 @@ def test_conversion_and_quantization_print_nothing(monkeypatch, capfd):
     quantize(model, "dynamic_int8")
     out, err = capfd.readouterr()
     assert (out, err) == ("", ""), (out + err)[:2000]
+
+
+def test_token_dropout_hides_pieces_but_never_a_whole_text_or_padding():
+    ids = torch.zeros(200, 32, dtype=torch.int32)
+    ids[:, :20] = torch.randint(1, 100, (200, 20), dtype=torch.int32)
+    out = drop_tokens(ids, 0.3, torch.Generator().manual_seed(0))
+    assert (out[:, 0] == ids[:, 0]).all() and (out[:, 20:] == 0).all()
+    assert ((out == 0) | (out == ids)).all()
+    hidden = (out[:, 1:20] == 0).float().mean().item()
+    assert 0.25 < hidden < 0.35
+    assert (drop_tokens(ids, 0.3, torch.Generator().manual_seed(0)) == out).all()  # seeded: reproducible

@@ -3,9 +3,9 @@ bundles. Every command prints JSON. The registry (list, show, stages, rollouts) 
 
     taste2vec-convert keygen --out runs/keys --name dev  # Ed25519 pair; export --signing-key signs bundles
     taste2vec-convert export --signing-key runs/keys/dev.pem   # runs/reference/checkpoint -> runs/export
-    taste2vec-convert verify sdk/taste2vec/models/taste2vec-edge-1.6.0
+    taste2vec-convert verify sdk/taste2vec/models/taste2vec-edge-1.7.0
     taste2vec-convert sign BUNDLE --key KEY.pem         # (re)sign a bundle folder
-    taste2vec-convert install runs/export/bundles/taste2vec-edge-1.6.0   # -> sdk/taste2vec/models (default)
+    taste2vec-convert install runs/export/bundles/taste2vec-edge-1.7.0   # -> sdk/taste2vec/models (default)
     taste2vec-convert compare BUNDLE_A BUNDLE_B        # same files? if not, how close are the vectors
     taste2vec-convert onnx-tf-check                     # shows why the onnx-tf route is unusable here
     taste2vec-convert catalog --bundle BUNDLE --out sdk/taste2vec/assets/demo_catalog.json
@@ -187,7 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", default="taste2vec-edge", help="bundle name")
     p.add_argument("--version", help="bundle version (default: the toolkit's current release)")
     p.add_argument("--seed", type=int, default=0, help="distillation seed")
-    p.add_argument("--steps", type=int_at_least(1), help="distillation steps (default: DistillConfig's, 3000)")
+    p.add_argument("--steps", type=int_at_least(1), help="distillation steps (default: DistillConfig.steps)")
     p.add_argument("--threads", type=int_at_least(1), default=2, help="torch threads (fixed for reproducibility)")
     p.add_argument("--created", help="creation time written to the manifest (default: now)")
     p.add_argument("--include-onnx", action="store_true", help="put model.onnx into the bundle too")
