@@ -58,8 +58,8 @@ class DistillConfig:
     seed: int = 0
     tastings_per_coffee: int = 8
     use_real_reviews: bool = True
-    # review-like texts made of training-review sentences (see recombined_review_texts); 20,000 -> 60,000 with
-    # token_dropout 0.1: real R@10 0.726 -> 0.778 on the dev test split (converters/README.md)
+    # review-like texts made of training-review sentences (see recombined_review_texts): the more of them, the
+    # better the student reads reviews it never saw (converters/README.md: more review prose and token dropout)
     recombined_texts: int = 60000
     vocab_size: int = 8192
     # token-length buckets; the longest caps the notes' tokens. The bag's cost per token is one lookup, so it
