@@ -165,12 +165,6 @@ def build_transfer_set(cfg: DistillConfig, world_config: WorldConfig, featurizer
     recs, sources = transfer_records(world, cfg.tastings_per_coffee, cfg.use_real_reviews, cfg.recombined_texts,
                                      cfg.seed)
     pool = make_pool(recs, FeatureExtractor(lexicon), featurizer, "transfer features")
-    return tokenize_transfer(cfg, pool, sources, lexicon)
-
-
-def tokenize_transfer(cfg: DistillConfig, pool: Pool, sources: dict[str, int], lexicon: SensoryLexicon
-                      ) -> TransferSet:
-    """Learn the vocabulary from the pool's texts and every lexicon term; add token ids."""
     tok = train_wordpiece(pool.notes, vocab_size=cfg.vocab_size, buckets=cfg.buckets,
                           extra_words=[t.text for t in lexicon.terms])
     pool.add_token_ids(lambda notes: tok.encode_batch(notes, length=tok.max_tokens))
@@ -185,13 +179,15 @@ def student_config(cfg: DistillConfig, teacher: Taste2Vec, tokenizer: WordPieceT
 
 
 def distill_losses(cfg: DistillConfig, student: Student, teacher: Taste2Vec, batch: dict[str, torch.Tensor],
-                   keep: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
-    """The distillation objective of one batch (see module docs)."""
+                   keep: dict[str, torch.Tensor], student_ids: torch.Tensor | None = None
+                   ) -> tuple[torch.Tensor, dict[str, float]]:
+    """The distillation objective of one batch (see module docs); ``student_ids``: the token ids the student reads
+    (default: the batch's, as the teacher)."""
     with torch.no_grad():
         t_raw = teacher.raw(batch, keep)
         t_text = teacher.text_proj(batch["text_features"])
     t_z = F.normalize(t_raw, dim=-1)
-    ids = batch.get("student_token_ids", batch["token_ids"])
+    ids = batch["token_ids"] if student_ids is None else student_ids
     parts = student.branches({**batch, "token_ids": ids}, keep)
     s_raw = student.fuse(parts)
     s_z = F.normalize(s_raw, dim=-1)
@@ -214,7 +210,7 @@ def drop_tokens(ids: torch.Tensor, p: float, gen: torch.Generator) -> torch.Tens
     """``ids`` with each piece hidden (0, as padding) with probability ``p``; a text keeps at least its first piece."""
     drop = torch.rand(ids.shape, generator=gen) < p
     drop[:, 0] = False
-    return torch.where(drop, torch.zeros_like(ids), ids)
+    return ids.masked_fill(drop, 0)
 
 
 def _trim(batch: dict[str, torch.Tensor], buckets: Sequence[int]) -> dict[str, torch.Tensor]:
@@ -261,9 +257,8 @@ def distill(cfg: DistillConfig, teacher: Taste2Vec, transfer: TransferSet, out_d
         idx = rng.choice(n, size=min(cfg.batch, n), replace=False)
         batch = _trim(pool.take(idx), cfg.buckets)
         keep = modality_keep(len(idx), cfg.modality_keep, gen)
-        if cfg.token_dropout > 0:
-            batch["student_token_ids"] = drop_tokens(batch["token_ids"], cfg.token_dropout, gen)
-        loss, logs = distill_losses(cfg, student, teacher, batch, keep)
+        ids = drop_tokens(batch["token_ids"], cfg.token_dropout, gen) if cfg.token_dropout > 0 else None
+        loss, logs = distill_losses(cfg, student, teacher, batch, keep, ids)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(student.parameters(), 5.0)
