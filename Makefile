@@ -6,9 +6,9 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-toolkit-dev
 OUT ?= runs/demo
 MODEL_DIR ?= runs/model
-BUNDLE_NAME := taste2vec-edge-1.7.0
+BUNDLE_NAME := taste2vec-edge-1.8.0
 # the manifest's creation time: fixed per release, so a rebuild writes the same bytes
-BUNDLE_CREATED := 2026-12-06T12:00:00Z
+BUNDLE_CREATED := 2026-12-06T19:00:00Z
 SHIPPED := sdk/taste2vec/models
 
 .PHONY: demo demo-full test jvm-test kotlin-embed bench-kotlin android-lib model bench bench-arm bench-preprocess bench-serve bench-serve-ab \

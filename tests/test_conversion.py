@@ -9,7 +9,8 @@ import torch
 
 from taste2vec.features import FeatureExtractor
 from taste2vec.runtime import TasteModel
-from taste2vec_convert.distill import DistillConfig, TransferSet, distill, drop_tokens, load_student
+from taste2vec_convert.distill import (DistillConfig, TransferSet, distill, distill_losses, drop_tokens,
+                                        load_student, rating_targets, recombined_review_texts)
 from taste2vec_convert.parity import (ParitySet, Thresholds, context_free_parity, embed_with, pick, record_inputs,
                                      reference_embeddings, summarize)
 from taste2vec_convert.student import INPUT_NAMES, Student, StudentConfig
@@ -295,3 +296,51 @@ def test_token_dropout_hides_pieces_but_never_a_whole_text_or_padding():
     hidden = (out[:, 1:20] == 0).float().mean().item()
     assert 0.25 < hidden < 0.35
     assert (drop_tokens(ids, 0.3, torch.Generator().manual_seed(0)) == out).all()  # seeded: reproducible
+
+
+def _reviews(n: int = 60):
+    """Reviews whose rating is carried by one word: 'superb' 96, 'flat' 88, else 92."""
+    from types import SimpleNamespace
+
+    words = ("superb", "flat", "round")
+    return [SimpleNamespace(text=f"Cocoa and plum. A {words[i % 3]} cup. Note {i}.", rating=(96.0, 88.0, 92.0)[i % 3])
+            for i in range(n)]
+
+
+def test_rating_targets_read_the_rating_without_remembering_a_review():
+    reviews = _reviews()
+    texts = ["A superb cup.", "A flat cup.", "A superb cup.", "A mix."]
+    owners = [0, 1, 3, -1]  # review 0 and 3 are in folds 0 and 3 of 5
+    t = rating_targets(reviews, texts, owners, folds=5)
+    assert t[0] > 0 > t[1] and np.isnan(t[3])  # standardized: superb above the mean, flat below; mixed: none
+    reviews[0].rating = 70.0  # its own rating never reaches its own target; fold 0 fits every other target
+    moved = rating_targets(reviews, texts, owners, folds=5)
+    assert moved[0] == t[0] and moved[2] != t[2]
+    assert np.isnan(rating_targets(reviews, texts, owners, folds=1)).all()
+
+
+def test_recombined_texts_name_the_review_they_come_from():
+    reviews = _reviews(20)
+    out = recombined_review_texts(reviews, 300, seed=1)
+    assert [t for t, _ in out] == [t for t, _ in recombined_review_texts(reviews, 300, seed=1)]
+    own = [(t, i) for t, i in out if i >= 0]
+    assert 150 < len(own) < 300  # a quarter mixes two reviews
+    assert all(f"Note {i}." in reviews[i].text and all(s in reviews[i].text for s in t.split(". ")) for t, i in own)
+
+
+def test_rating_term_trains_the_head_on_rated_texts_only(tiny):
+    import copy
+
+    batch = tiny["pool"].take(np.arange(16))
+    keep = {m: torch.ones(16, 1) for m in Student.MODALITIES}
+    student = copy.deepcopy(tiny["student"])
+    batch["rating"] = torch.full((16,), float("nan"))
+    loss, logs = distill_losses(TINY, student, tiny["teacher"], batch, keep)
+    loss.backward()
+    assert logs["rating"] == 0 and student.rating_head.weight.grad is None  # synthetic records: no target
+    batch["rating"][:4] = torch.tensor([2.0, -2.0, 1.0, 0.0])
+    loss, logs = distill_losses(TINY, student, tiny["teacher"], batch, keep)
+    loss.backward()
+    assert logs["rating"] > 0 and student.rating_head.weight.grad.abs().sum() > 0
+    assert student.num_parameters() == tiny["student"].num_parameters() == \
+        sum(p.numel() for p in student.parameters()) - 129  # the head is not part of the exported graph

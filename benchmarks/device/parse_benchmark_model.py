@@ -55,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
                                  formatter_class=HelpFormatter)
     ap.add_argument("log", help="benchmark_model output ('-' = stdin)")
     ap.add_argument("--bucket", type=int, help="token bucket the run used (the signature embed_<bucket>)")
-    ap.add_argument("--model-version", help="model id to record in the result (e.g. taste2vec-edge-1.7.0)")
+    ap.add_argument("--model-version", help="model id to record in the result (e.g. taste2vec-edge-1.8.0)")
     ap.add_argument("--budget-ms", type=float, help="check the max (no p99 on device) against this; exit 1 if over")
     return ap
 

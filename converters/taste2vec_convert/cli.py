@@ -3,9 +3,9 @@ bundles. Every command prints JSON. The registry (list, show, stages, rollouts) 
 
     taste2vec-convert keygen --out runs/keys --name dev  # Ed25519 pair; export --signing-key signs bundles
     taste2vec-convert export --signing-key runs/keys/dev.pem   # runs/reference/checkpoint -> runs/export
-    taste2vec-convert verify sdk/taste2vec/models/taste2vec-edge-1.7.0
+    taste2vec-convert verify sdk/taste2vec/models/taste2vec-edge-1.8.0
     taste2vec-convert sign BUNDLE --key KEY.pem         # (re)sign a bundle folder
-    taste2vec-convert install runs/export/bundles/taste2vec-edge-1.7.0   # -> sdk/taste2vec/models (default)
+    taste2vec-convert install runs/export/bundles/taste2vec-edge-1.8.0   # -> sdk/taste2vec/models (default)
     taste2vec-convert compare BUNDLE_A BUNDLE_B        # same files? if not, how close are the vectors
     taste2vec-convert onnx-tf-check                     # shows why the onnx-tf route is unusable here
     taste2vec-convert catalog --bundle BUNDLE --out sdk/taste2vec/assets/demo_catalog.json

@@ -16,7 +16,9 @@ reviews) and minimizes
 - ``w_sim`` x MSE between the batch's student and teacher cosine-similarity matrices, plus ``w_rank`` x
   the KL divergence of their row-wise softmax at temperature ``rank_temperature`` (the similarity
   *structure* retrieval depends on),
-- ``w_hint`` x MSE between the student's and the teacher's text blocks (the only branch that is new).
+- ``w_hint`` x MSE between the student's and the teacher's text blocks (the only branch that is new),
+- ``w_rating`` x MSE between a linear read-out of the student's vector (``Student.rating_head``, not exported)
+  and a review text's cross-fitted rating target (:func:`rating_targets`), where the text has one.
 
 Checkpoints (safetensors + JSON, resumable) go to ``out/student``.
 """
@@ -49,6 +51,7 @@ from .student import Student, StudentConfig
 from .vocab import train_wordpiece
 
 STUDENT_FORMAT = "taste2vec.student.checkpoint/1"
+RATING_RIDGE_LAMBDA = 1000.0  # the rating targets' ridge penalty: the TF-IDF probe's choice on the val reviews
 
 
 @dataclass
@@ -85,6 +88,10 @@ class DistillConfig:
     rank_temperature: float = 0.05
     w_hint: float = 0.5
     token_dropout: float = 0.1  # share of the student's pieces hidden each step (the teacher reads the whole text)
+    # the review rating read off the taste vector by a linear head (training only), on cross-fitted targets
+    # (rating_targets); heavier weights cost retrieval (converters/README.md: a rating read-out)
+    w_rating: float = 1.0
+    rating_folds: int = 5
     checkpoint_every: int = 1000
     log_every: int = 50
 
@@ -111,8 +118,9 @@ class TransferSet:
 
 
 def transfer_records(world: TasteWorld, per_coffee: int, real_reviews: bool, recombined: int = 0,
-                     seed: int = 0) -> tuple[list[TastingRecord], dict[str, int]]:
-    """Training-split records for distillation (never the teacher's test coffees or test reviews)."""
+                     seed: int = 0, rating_folds: int = 0) -> tuple[list[TastingRecord], dict[str, int], np.ndarray]:
+    """Training-split records for distillation (never the teacher's test coffees or test reviews), their sources,
+    and per record the review rating target (:func:`rating_targets`; NaN where none)."""
     coffees = world.coffees("train")
     recs = [world.record(c.id, 1000 + k).record for c in coffees for k in range(per_coffee)]
     sources = {"synthetic tastings": len(recs)}
@@ -120,6 +128,7 @@ def transfer_records(world: TasteWorld, per_coffee: int, real_reviews: bool, rec
         more = [world.record(c.id, 2000, lang=lang, notes_only=True).record for c in coffees]
         recs += more
         sources[f"synthetic {lang}-only notes"] = len(more)
+    rating = np.full(len(recs), np.nan, dtype=np.float32)
     if real_reviews:
         from taste2vec_reference.real_data import load_reviews
 
@@ -127,44 +136,78 @@ def transfer_records(world: TasteWorld, per_coffee: int, real_reviews: bool, rec
             reviews = [r for r in load_reviews() if r.in_split("train")]
         except FileNotFoundError:
             reviews = []
-        texts = [r.text for r in reviews] + [h for r in reviews if (hs := r.halves()) for h in hs]
-        recs += [TastingRecord(notes=t) for t in texts]
+        texts = [(r.text, i) for i, r in enumerate(reviews)] + \
+            [(h, i) for i, r in enumerate(reviews) if (hs := r.halves()) for h in hs]
         sources["real review texts"] = len(texts)
         more = recombined_review_texts(reviews, recombined, seed)
-        recs += [TastingRecord(notes=t) for t in more]
         sources["recombined review sentences"] = len(more)
-    return recs, sources
+        texts += more
+        recs += [TastingRecord(notes=t) for t, _ in texts]
+        rating = np.concatenate([rating, rating_targets(reviews, [t for t, _ in texts], [i for _, i in texts],
+                                                        rating_folds)])
+    return recs, sources, rating
 
 
-def recombined_review_texts(reviews, n: int, seed: int = 0, k: tuple[int, int] = (1, 5)) -> list[str]:
+def recombined_review_texts(reviews, n: int, seed: int = 0, k: tuple[int, int] = (1, 5)
+                            ) -> list[tuple[str, int]]:
     """``n`` unlabeled review-like texts: 1 to 4 sentences drawn from the training reviews (mostly from one review,
     sometimes mixed from two), for the teacher to label. The student then learns the teacher's text function on far
-    more prose than the 1,199 training reviews, without a single test review."""
+    more prose than the 1,199 training reviews, without a single test review. Each text comes with the index in
+    ``reviews`` of the review it is drawn from (-1: mixed from two)."""
     from taste2vec_reference.real_data import split_sentences
 
-    per_review = [s for r in reviews if (s := split_sentences(r.text))]
+    per_review = [(i, s) for i, r in enumerate(reviews) if (s := split_sentences(r.text))]
     if not per_review or n <= 0:
         return []
     rng = np.random.default_rng([seed, 31])
     out = []
     for _ in range(n):
-        sents = per_review[rng.integers(len(per_review))]
+        owner, sents = per_review[rng.integers(len(per_review))]
         if rng.random() < 0.25:
-            sents = sents + per_review[rng.integers(len(per_review))]
+            sents, owner = sents + per_review[rng.integers(len(per_review))][1], -1
         m = int(rng.integers(k[0], min(k[1], len(sents) + 1)))
         pick = np.sort(rng.choice(len(sents), size=m, replace=False))
-        out.append(" ".join(sents[i] for i in pick))
+        out.append((" ".join(sents[i] for i in pick), owner))
+    return out
+
+
+def rating_targets(reviews, texts: Sequence[str], owners: Sequence[int], folds: int) -> np.ndarray:
+    """Cross-fitted rating targets for review texts: each text's rating as predicted by a TF-IDF ridge (the best
+    text-to-rating model measured on held-out reviews, docs/real-data.md) fitted on the training reviews outside
+    its review's fold, standardized by that model's training ratings. A training review's target is then as honest
+    as an unseen review's: the student learns to read the rating, not to remember it. NaN: a text of no single
+    review (so no target comes from a model that saw the review it reads)."""
+    from taste2vec_reference.baselines import TfidfVectorizer
+    from taste2vec_reference.evaluate import ridge_fit, ridge_predict
+
+    y = np.array([np.nan if r.rating is None else r.rating for r in reviews], dtype=np.float64)
+    owners = np.asarray(owners, dtype=np.int64)
+    out = np.full(len(texts), np.nan, dtype=np.float32)
+    if folds < 2 or np.isnan(y).all():
+        return out
+    fold = np.arange(len(reviews)) % folds
+    text_fold = np.where(owners >= 0, fold[np.maximum(owners, 0)], -1)
+    for f in range(folds):
+        fit = np.flatnonzero((fold != f) & ~np.isnan(y))
+        rows = np.flatnonzero(text_fold == f)
+        if len(rows) == 0 or len(fit) < 2:
+            continue
+        vec = TfidfVectorizer().fit([reviews[i].text for i in fit])
+        model = ridge_fit(vec.transform([reviews[i].text for i in fit]), y[fit], RATING_RIDGE_LAMBDA)
+        pred = ridge_predict(model, vec.transform([texts[i] for i in rows]))
+        out[rows] = (pred - y[fit].mean()) / (y[fit].std() + 1e-6)
     return out
 
 
 def build_transfer_set(cfg: DistillConfig, world_config: WorldConfig, featurizer: TextFeaturizer,
                        lexicon: SensoryLexicon | None = None) -> TransferSet:
-    """Records -> features -> teacher text features; learn the vocabulary; add token ids."""
+    """Records -> features -> teacher text features (+ rating targets); learn the vocabulary; add token ids."""
     lexicon = lexicon or SensoryLexicon.default()
     world = TasteWorld(world_config, lexicon)
-    recs, sources = transfer_records(world, cfg.tastings_per_coffee, cfg.use_real_reviews, cfg.recombined_texts,
-                                     cfg.seed)
+    recs, sources, rating = transfer_records(world, cfg.tastings_per_coffee, cfg.use_real_reviews,
+                                             cfg.recombined_texts, cfg.seed, cfg.rating_folds)
     pool = make_pool(recs, FeatureExtractor(lexicon), featurizer, "transfer features")
+    pool.tensors["rating"] = torch.from_numpy(rating)
     tok = train_wordpiece(pool.notes, vocab_size=cfg.vocab_size, buckets=cfg.buckets,
                           extra_words=[t.text for t in lexicon.terms])
     pool.add_token_ids(lambda notes: tok.encode_batch(notes, length=tok.max_tokens))
@@ -201,9 +244,14 @@ def distill_losses(cfg: DistillConfig, student: Student, teacher: Taste2Vec, bat
     has_text = (ids > 0).any(-1) & (batch["text_features"].abs().sum(-1) > 0)
     hint = F.mse_loss(student.text(ids[has_text]), t_text[has_text]) if has_text.any() else \
         s_raw.sum() * 0
-    loss = cfg.w_cos * cos + cfg.w_mse * mse + cfg.w_sim * sim + cfg.w_rank * rank + cfg.w_hint * hint
+    rating = batch.get("rating")
+    rated = ~torch.isnan(rating) if rating is not None else torch.zeros(len(s_z), dtype=torch.bool)
+    rate = F.mse_loss(student.rating_head(s_z[rated]).squeeze(-1), rating[rated]) if rated.any() else \
+        s_raw.sum() * 0
+    loss = cfg.w_cos * cos + cfg.w_mse * mse + cfg.w_sim * sim + cfg.w_rank * rank + cfg.w_hint * hint + \
+        cfg.w_rating * rate
     return loss, {"loss": loss.item(), "cos": cos.item(), "mse": mse.item(), "sim": sim.item(),
-                  "rank": rank.item(), "hint": hint.item()}
+                  "rank": rank.item(), "hint": hint.item(), "rating": rate.item()}
 
 
 def drop_tokens(ids: torch.Tensor, p: float, gen: torch.Generator) -> torch.Tensor:

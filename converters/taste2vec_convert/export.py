@@ -50,7 +50,7 @@ class ExportError(ToolkitError):
 @dataclass
 class ExportConfig:
     name: str = "taste2vec-edge"
-    version: str = "1.7.0"
+    version: str = "1.8.0"
     distill: DistillConfig = field(default_factory=DistillConfig)
     variants: tuple[str, ...] = VARIANTS
     thresholds: Thresholds = field(default_factory=Thresholds)

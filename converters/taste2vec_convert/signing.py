@@ -7,7 +7,7 @@ the repository and off developer laptops in production: a CI secret or a KMS-bac
 only ``sign_manifest(manifest_bytes) -> 64 bytes``.
 
     taste2vec-convert keygen --out ~/.taste2vec/keys            # release.pem + release.pub.pem
-    taste2vec-convert sign runs/model/export/bundles/taste2vec-edge-1.7.0 --key ~/.taste2vec/keys/release.pem
+    taste2vec-convert sign runs/model/export/bundles/taste2vec-edge-1.8.0 --key ~/.taste2vec/keys/release.pem
     taste2vec-convert export ... --signing-key ~/.taste2vec/keys/release.pem
 """
 

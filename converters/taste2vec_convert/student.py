@@ -229,6 +229,9 @@ class Student(nn.Module):
         self.fusion = nn.Sequential(nn.Linear(fused, cfg.fusion_hidden), nn.GELU(),
                                     nn.Linear(cfg.fusion_hidden, cfg.embed_dim))
         self.text_skip = nn.Linear(cfg.text_dim, cfg.embed_dim, bias=False) if cfg.text_skip else None
+        # training only (the distillation's rating term): a review's standardized rating from the taste vector;
+        # not part of the exported graph
+        self.rating_head = nn.Linear(cfg.embed_dim, 1)
 
     @classmethod
     def from_teacher(cls, teacher: Taste2Vec, cfg: StudentConfig) -> "Student":
@@ -280,7 +283,8 @@ class Student(nn.Module):
         return z * torch.rsqrt((z * z).sum(-1, keepdim=True) + 1e-12)
 
     def num_parameters(self) -> int:
-        return sum(p.numel() for p in self.parameters())
+        """Parameters of the exported graph (the training-only rating head left out)."""
+        return sum(p.numel() for n, p in self.named_parameters() if not n.startswith("rating_head."))
 
 
 class SignatureModule(nn.Module):

@@ -7,7 +7,7 @@ Kotlin library's `make kotlin-embed` both implement, so a QA engineer can diff t
 
 Every input line gives exactly one output line, in order:
 
-- ``{"embedding": [128 floats], "model_version": "taste2vec-edge-1.7.0", "bucket": 16}`` for a record;
+- ``{"embedding": [128 floats], "model_version": "taste2vec-edge-1.8.0", "bucket": 16}`` for a record;
 - ``{"error": {"type": "OutOfRangeError", "field": "metrics.acidity", "message": "..."}}`` for a bad line. ``type``
   is the SDK's error class (the Kotlin library's ``errorType``), ``field`` the dotted path of the offending field
   (``record`` when the line is not a JSON object at all; null for an error that no field caused).

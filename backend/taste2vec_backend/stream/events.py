@@ -2,7 +2,7 @@
 
     schema = EventSchema.default()
     event = schema.parse({"event_id": "e-1", "user_id": "u-7", "ts": "2026-11-27T08:15:00Z", "type": "like",
-                          "item_id": "cr-03e56bd215", "model_version": "taste2vec-edge-1.7.0", "variant": null})
+                          "item_id": "cr-03e56bd215", "model_version": "taste2vec-edge-1.8.0", "variant": null})
     event.record   # a validated TastingRecord for tastings (and likes of coffees without a catalog id), else None
 
 Anything else raises a :class:`~taste2vec.errors.RecordValidationError` subclass naming the field (``ts``,
@@ -169,7 +169,7 @@ class EventSchema:
 
     def _model(self, data: Mapping[str, Any]) -> str:
         v = data.get("model_version")
-        allowed = "<name>-<major>.<minor>.<patch>, e.g. taste2vec-edge-1.7.0"
+        allowed = "<name>-<major>.<minor>.<patch>, e.g. taste2vec-edge-1.8.0"
         if not isinstance(v, str):
             raise InvalidTypeError("model_version", f"expected a string, got {type(v).__name__}", allowed, None)
         if not self._model_id.fullmatch(v):

@@ -60,7 +60,7 @@ def cmd_status(args) -> int:
 def add_commands(sub: Any, reg: Parser, why: Parser) -> None:
     """The registry: the subcommands."""
     s = sub.add_parser("register", parents=[reg, why], help="verify and register a bundle as a candidate")
-    s.add_argument("bundle", help="bundle folder or .zip (e.g. runs/export/bundles/taste2vec-edge-1.7.0)")
+    s.add_argument("bundle", help="bundle folder or .zip (e.g. runs/export/bundles/taste2vec-edge-1.8.0)")
     s.set_defaults(func=cmd_register)
     s = sub.add_parser("list", parents=[reg], help="registered models with their stages")
     s.set_defaults(func=cmd_list)
