@@ -303,7 +303,7 @@ def _reviews(n: int = 60):
     from types import SimpleNamespace
 
     words = ("superb", "flat", "round")
-    return [SimpleNamespace(text=f"Cocoa and plum. A {words[i % 3]} cup. Note {i}.", rating=(96.0, 88.0, 92.0)[i % 3])
+    return [SimpleNamespace(text=f"Cocoa and plum. A {words[i % 3]} cup. Note n{i}x.", rating=(96.0, 88.0, 92.0)[i % 3])
             for i in range(n)]
 
 
@@ -325,7 +325,7 @@ def test_recombined_texts_name_the_review_they_come_from():
     assert [t for t, _ in out] == [t for t, _ in recombined_review_texts(reviews, 300, seed=1)]
     own = [(t, i) for t, i in out if i >= 0]
     assert 150 < len(own) < 300  # a quarter mixes two reviews
-    assert all(f"Note {i}." in reviews[i].text and all(s in reviews[i].text for s in t.split(". ")) for t, i in own)
+    assert all(s in reviews[i].text for t, i in own for s in t.split(". "))  # every sentence is its review's
 
 
 def test_rating_term_trains_the_head_on_rated_texts_only(tiny):
