@@ -177,7 +177,7 @@ def rating_targets(reviews, texts: Sequence[str], owners: Sequence[int], folds: 
     its review's fold, standardized by that model's training ratings. A training review's target is then as honest
     as an unseen review's: the student learns to read the rating, not to remember it. NaN: a text of no single
     review (so no target comes from a model that saw the review it reads)."""
-    from taste2vec_reference.baselines import TfidfVectorizer
+    from taste2vec_reference.baselines import tfidf_embedder
     from taste2vec_reference.evaluate import ridge_fit, ridge_predict
 
     y = np.array([np.nan if r.rating is None else r.rating for r in reviews], dtype=np.float64)
@@ -186,15 +186,17 @@ def rating_targets(reviews, texts: Sequence[str], owners: Sequence[int], folds: 
     if folds < 2 or np.isnan(y).all():
         return out
     fold = np.arange(len(reviews)) % folds
-    text_fold = np.where(owners >= 0, fold[np.maximum(owners, 0)], -1)
+    text_fold = np.full(len(owners), -1)
+    text_fold[owners >= 0] = fold[owners[owners >= 0]]
     for f in range(folds):
         fit = np.flatnonzero((fold != f) & ~np.isnan(y))
         rows = np.flatnonzero(text_fold == f)
         if len(rows) == 0 or len(fit) < 2:
             continue
-        vec = TfidfVectorizer().fit([reviews[i].text for i in fit])
-        model = ridge_fit(vec.transform([reviews[i].text for i in fit]), y[fit], RATING_RIDGE_LAMBDA)
-        pred = ridge_predict(model, vec.transform([texts[i] for i in rows]))
+        fit_texts = [reviews[i].text for i in fit]
+        tfidf = tfidf_embedder(fit_texts)
+        model = ridge_fit(tfidf(fit_texts), y[fit], RATING_RIDGE_LAMBDA)
+        pred = ridge_predict(model, tfidf([texts[i] for i in rows]))
         out[rows] = (pred - y[fit].mean()) / (y[fit].std() + 1e-6)
     return out
 
