@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
+
+# Three workers and their subprocesses share two cores: OpenMP threads that wait by spinning (libgomp's default)
+# burn the cores other tests need; passive waiting changes no result (thread counts stay as pinned).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 # the files that take minutes (the docs' retrain chain, Spark, servers under load, conversions, training) start
