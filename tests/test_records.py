@@ -57,7 +57,7 @@ def test_spec_rejects_other_major_version_and_bad_ranges():
     ({"acidity": math.nan}, NonFiniteValueError, "metrics.acidity", "[0, 10]"),
     ({"brew_time": math.inf}, NonFiniteValueError, "metrics.brew_time", "[0, 86400] s"),
     ({"temperature": 120}, OutOfRangeError, "metrics.temperature", "[0, 100] degC"),
-    ({"sweetness": -0.1}, OutOfRangeError, "metrics.sweetness", "[0, 10]"),
+    ({"sweetness": -0.1}, OutOfRangeError, "metrics.sweetness", "in [0, 10])"),  # a 0-10 scale: named once
     ({"water_hardness": 501}, OutOfRangeError, "metrics.water_hardness", "[0, 500] ppm"),
     ({"bogus": 1.0}, UnknownFieldError, "metrics.bogus", "temperature"),
 ])

@@ -80,7 +80,7 @@ def test_validate_lists_every_bad_line_and_counts_without_training(tmp_path, cap
     assert main(["validate", "--records", str(path)]) == 1
     out, err = capsys.readouterr()
     assert err.splitlines() == [f"{path}:2: metrics.acidity: value 42 is out of range (allowed: a finite number in "
-                                "[0, 10] 0-10)", f"{path}:3: record: not a JSON object (Expecting value: line 1 "
+                                "[0, 10])", f"{path}:3: record: not a JSON object (Expecting value: line 1 "
                                 "column 1 (char 0))", f"{path}:4: item_id: missing (allowed: a non-empty string or "
                                 "an integer of at most 200 characters)", f"{path}:5: rating: value 11 is out of range "
                                 "(allowed: a finite number in [0, 10])"]

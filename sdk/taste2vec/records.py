@@ -156,8 +156,7 @@ def _check_unicode(notes: str, spec: RecordSpec) -> None:
         notes.encode("utf-8")
     except UnicodeEncodeError as e:
         raise InvalidTypeError("notes", f"not Unicode text: a lone surrogate U+{ord(notes[e.start]):04X} at "
-                               f"character {e.start}", f"text of at most {spec.notes_max_chars} characters",
-                               None) from None
+                               f"character {e.start}", spec.notes_allowed, None) from None
 
 
 class RecordParts(NamedTuple):
@@ -264,12 +263,10 @@ def _validated(notes: Any, metrics: Any, context: Any, truncated_from: int | Non
     if notes is None:
         notes = ""
     if type(notes) is not str and not isinstance(notes, str):
-        raise InvalidTypeError("notes", f"expected a string, got {type(notes).__name__}",
-                               f"text of at most {spec.notes_max_chars} characters", notes)
+        raise InvalidTypeError("notes", f"expected a string, got {type(notes).__name__}", spec.notes_allowed, notes)
     if len(notes) > spec.notes_reject_chars:
-        raise OutOfRangeError("notes", f"text of {len(notes)} characters is too long",
-                              f"text of at most {spec.notes_reject_chars} characters; the model reads the first "
-                              f"{spec.notes_max_chars}", f"<{len(notes)} characters>")
+        raise OutOfRangeError("notes", f"text of {len(notes)} characters is too long", spec.notes_allowed,
+                              f"<{len(notes)} characters>")
     if not notes.isascii():
         _check_unicode(notes, spec)
     if len(notes) > spec.notes_max_chars:

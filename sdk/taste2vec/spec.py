@@ -36,7 +36,7 @@ class MetricSpec:
 
     @cached_property
     def allowed(self) -> str:
-        return f"a finite number in [{_fmt(self.min)}, {_fmt(self.max)}] {self.unit}"
+        return _range_text("a finite number", self.min, self.max, self.unit)
 
 
 @dataclass(frozen=True)
@@ -71,9 +71,7 @@ class ContextFieldSpec:
     def allowed(self) -> str:
         if self.kind == "categorical":
             return "one of " + ", ".join(repr(c) for c in self.categories)
-        kind = "an integer" if self.type == "int" else "a finite number"
-        unit = f" {self.unit}" if self.unit else ""
-        return f"{kind} in [{_fmt(self.min)}, {_fmt(self.max)}]{unit}"
+        return _range_text("an integer" if self.type == "int" else "a finite number", self.min, self.max, self.unit)
 
 
 @dataclass(frozen=True)
@@ -87,6 +85,11 @@ class RecordSpec:
     context_fields: tuple[ContextFieldSpec, ...]
     context_max_steps: int
     raw: dict
+
+    @cached_property
+    def notes_allowed(self) -> str:
+        """What every refusal of notes names as allowed (Kotlin: ``RecordSpec.notesAllowed``)."""
+        return f"text of at most {self.notes_reject_chars} characters; the model reads the first {self.notes_max_chars}"
 
     @cached_property
     def metric_names(self) -> tuple[str, ...]:
@@ -177,6 +180,13 @@ def _fmt(x: float | None) -> str:
     if x is None:
         return "?"
     return str(int(x)) if float(x).is_integer() else str(x)
+
+
+def _range_text(kind: str, lo: float | None, hi: float | None, unit: str) -> str:
+    """What a refusal names as allowed for a numeric field: "a finite number in [0, 100] degC"; a unit that only
+    repeats the range (a "0-10" scale) is left out (Kotlin: ``rangeText``)."""
+    a, b = _fmt(lo), _fmt(hi)
+    return f"{kind} in [{a}, {b}]" + (f" {unit}" if unit and unit != f"{a}-{b}" else "")
 
 
 def _require(cond: bool, msg: str) -> None:

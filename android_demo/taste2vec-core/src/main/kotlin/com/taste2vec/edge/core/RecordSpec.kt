@@ -3,7 +3,7 @@ package com.taste2vec.edge.core
 /** One numeric metric of the record spec: name, unit and valid closed range. */
 class MetricSpec(val name: String, val unit: String, val min: Double, val max: Double, val transform: String,
                  val group: String, val description: String) {
-    val allowed: String get() = "a finite number in [${fmt(min)}, ${fmt(max)}] $unit"
+    val allowed: String get() = rangeText("a finite number", min, max, unit)
 }
 
 /** One field of a context snapshot: `cyclic` (int with a period), `categorical` or `numeric`. */
@@ -20,8 +20,7 @@ class ContextFieldSpec(val name: String, val kind: String, val type: String, val
     val allowed: String
         get() {
             if (kind == "categorical") return "one of " + categories.joinToString(", ") { "'$it'" }
-            val k = if (type == "int") "an integer" else "a finite number"
-            return "$k in [${fmt(min)}, ${fmt(max)}]" + if (unit.length == 0) "" else " $unit"
+            return rangeText(if (type == "int") "an integer" else "a finite number", min, max, unit)
         }
 }
 
@@ -32,6 +31,8 @@ class ContextFieldSpec(val name: String, val kind: String, val type: String, val
  */
 class RecordSpec(val version: String, val notesMaxChars: Int, val notesRejectChars: Int,
                  val metrics: List<MetricSpec>, val contextFields: List<ContextFieldSpec>, val contextMaxSteps: Int) {
+    /** What every refusal of notes names as allowed (Python: `RecordSpec.notes_allowed`). */
+    val notesAllowed: String get() = "text of at most $notesRejectChars characters; the model reads the first $notesMaxChars"
     val metricNames: List<String> get() = metrics.map { it.name }
     val numMetrics: Int get() = metrics.size
     /** Columns of one encoded context snapshot. */
@@ -105,4 +106,14 @@ internal fun fmt(x: Double?): String = when {
     x == null -> "?"
     x == Math.rint(x) && Math.abs(x) < 1e15 -> x.toLong().toString()
     else -> x.toString()
+}
+
+/**
+ * What a refusal names as allowed for a numeric field: "a finite number in [0, 100] degC"; a unit that only repeats
+ * the range (a "0-10" scale) is left out (Python: `_range_text`).
+ */
+internal fun rangeText(kind: String, lo: Double?, hi: Double?, unit: String): String {
+    val a = fmt(lo)
+    val b = fmt(hi)
+    return "$kind in [$a, $b]" + if (unit.length == 0 || unit == "$a-$b") "" else " $unit"
 }

@@ -109,14 +109,12 @@ class TastingRecord private constructor(val notes: String, val metrics: Map<Stri
         private fun validateNotes(spec: RecordSpec, notes: Any?): Pair<String, Int?> {
             val text = notes ?: ""
             if (text !is String) {
-                throw InvalidTypeException("notes", "expected a string, got ${typeName(text)}",
-                                           "text of at most ${spec.notesMaxChars} characters", text)
+                throw InvalidTypeException("notes", "expected a string, got ${typeName(text)}", spec.notesAllowed, text)
             }
             val n = Text.length(text)
             if (n > spec.notesRejectChars) {
-                throw OutOfRangeException("notes", "text of $n characters is too long",
-                                          "text of at most ${spec.notesRejectChars} characters; the model reads the " +
-                                          "first ${spec.notesMaxChars}", "<$n characters>")
+                throw OutOfRangeException("notes", "text of $n characters is too long", spec.notesAllowed,
+                                          "<$n characters>")
             }
             checkUnicode(text, spec)
             return if (n > spec.notesMaxChars) Text.prefix(text, spec.notesMaxChars) to n else text to null
@@ -131,7 +129,7 @@ class TastingRecord private constructor(val notes: String, val metrics: Map<Stri
                 val paired = Character.isHighSurrogate(c) && i + 1 < text.length && Character.isLowSurrogate(text[i + 1])
                 if (Character.isSurrogate(c) && !paired) {
                     throw InvalidTypeException("notes", "not Unicode text: a lone surrogate U+%04X at character %d"
-                                                   .format(c.toInt(), cp), "text of at most ${spec.notesMaxChars} characters")
+                                                   .format(c.toInt(), cp), spec.notesAllowed)
                 }
                 i += if (paired) 2 else 1
                 cp++
