@@ -187,9 +187,17 @@ def _int_param(body: Mapping[str, Any], name: str, default: int, lo: int, hi: in
 
 
 def _ids(body: Mapping[str, Any], name: str, limit: int) -> list[str]:
+    """A list of item ids; a refusal names the list or the first bad element."""
     v = body.get(name, [])
-    if not isinstance(v, list) or len(v) > limit or not all(isinstance(x, str) and 0 < len(x) <= 256 for x in v):
-        raise _invalid(name, "expected a list of item ids", f"at most {limit} strings of 1-256 characters")
+    allowed = f"a list of at most {limit} item ids (strings of 1-256 characters)"
+    if not isinstance(v, list):
+        raise _invalid(name, f"expected a list of item ids, got {type(v).__name__}", allowed)
+    if len(v) > limit:
+        raise _invalid(name, f"{len(v)} item ids, more than {limit}", allowed)
+    for i, x in enumerate(v):
+        if not isinstance(x, str) or not 0 < len(x) <= 256:
+            got = f"a string of {len(x)} characters" if isinstance(x, str) else type(x).__name__
+            raise _invalid(f"{name}[{i}]", f"expected an item id, got {got}", allowed)
     return v
 
 
