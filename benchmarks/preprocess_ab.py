@@ -117,13 +117,17 @@ def outcome(f: Callable[[Any], Any], rec: Any, errors: tuple[type, ...]) -> Any:
         return ("error", type(e).__name__, getattr(e, "field", None), str(e))
 
 
-# messages reworded on purpose since c6fb7c0 to point to the right call: (new wording, the old one it replaces); the
-# error type and field stay the same and are still compared
+# messages reworded on purpose since c6fb7c0 (to point to the right call, to name a rule once): (new wording, the old
+# one it replaces); the error type and field stay the same and are still compared
 MESSAGE_CHANGES = (
     (re.compile(r"; a string is read as a record's JSON text: for tasting notes alone pass \{'notes': text\}"), ""),
     (re.compile(r"^record: expected one record \(an object\), got a (\w+) of \d+ items \(allowed: one object with keys "
                 r"notes, metrics, context; for several records use Embedder\.embed_batch\(records\)\)$"),
      r"record: expected an object, got \1 (allowed: an object with keys notes, metrics, context)"),
+    # every notes refusal names one rule; a 0-10 scale's unit no longer repeats its range
+    (re.compile(r"^(notes: (?:expected a string|not Unicode text).*)\(allowed: text of at most 4096 characters; "
+                r"the model reads the first 512\)$"), r"\1(allowed: text of at most 512 characters)"),
+    (re.compile(r"a finite number in \[0, 10\]\)$"), "a finite number in [0, 10] 0-10)"),
 )
 
 
