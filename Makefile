@@ -21,7 +21,8 @@ help:
 	@echo "              bundle, similarities, a recommendation; then the toolkit, and the chain that makes a bundle,"
 	@echo "              in small: a teacher (synthetic + real reviews) -> evaluation -> distill -> TFLite -> gate"
 	@echo "              (90 % of the teacher's recall; make model: 97 %) -> a bundle in $(OUT)/ that the SDK then"
-	@echo "              embeds with; about 5-8 min from a fresh clone"
+	@echo "              embeds with and recommends from (its catalog of the reviewed coffees, when the real data is"
+	@echo "              there); about 5-8 min from a fresh clone"
 	@echo "make demo-full  the same with the full demo teacher (text encoder tuned on real reviews, 1,000 steps)"
 	@echo "make test     the test suite: Python, and beside it the Kotlin libraries' JVM tests against fresh goldens"
 	@echo "make model    rebuild the shipped bundle: train teacher -> distill -> TFLite -> quantize -> gate -> bundle"
@@ -79,6 +80,10 @@ $(SDK_STAMP): setup.cfg pyproject.toml
 DEMO_WORLD ?= --coffees 800 --users 300
 DEMO_STEPS ?= 300
 DEMO_DISTILL ?= 1000
+DEMO_BUNDLE := $(OUT)/export/bundles/taste2vec-demo-0.1.0
+# the real data (TASTE2VEC_DATA, else ../shared/data): the demo bundle embeds its catalog of reviewed coffees
+DATA := $(or $(TASTE2VEC_DATA),../shared/data)
+DEMO_CATALOG := $(if $(wildcard $(DATA)/coffee_reviews/coffee_reviews.csv),$(OUT)/catalog.json)
 demo: $(SDK_STAMP)
 	$(PY) -m taste2vec demo
 	@echo; echo "== installing the toolkit (torch, TensorFlow, litert-torch; a few minutes the first time)"
@@ -87,7 +92,9 @@ demo: $(SDK_STAMP)
 	$(PY) -m taste2vec_convert export --checkpoint $(OUT)/checkpoint --out $(OUT)/export --name taste2vec-demo \
 		--version 0.1.0 --steps $(DEMO_DISTILL) --variants dynamic_int8 --no-resume --quiet --no-real \
 		--min-retention 0.90
-	$(PY) -m taste2vec demo --model $(OUT)/export/bundles/taste2vec-demo-0.1.0 --allow-unsigned
+	$(if $(DEMO_CATALOG),$(PY) -m taste2vec_convert catalog --bundle $(DEMO_BUNDLE) --allow-unsigned \
+		--out $(DEMO_CATALOG))
+	$(PY) -m taste2vec demo --model $(DEMO_BUNDLE) --allow-unsigned $(if $(DEMO_CATALOG),--catalog $(DEMO_CATALOG))
 
 demo-full: $(STAMP)
 	$(PY) -m taste2vec_reference demo --out $(OUT) --no-resume

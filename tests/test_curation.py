@@ -253,3 +253,37 @@ def test_from_embeddings_refuses_vectors_of_two_models(embedder):
     with pytest.raises(CatalogError, match="several models"):
         Catalog.from_embeddings([{"id": "a"}, {"id": "b"}], [a, b])
     assert len(Catalog.from_embeddings([{"id": "a"}, {"id": "b"}], iter([a, a]))) == 2  # any iterable
+
+
+def test_a_retrained_bundle_gets_its_own_catalog_and_the_demo_recommends_from_it(make_bundle, tmp_path, capsys):
+    """make demo's last steps: `taste2vec-convert catalog` embeds the reviewed coffees with a development (unsigned)
+    bundle only when asked to accept one, and `taste2vec demo --catalog` recommends from that catalog; without it
+    the demo says which catalog to give."""
+    import csv
+    import re
+
+    from taste2vec.bundle import BundleError
+    from taste2vec.cli import main
+    from taste2vec_convert.catalog import build_catalog
+
+    bundle = make_bundle("0.1.0", signed=False).path
+    rows = [{"name": f"Coffee {i}", "roaster": "R", "desc_1": text, "roast": "Light", "rating": "93",
+             "origin_1": "Ethiopia", "origin_2": ""}
+            for i, text in enumerate(["jasmine, bergamot, lemon", "dark chocolate, smoky", "blueberry jam, winey",
+                                      "caramel, milk chocolate", "bright citrus, black tea"])]
+    reviews = tmp_path / "reviews.csv"
+    with open(reviews, "w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    with pytest.raises(BundleError, match="not signed"):
+        build_catalog(bundle, csv_path=reviews)
+    cat = build_catalog(bundle, csv_path=reviews, allow_unsigned=True)
+    assert len(cat) == 5 and cat.model_version == "taste2vec-test-0.1.0"
+    cat.save(tmp_path / "catalog.json")
+    assert main(["demo", "--model", str(bundle), "--allow-unsigned", "--catalog", str(tmp_path / "catalog.json")]) == 0
+    out = capsys.readouterr().out
+    picks = re.findall(r"^  [+-]\d\.\d{3}  (Coffee \d) \(R, Light\)$", out, re.M)
+    assert "5 catalog coffees" in out and len(picks) == len(set(picks)) == 3, out
+    assert main(["demo", "--model", str(bundle), "--allow-unsigned"]) == 0  # the bundled model's demo catalog
+    assert "--catalog FILE" in capsys.readouterr().out

@@ -25,8 +25,9 @@ ROAST_LEVEL = dict(zip(ROAST_LEVELS, (2.0, 3.5, 5.0, 6.5, 8.0)))
 
 
 def build_catalog(bundle: str | Path, size: int = 150, csv_path: str | Path | None = None,
-                  attributes: int = 6) -> Catalog:
-    """A catalog of ``size`` reviewed coffees embedded with the bundle at ``bundle``."""
+                  attributes: int = 6, **trust) -> Catalog:
+    """A catalog of ``size`` reviewed coffees embedded with the bundle at ``bundle`` (``trust``: ``trusted_keys`` /
+    ``allow_unsigned``, as :meth:`Embedder.create_from_model_path` takes them)."""
     path = Path(csv_path) if csv_path else require(data_root() / "coffee_reviews" / "coffee_reviews.csv",
                                                    "coffee reviews")
     rows: dict[str, dict] = {}
@@ -40,7 +41,7 @@ def build_catalog(bundle: str | Path, size: int = 150, csv_path: str | Path | No
             rows.setdefault(key, row)
     chosen = sorted(rows)[:size]
     items, vectors = [], []
-    with Embedder.create_from_model_path(bundle) as emb:
+    with Embedder.create_from_model_path(bundle, **trust) as emb:
         for key in chosen:
             row = rows[key]
             metrics = {"roast_level": ROAST_LEVEL[row["roast"]]} if row.get("roast") in ROAST_LEVEL else {}

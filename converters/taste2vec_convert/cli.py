@@ -71,7 +71,7 @@ def _print(obj) -> None:
 def cmd_catalog(args) -> int:
     from .catalog import build_catalog
 
-    cat = build_catalog(args.bundle, size=args.size)
+    cat = build_catalog(args.bundle, size=args.size, **trust_from_args(args))
     cat.save(args.out)
     _print({"catalog": args.out, "coffees": len(cat), "model_version": cat.model_version})
     return 0
@@ -229,6 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bundle", required=True, help="bundle whose model embeds the catalog")
     p.add_argument("--out", required=True, help="catalog JSON to write")
     p.add_argument("--size", type=int, default=150, help="number of coffees")
+    add_trust_arguments(p)
     p.set_defaults(func=cmd_catalog)
     p = sub.add_parser("onnx-tf-check", help="show the onnx-tf import failure with today's onnx")
     p.set_defaults(func=cmd_onnx_tf)

@@ -237,7 +237,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
                      ("negation_en", "negation_ko"), ("en_washed_ethiopia", "en_dark_roast_espresso"),
                      ("ko_washed_ethiopia", "ko_dark_roast")):
             print(f"  {a:<24} ~ {b:<24} {Embedder.cosine_similarity(res[a], res[b]):+.3f}")
-        cat = Catalog.default()
+        cat = Catalog.default() if args.catalog is None else Catalog.load(args.catalog)
         profile = TasteProfile(model_version=emb.model_version)
         liked = res["en_washed_ethiopia"]
         profile.like(liked, attributes=liked.attributes)
@@ -248,7 +248,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         try:
             picks = recommend(profile, cat, k=3, diversity=0.3)
         except CatalogError as e:  # a retrained bundle: the demo catalog holds another model's vectors
-            print(f"\nrecommend: {e} (your coffees: Catalog.from_records(embedder, [(item, record), ...]))")
+            print(f"\nrecommend: {e} (--catalog FILE: a catalog embedded with this model, e.g. taste2vec-convert "
+                  "catalog; your coffees: Catalog.from_records(embedder, [(item, record), ...]))")
             return 0
         ms = (time.perf_counter() - t0) * 1e3
         print(f"\nrecommend (liked the washed Ethiopia, disliked the dark roast; {len(cat)} catalog coffees, "
@@ -354,6 +355,8 @@ def _add_bundle_commands(sub: Any, common: Parser) -> None:
 
     d = sub.add_parser("demo", parents=[common], help="a short tour with the bundled model",
                        description="Embed EN/KO sample records, print similarities, a recommendation and latency.")
+    d.add_argument("--catalog", help="catalog JSON embedded with the same model, for the recommendation (default: the "
+                                     "demo catalog, embedded with the bundled model)")
     d.set_defaults(func=cmd_demo)
 
 
