@@ -219,6 +219,7 @@ def cmd_golden(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     """Human-readable tour: embed EN/KO samples, compare them, recommend from the demo catalog."""
     samples = dict(sample_records())
+    cat = Catalog.default() if args.catalog is None else Catalog.load(args.catalog)  # a bad file stops the tour first
     with _embedder(args) as emb:
         print(f"model {emb.model_version}  ({emb.bundle.manifest['quantization']['variant']}, "
               f"{emb.bundle.manifest['files']['model.tflite']['size'] / 1024:.0f} KB)  runtime {emb.runtime} ({emb.delegate})")
@@ -237,7 +238,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
                      ("negation_en", "negation_ko"), ("en_washed_ethiopia", "en_dark_roast_espresso"),
                      ("ko_washed_ethiopia", "ko_dark_roast")):
             print(f"  {a:<24} ~ {b:<24} {Embedder.cosine_similarity(res[a], res[b]):+.3f}")
-        cat = Catalog.default() if args.catalog is None else Catalog.load(args.catalog)
         profile = TasteProfile(model_version=emb.model_version)
         liked = res["en_washed_ethiopia"]
         profile.like(liked, attributes=liked.attributes)
