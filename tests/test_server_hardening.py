@@ -167,11 +167,14 @@ def test_reloads_while_the_bundle_folder_is_rewritten_never_fail_or_mix(make_bun
     shutil.copytree(versions[0], served)
     stop = threading.Event()
 
+    def write(version):
+        for f in sorted(version.iterdir()):
+            shutil.copyfile(f, served / f.name)  # not atomic: readers see mixed versions
+
     def rewrite():
         i = 0
         while not stop.is_set():
-            for f in sorted(versions[i % 2].iterdir()):
-                shutil.copyfile(f, served / f.name)  # not atomic: readers see mixed versions
+            write(versions[i % 2])
             i += 1
             stop.wait(0.01)  # a whole version rests a moment, so some reloads may catch one
 
@@ -192,8 +195,7 @@ def test_reloads_while_the_bundle_folder_is_rewritten_never_fail_or_mix(make_bun
         finally:
             stop.set()
             t.join()
-        for f in sorted(versions[1].iterdir()):  # the race is over: the newest version, whole
-            shutil.copyfile(f, served / f.name)
+        write(versions[1])  # the race is over: the newest version, whole
         r = httpx.post(s.url + "/admin/reload", timeout=120)
         assert r.status_code == 200 and r.json()["model_version"] == "taste2vec-test-1.1.0", (codes, r.text)
         e = httpx.post(s.url + "/embed", json={"record": {"notes": "jasmine"}}, timeout=60)
